@@ -1,0 +1,213 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// NetnsDir is where named network namespaces are bind-mounted, the same
+// directory iproute2 uses, so that every lab host appears in `ip netns list`.
+const NetnsDir = "/run/netns"
+
+// EtcNetnsDir holds the per-namespace files that `ip netns exec` bind-mounts
+// over /etc.
+const EtcNetnsDir = "/etc/netns"
+
+// Netns is a named network namespace: a file under /run/netns kept alive by a
+// bind mount, exactly as `ip netns add` makes it. It holds an open handle to
+// the namespace; Close releases it.
+type Netns struct {
+	name   string
+	handle netns.NsHandle
+}
+
+// Name is the namespace's name as `ip netns list` shows it.
+func (n *Netns) Name() string { return n.name }
+
+// Path is the namespace's file under /run/netns.
+func (n *Netns) Path() string { return filepath.Join(NetnsDir, n.name) }
+
+// Fd is the open namespace file descriptor.
+func (n *Netns) Fd() int { return int(n.handle) }
+
+// Close releases the handle; the namespace lives on while it is mounted.
+func (n *Netns) Close() error {
+	if n == nil || !n.handle.IsOpen() {
+		return nil
+	}
+	err := n.handle.Close()
+	n.handle = netns.None()
+	return err
+}
+
+// NetlinkHandle returns a netlink handle bound to the namespace. No thread
+// switches namespace: the netlink socket is created inside it.
+func (n *Netns) NetlinkHandle(families ...int) (*netlink.Handle, error) {
+	h, err := netlink.NewHandleAt(n.handle, families...)
+	if err != nil {
+		return nil, fmt.Errorf("opening netlink in namespace %q: %w", n.name, err)
+	}
+	return h, nil
+}
+
+// Do runs fn on an OS thread that has entered the namespace, and waits for
+// it. fn must not start goroutines (they would run in another namespace) and
+// must only dial IP literals. Sockets that fn creates keep the namespace they
+// were born in and may be used from any goroutine afterwards; processes that
+// fn starts inherit the namespace.
+func (n *Netns) Do(fn func() error) error {
+	return doInNetns(n.handle, n.name, fn)
+}
+
+// doInNetns is the one place that switches a thread's network namespace.
+// It uses a fresh goroutine with a locked thread, and unlocks the thread
+// only if switching back succeeded; otherwise the thread dies with the
+// goroutine, so no other goroutine ever runs in the wrong namespace.
+func doInNetns(target netns.NsHandle, name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("reading the thread's own namespace: %w", err)
+			return // the locked thread exits with the goroutine
+		}
+		defer origin.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering namespace %q: %w", name, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(origin); err != nil {
+			// Leave the thread locked: it is terminated when this goroutine ends.
+			errc <- errors.Join(ferr, fmt.Errorf("returning from namespace %q: %w", name, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// OpenNetns opens an existing named namespace.
+func OpenNetns(name string) (*Netns, error) {
+	h, err := netns.GetFromPath(filepath.Join(NetnsDir, name))
+	if err != nil {
+		return nil, fmt.Errorf("opening namespace %q: %w", name, err)
+	}
+	return &Netns{name: name, handle: h}, nil
+}
+
+// NetnsExists reports whether a named namespace file exists.
+func NetnsExists(name string) bool {
+	_, err := os.Lstat(filepath.Join(NetnsDir, name))
+	return err == nil
+}
+
+// EnsureNetnsDir prepares /run/netns as iproute2 does: a directory that is a
+// shared mount point, so namespace mounts propagate to `ip netns exec`
+// children. It is idempotent and is the only state netdojo leaves in the
+// machine's own mount table, the same state `ip netns add` leaves.
+func EnsureNetnsDir() error {
+	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", NetnsDir, err)
+	}
+	err := unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("making %s a shared mount: %w", NetnsDir, err)
+	}
+	if err := unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mounting %s: %w", NetnsDir, err)
+	}
+	if err := unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making %s a shared mount: %w", NetnsDir, err)
+	}
+	return nil
+}
+
+// CreateNetns makes a new named network namespace, as `ip netns add` does,
+// without moving the calling goroutine: a locked thread unshares, the new
+// namespace is bind-mounted under /run/netns, and the thread is discarded.
+// It refuses a name that already exists.
+func CreateNetns(name string) (*Netns, error) {
+	if err := validNetnsName(name); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(NetnsDir, name)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("namespace %q already exists", name)
+		}
+		return nil, fmt.Errorf("creating namespace file %s: %w", path, err)
+	}
+	f.Close()
+
+	errc := make(chan error, 1)
+	go func() {
+		// This thread never returns to the pool: after unshare it is in the
+		// new namespace, and it exits with the goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unsharing network namespace: %w", err)
+			return
+		}
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("bind-mounting namespace to %s: %w", path, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("creating namespace %q: %w", name, err)
+	}
+	return OpenNetns(name)
+}
+
+// DeleteNetns unmounts and removes a named namespace, as `ip netns del`
+// does. The kernel frees the namespace once no process or handle uses it.
+// A namespace that does not exist is not an error.
+func DeleteNetns(name string) error {
+	path := filepath.Join(NetnsDir, name)
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmounting namespace %q: %w", name, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing namespace %q: %w", name, err)
+	}
+	return nil
+}
+
+func validNetnsName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/ \t\n") || len(name) > 200 {
+		return fmt.Errorf("invalid namespace name %q", name)
+	}
+	return nil
+}
+
+// EtcFile is the file processes in the namespace see as /etc/NAME: the
+// namespace's own under /etc/netns when it exists, as `ip netns exec` does.
+func (n *Netns) EtcFile(name string) string {
+	p := filepath.Join(EtcNetnsDir, n.name, name)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return filepath.Join("/etc", name)
+}
