@@ -7,3 +7,5 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/sys v0.50.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.6 // indirect
