@@ -143,7 +143,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if isNull(n) {
-		return // leave the zero value
+		if v.Kind() == reflect.Struct {
+			// An empty entry is an empty mapping: its required fields are missing.
+			d.decodeStruct(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}, v, path)
+		}
+		return // otherwise leave the zero value
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -229,6 +233,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[k.Value] = true
 		d.pos.key[fp] = Pos{k.Line, k.Column}
+		if isNull(val) && t.Field(idx).Tag.Get("required") == "true" {
+			d.problem(k, fp, "%q needs a value (%s)", k.Value, t.Field(idx).Tag.Get("doc"))
+			continue
+		}
 		d.decode(val, v.Field(idx), fp)
 	}
 	for _, name := range names {

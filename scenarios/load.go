@@ -53,9 +53,9 @@ func Load(file string, data []byte, opts Options) (*Scenario, error) {
 	d.substitute(&root, values, "")
 	var f File
 	d.decode(&root, reflect.ValueOf(&f).Elem(), "")
-	if len(d.problems) == 0 {
-		(&checker{d: d, f: &f}).check()
-	}
+	// The semantic pass runs even after decoding problems, on what did
+	// decode, so that every problem is reported at once.
+	(&checker{d: d, f: &f}).check()
 	if len(d.problems) > 0 {
 		return nil, d.problems.sorted()
 	}

@@ -148,9 +148,7 @@ func (c *checker) host(name string, h *HostSpec) {
 		names[ifname] = true
 		nw, ok := c.f.Networks[ifc.Network]
 		if !ok {
-			if ifc.Network != "" {
-				c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
-			}
+			c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
 		} else {
 			c.nets[ifc.Network] = append(c.nets[ifc.Network], name+"/"+ifname+"|"+ip)
 			if nw.Host == name && ifc.Name != "" && ifc.Name != ifc.Network {
@@ -234,7 +232,7 @@ func (c *checker) ends() {
 		ends := c.nets[name]
 		p := "networks." + name
 		if (n.Type == "p2p" || n.Type == "vxlan") && len(ends) != 2 {
-			c.atKey(p, "a %s network joins exactly two hosts; %d interfaces are on %q%s", n.Type, len(ends), name, endList(ends))
+			c.atKey(p, "a %s network joins exactly two hosts; %s on %q%s", n.Type, countIfaces(len(ends)), name, endList(ends))
 		}
 		if n.Type == "p2p" && len(ends) == 2 && hostOf(ends[0]) == hostOf(ends[1]) {
 			c.atKey(p, "a p2p network must join two different hosts, not %q to itself", hostOf(ends[0]))
@@ -553,4 +551,11 @@ func oneOf(v string, options ...string) bool {
 		}
 	}
 	return false
+}
+
+func countIfaces(n int) string {
+	if n == 1 {
+		return "1 interface is"
+	}
+	return fmt.Sprintf("%d interfaces are", n)
 }
