@@ -168,6 +168,11 @@ func plan(name string, s *scenarios.Scenario, opts Options) *State {
 	return st
 }
 
+var noDAD = []scenarios.Sysctl{
+	{Key: "net.ipv6.conf.default.accept_dad", Value: "0"},
+	{Key: "net.ipv6.conf.all.accept_dad", Value: "0"},
+}
+
 type builder struct {
 	lab     *Lab
 	s       *scenarios.Scenario
@@ -181,6 +186,13 @@ func (b *builder) build(ctx context.Context) error {
 	if err := b.each(ctx, len(lab.State.Namespaces), func(i int) error {
 		ns, err := CreateNetns(lab.State.Namespaces[i])
 		if err != nil {
+			return err
+		}
+		// Before any interface exists, so every one inherits it: no
+		// duplicate address detection, whose delay would make the first
+		// seconds of a lab lose IPv6 packets.
+		if err := writeSysctls(ns, noDAD); err != nil {
+			ns.Close()
 			return err
 		}
 		mu.Lock()
