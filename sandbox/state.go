@@ -70,7 +70,7 @@ type Store struct {
 // DefaultStore is the store in /run/netdojo.
 func DefaultStore() Store { return Store{Dir: DefaultStateDir} }
 
-func (s Store) labDir(lab string) string   { return filepath.Join(s.Dir, "labs", lab) }
+func (s Store) labDir(lab string) string    { return filepath.Join(s.Dir, "labs", lab) }
 func (s Store) statePath(lab string) string { return filepath.Join(s.labDir(lab), "state.json") }
 func (s Store) lockPath(lab string) string  { return filepath.Join(s.Dir, "locks", lab+".lock") }
 
