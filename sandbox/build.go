@@ -34,6 +34,8 @@ type Options struct {
 	// marked running (services and faults start here). An error rolls the
 	// whole lab back.
 	AfterNetwork func(ctx context.Context, lab *Lab) error
+	// Trace, when set, is told how long each build phase took.
+	Trace func(phase string, d time.Duration)
 }
 
 // SwitchSuffix names the lab's private namespace that holds its bridges:
@@ -119,7 +121,10 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 			lab = nil
 		}
 	}()
-	b := &builder{lab: lab, s: s, workers: opts.Workers}
+	b := &builder{lab: lab, s: s, workers: opts.Workers, trace: opts.Trace}
+	if b.trace == nil {
+		b.trace = func(string, time.Duration) {}
+	}
 	if b.workers <= 0 {
 		b.workers = 2 * runtime.NumCPU()
 	}
@@ -177,11 +182,22 @@ type builder struct {
 	lab     *Lab
 	s       *scenarios.Scenario
 	workers int
+	trace   func(phase string, d time.Duration)
 }
 
-func (b *builder) build(ctx context.Context) error {
+func (b *builder) build(ctx context.Context) (err error) {
 	lab := b.lab
+	// The /etc/netns links go to disk, which is slow on some machines;
+	// they are made while the kernel builds the network, and waited for.
+	var targets []string
+	for _, h := range b.s.Hosts {
+		targets = append(targets, filepath.Join(lab.Dir(), "etc", h.Name))
+	}
+	etc := make(chan error, 1)
+	go func() { etc <- linkEtc(lab.State.EtcDirs, targets) }()
+	defer func() { err = errors.Join(err, <-etc) }()
 	// Phase 1: every namespace, in parallel.
+	t0 := time.Now()
 	var mu sync.Mutex
 	if err := b.each(ctx, len(lab.State.Namespaces), func(i int) error {
 		ns, err := CreateNetns(lab.State.Namespaces[i])
@@ -202,16 +218,23 @@ func (b *builder) build(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	b.trace("namespaces", time.Since(t0))
 	// Phase 2: bridges, in the switch namespace or in the hosts that hold them.
+	t0 = time.Now()
 	if err := b.bridges(); err != nil {
 		return err
 	}
+	b.trace("bridges", time.Since(t0))
 	// Phase 3: links, per host, in parallel; each link is created with both
 	// ends already in their namespaces.
+	t0 = time.Now()
 	if err := b.each(ctx, len(b.s.Hosts), func(i int) error { return b.links(b.s.Hosts[i]) }); err != nil {
 		return err
 	}
+	b.trace("links", time.Since(t0))
 	// Phase 4: addresses, routes, sysctls and /etc files, per host.
+	t0 = time.Now()
+	defer func() { b.trace("configure", time.Since(t0)) }()
 	return b.each(ctx, len(b.s.Hosts), func(i int) error { return b.configure(b.s.Hosts[i]) })
 }
 
@@ -389,7 +412,7 @@ func hashName(s string) uint32 {
 // routes and its /etc files.
 func (b *builder) configure(h *scenarios.Host) error {
 	ns := b.lab.netns[NetnsName(b.lab.Name, h.Name)]
-	if err := writeEtc(ns.Name(), h); err != nil {
+	if err := writeEtc(filepath.Join(b.lab.Dir(), "etc", h.Name), h); err != nil {
 		return err
 	}
 	nh, err := ns.NetlinkHandle()

@@ -9,11 +9,12 @@ import (
 	"github.com/netdojo/netdojo/scenarios"
 )
 
-// writeEtc writes /etc/netns/NS/{resolv.conf,hosts,hostname}: what
-// `ip netns exec NS` and netdojo's own exec and shell show as /etc. A host
-// without a resolver gets a resolv.conf that says so, never the machine's.
-func writeEtc(ns string, h *scenarios.Host) error {
-	dir := filepath.Join(EtcNetnsDir, ns)
+// writeEtc writes a host's resolv.conf, hosts and hostname into dir, in the
+// lab's state on tmpfs. linkEtc links /etc/netns/NS to it: that is what
+// `ip netns exec NS` and netdojo's own exec and shell mount over /etc. A
+// host without a resolver gets a resolv.conf that says so, never the
+// machine's.
+func writeEtc(dir string, h *scenarios.Host) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -25,6 +26,21 @@ func writeEtc(ns string, h *scenarios.Host) error {
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return fmt.Errorf("writing %s of host %q: %w", name, h.Name, err)
+		}
+	}
+	return nil
+}
+
+// linkEtc makes /etc/netns/NS a symlink to the host's directory in the
+// lab's state. One symlink per host is the only write to /etc, which is on
+// disk; everything else a lab writes is on tmpfs.
+func linkEtc(links, targets []string) error {
+	if err := os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", EtcNetnsDir, err)
+	}
+	for i, link := range links {
+		if err := os.Symlink(targets[i], link); err != nil {
+			return fmt.Errorf("linking %s: %w", link, err)
 		}
 	}
 	return nil

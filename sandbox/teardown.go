@@ -99,6 +99,21 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 			lock.ReleaseAndRemove()
 		}
 	}
+	// /etc/netns links into this store whose lab is gone (the machine
+	// rebooted, emptying /run): only links that point into the store.
+	if entries, err := os.ReadDir(EtcNetnsDir); err == nil {
+		for _, e := range entries {
+			link := filepath.Join(EtcNetnsDir, e.Name())
+			target, err := os.Readlink(link)
+			if err != nil || !strings.HasPrefix(target, filepath.Join(store.Dir, "labs")+"/") {
+				continue
+			}
+			if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+				os.Remove(link)
+			}
+		}
+		os.Remove(EtcNetnsDir) // only when empty
+	}
 	store.prune()
 	return reports, errors.Join(errs...)
 }
@@ -132,19 +147,28 @@ func teardown(store Store, st *State) error {
 	} else {
 		defer finish(store, st, &errs)
 	}
+	// The /etc/netns links are on disk: removed while the kernel works.
+	etc := make(chan error, 1)
+	go func() { etc <- unlinkEtc(st.EtcDirs) }()
 	for _, ns := range st.Namespaces {
 		if ns == st.SwitchNetns {
 			continue
 		}
 		errs = append(errs, DeleteNetns(ns))
 	}
-	for _, dir := range st.EtcDirs {
-		if filepath.Dir(dir) != EtcNetnsDir {
-			errs = append(errs, fmt.Errorf("refusing to remove %q: not under %s", dir, EtcNetnsDir))
+	errs = append(errs, <-etc)
+	return errors.Join(errs...)
+}
+
+func unlinkEtc(links []string) error {
+	var errs []error
+	for _, link := range links {
+		if filepath.Dir(link) != EtcNetnsDir {
+			errs = append(errs, fmt.Errorf("refusing to remove %q: not under %s", link, EtcNetnsDir))
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s: %w", dir, err))
+		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing %s: %w", link, err))
 		}
 	}
 	os.Remove(EtcNetnsDir) // only when empty

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/netdojo/netdojo/sandbox"
 )
@@ -36,6 +37,11 @@ func withCode(code int, err error) error {
 	}
 	return &exitError{code: code, err: err}
 }
+
+// The main goroutine keeps the main thread, whose namespaces are the
+// process's as /proc shows them: no other goroutine may ever run on it,
+// in particular not one that enters a lab namespace.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	// Entering a host must happen before anything else runs in this process.
