@@ -83,13 +83,14 @@ func dialAddress(listen string, port int) string {
 	return net.JoinHostPort(listen, strconv.Itoa(port))
 }
 
-// pollReady calls try inside the target until it succeeds or ctx ends.
+// pollReady calls try until it succeeds or ctx ends. try opens its sockets
+// inside the target with dialIn.
 func pollReady(ctx context.Context, t probe.Target, what string, try func(ctx context.Context) error) error {
 	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	var last error
 	for {
-		last = t.Do(func() error { return try(ctx) })
+		last = try(ctx)
 		if last == nil {
 			return nil
 		}
@@ -101,10 +102,22 @@ func pollReady(ctx context.Context, t probe.Target, what string, try func(ctx co
 	}
 }
 
-// dialOnce opens a TCP connection with a short timeout.
-func dialOnce(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 500 * time.Millisecond}
-	return d.DialContext(ctx, network, addr)
+// dialIn opens a connection from inside the target, with a short timeout.
+// The socket keeps the target's namespace and is used outside t.Do. A TCP
+// connection resets on close (SO_LINGER 0), so health checks leave no
+// TIME_WAIT behind for a learner to wonder about.
+func dialIn(ctx context.Context, t probe.Target, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := t.Do(func() error {
+		d := net.Dialer{Timeout: 500 * time.Millisecond}
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	return c, err
 }
 
 // tcpReady is Ready for a service that is ready once its port accepts a
@@ -112,7 +125,7 @@ func dialOnce(ctx context.Context, network, addr string) (net.Conn, error) {
 func tcpReady(ctx context.Context, t probe.Target, what, listen string, port int) error {
 	addr := dialAddress(listen, port)
 	return pollReady(ctx, t, what+" at "+addr, func(ctx context.Context) error {
-		c, err := dialOnce(ctx, "tcp", addr)
+		c, err := dialIn(ctx, t, "tcp", addr)
 		if err != nil {
 			return err
 		}

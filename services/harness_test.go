@@ -218,16 +218,24 @@ func (c *child) log() string {
 
 // stop sends SIGTERM to the child by its PID and waits; after 5 s it kills
 // it. It returns the exit code (-1 when killed).
-func (c *child) stop() int {
+func (c *child) stop() int { return c.end(true) }
+
+// exited waits for the child to exit on its own (killing it after 5 s) and
+// returns its exit code.
+func (c *child) exited() int { return c.end(false) }
+
+func (c *child) end(term bool) int {
 	c.once.Do(func() {
 		done := make(chan error, 1)
-		c.cmd.Process.Signal(syscall.SIGTERM)
+		if term {
+			c.cmd.Process.Signal(syscall.SIGTERM)
+		}
 		go func() { done <- c.cmd.Wait() }()
 		select {
 		case c.waitErr = <-done:
 		case <-time.After(5 * time.Second):
 			c.cmd.Process.Kill()
-			c.waitErr = errors.Join(errors.New("did not stop within 5s of SIGTERM; killed"), <-done)
+			c.waitErr = errors.Join(errors.New("did not stop within 5s; killed"), <-done)
 		}
 		c.code = c.cmd.ProcessState.ExitCode()
 	})

@@ -58,16 +58,16 @@ type Params interface {
 func Catalog() []Kind {
 	return []Kind{
 		dnsKind(),
-		// httpKind(),
-		// tcpEchoKind(),
-		// udpEchoKind(),
-		// bannerKind(),
-		// proxyKind(),
-		// closeWaitLeakerKind(),
-		// churnerKind(),
-		// slowReaderKind(),
-		// backlogKind(),
-		// squatterKind(),
+		httpKind(),
+		tcpEchoKind(),
+		udpEchoKind(),
+		bannerKind(),
+		proxyKind(),
+		closeWaitLeakerKind(),
+		churnerKind(),
+		slowReaderKind(),
+		backlogKind(),
+		squatterKind(),
 		// delayerKind(),
 	}
 }
