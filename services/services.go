@@ -68,7 +68,7 @@ func Catalog() []Kind {
 		slowReaderKind(),
 		backlogKind(),
 		squatterKind(),
-		// delayerKind(),
+		delayerKind(),
 	}
 }
 
