@@ -40,7 +40,7 @@ type DNSZone struct {
 type DNSFault struct {
 	Name   string   `yaml:"name,omitempty" json:"name,omitempty" doc:"Query name the fault applies to, such as \"www.corp.test.\"; \"*.corp.test.\" matches every name below corp.test."`
 	Type   string   `yaml:"type,omitempty" json:"type,omitempty" doc:"Query type it applies to (A, AAAA, MX, ...); every type when left out."`
-	Mode   string   `yaml:"mode,omitempty" json:"mode,omitempty" doc:"nxdomain, servfail, refused, timeout (no reply at all), slow (the right answer after delay), truncated (TC bit and no answer over UDP, the full answer over TCP) or wrong (the records in answer)."`
+	Mode   string   `yaml:"mode,omitempty" json:"mode,omitempty" doc:"What goes wrong: nxdomain, servfail, refused, timeout (no reply at all), slow (the right answer after delay), truncated (TC bit and no answer over UDP, the full answer over TCP) or wrong (the records in answer)."`
 	Delay  string   `yaml:"delay,omitempty" json:"delay,omitempty" doc:"How long mode slow waits before answering (default 2s)."`
 	Answer []string `yaml:"answer,omitempty" json:"answer,omitempty" doc:"Records mode wrong answers with, in zone-file syntax, such as \"www.corp.test. 300 IN A 10.0.0.99\"."`
 }

@@ -205,7 +205,7 @@ func closeWaitLeakerKind() Kind {
 	return Kind{
 		Name:    "close-wait-leaker",
 		Summary: "TCP server that reads to end of stream and never closes: CLOSE_WAIT piles up.",
-		Doc: "Accepts, reads until the client closes, and never closes its side, like a server with a missing " +
+		Doc: "Accepts (port 8080 by default), reads until the client closes, and never closes its side, like a server with a missing " +
 			"close(). `ss -tan state close-wait` grows by one per client connection, each owned by " +
 			"nd-cw-leaker in `ss -tanp`; clients see no reply (a request hangs until its own timeout).",
 		NewParams: func() Params { return &ListenParams{defPort: 8080, name: "nd-cw-leaker"} },
@@ -387,7 +387,7 @@ func runBacklog(ctx context.Context, p *BacklogParams, log *slog.Logger) error {
 type SquatterParams struct {
 	Listen   string `yaml:"listen,omitempty" json:"listen,omitempty" doc:"IP address to hold the port on; every address of the host when left out."`
 	Port     int    `yaml:"port,omitempty" json:"port,omitempty" doc:"Port to hold (default 443)."`
-	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty" doc:"tcp or udp (default tcp)."`
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty" doc:"Protocol of the port: tcp or udp (default tcp)."`
 	Name     string `yaml:"name,omitempty" json:"name,omitempty" doc:"Process name ss and ps show, at most 15 characters, such as \"nginx\" (default nd-squatter)."`
 }
 
