@@ -214,6 +214,12 @@ func TestDNS(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a query over TCP is answered the same", func(t *testing.T) {
+		d := dig("@"+authIP, "+tcp", "+norec", "www.corp.test", "A")
+		if d.status != "NOERROR" || !d.answers("www.corp.test. 300 IN A 10.0.0.10") || !strings.Contains(d.out, "(TCP)") {
+			t.Errorf("want the A record over TCP; got:\n%s", d.out)
+		}
+	})
 	t.Run("a CNAME answer carries the target's A record", func(t *testing.T) {
 		d := dig("@"+authIP, "+norec", "alias.corp.test", "A")
 		if !d.answers("www.corp.test. 300 IN A 10.0.0.10") {

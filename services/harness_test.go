@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to build network namespaces")
@@ -45,7 +45,7 @@ func requireRoot(t *testing.T) {
 // given addresses (CIDR) on lo. Its cleanup, which runs after every service
 // started in it has been stopped, asserts that no process is left in it,
 // deletes it and asserts that it is gone.
-func testNetns(t *testing.T, addrs ...string) *sandbox.Netns {
+func testNetns(t testing.TB, addrs ...string) *sandbox.Netns {
 	t.Helper()
 	requireRoot(t)
 	if err := sandbox.EnsureNetnsDir(); err != nil {
@@ -102,7 +102,7 @@ func testNetns(t *testing.T, addrs ...string) *sandbox.Netns {
 }
 
 // writeEtc writes /etc/netns/NAME/FILE, which `ip netns exec` shows as /etc/FILE.
-func writeEtc(t *testing.T, ns *sandbox.Netns, file, content string) {
+func writeEtc(t testing.TB, ns *sandbox.Netns, file, content string) {
 	t.Helper()
 	dir := filepath.Join(sandbox.EtcNetnsDir, ns.Name())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -114,7 +114,7 @@ func writeEtc(t *testing.T, ns *sandbox.Netns, file, content string) {
 }
 
 // pidsInNetns lists the processes whose network namespace is ns.
-func pidsInNetns(t *testing.T, ns *sandbox.Netns) []int {
+func pidsInNetns(t testing.TB, ns *sandbox.Netns) []int {
 	t.Helper()
 	var want syscall.Stat_t
 	if err := syscall.Stat(ns.Path(), &want); err != nil {
@@ -147,7 +147,7 @@ func pidsInNetns(t *testing.T, ns *sandbox.Netns) []int {
 
 // child is a service process started by a test.
 type child struct {
-	t       *testing.T
+	t       testing.TB
 	kind    string
 	cmd     *exec.Cmd
 	logPath string
@@ -159,7 +159,7 @@ type child struct {
 // startService starts KIND as a child process inside ns, waits until its
 // Ready check passes and registers a cleanup that stops it and asserts a
 // clean exit.
-func startService(t *testing.T, ns *sandbox.Netns, kind string, p Params) *child {
+func startService(t testing.TB, ns *sandbox.Netns, kind string, p Params) *child {
 	t.Helper()
 	c := spawnService(t, ns, kind, p)
 	k, _ := Lookup(kind)
@@ -172,7 +172,7 @@ func startService(t *testing.T, ns *sandbox.Netns, kind string, p Params) *child
 }
 
 // spawnService starts the child without waiting for readiness.
-func spawnService(t *testing.T, ns *sandbox.Netns, kind string, p Params) *child {
+func spawnService(t testing.TB, ns *sandbox.Netns, kind string, p Params) *child {
 	t.Helper()
 	if err := p.Check(); err != nil {
 		t.Fatalf("params for %s: %v", kind, err)
@@ -244,7 +244,7 @@ func (c *child) end(term bool) int {
 
 // inNetns runs a command inside the namespace with `ip netns exec`, the way a
 // learner would, and returns its combined output and exit code.
-func inNetns(t *testing.T, ns *sandbox.Netns, args ...string) (string, int) {
+func inNetns(t testing.TB, ns *sandbox.Netns, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name()}, args...)...)
 	var out bytes.Buffer
@@ -264,7 +264,7 @@ func inNetns(t *testing.T, ns *sandbox.Netns, args ...string) (string, int) {
 }
 
 // mustInNetns is inNetns for commands that must succeed.
-func mustInNetns(t *testing.T, ns *sandbox.Netns, args ...string) string {
+func mustInNetns(t testing.TB, ns *sandbox.Netns, args ...string) string {
 	t.Helper()
 	out, code := inNetns(t, ns, args...)
 	if code != 0 {
@@ -275,7 +275,7 @@ func mustInNetns(t *testing.T, ns *sandbox.Netns, args ...string) string {
 
 // ssShowsProcess asserts that `ss FLAGS` in the namespace lists a socket on
 // port owned by the process name and pid.
-func ssShowsProcess(t *testing.T, ns *sandbox.Netns, flags string, port int, name string, pid int) {
+func ssShowsProcess(t testing.TB, ns *sandbox.Netns, flags string, port int, name string, pid int) {
 	t.Helper()
 	out := mustInNetns(t, ns, "ss", flags, "-H", "sport", "= :"+strconv.Itoa(port))
 	want := fmt.Sprintf(`users:(("%s",pid=%d,`, name, pid)
@@ -285,7 +285,7 @@ func ssShowsProcess(t *testing.T, ns *sandbox.Netns, flags string, port int, nam
 }
 
 // waitFor polls cond every 20 ms until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -301,7 +301,7 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 }
 
 // ssCount counts the lines `ss -Htan ARGS...` prints in the namespace.
-func ssCount(t *testing.T, ns *sandbox.Netns, args ...string) (int, string) {
+func ssCount(t testing.TB, ns *sandbox.Netns, args ...string) (int, string) {
 	t.Helper()
 	out := mustInNetns(t, ns, append([]string{"ss", "-Htan"}, args...)...)
 	n := 0
