@@ -81,7 +81,11 @@ func runChurner(ctx context.Context, p *ChurnerParams, log *slog.Logger) error {
 				break
 			}
 			failed++
-			log.Warn("connection", "n", i+1, "err", err)
+			// The first failures, then one in a hundred: an exhausted port
+			// range at a high rate would otherwise flood the log.
+			if failed <= 10 || failed%100 == 0 {
+				log.Warn("connection failed", "n", i+1, "failed_so_far", failed, "err", err)
+			}
 		} else {
 			ok++
 		}
