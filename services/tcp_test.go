@@ -310,6 +310,15 @@ func TestChurner(t *testing.T) {
 			}
 		})
 	}
+	t.Run("connections to a closed port fail with connection refused and are counted", func(t *testing.T) {
+		c := startService(t, ns, "churner", &ChurnerParams{Target: "127.0.0.1:9", Count: 3, Rate: 50})
+		waitFor(t, "the churner to finish", func() (bool, string) {
+			return strings.Contains(c.log(), "msg=done"), c.log()
+		})
+		if !strings.Contains(c.log(), "ok=0 failed=3") || !strings.Contains(c.log(), "connection refused") {
+			t.Errorf("want 3 refused connections; log:\n%s", c.log())
+		}
+	})
 	t.Run("TIME_WAIT stays off the side that closed second", func(t *testing.T) {
 		for _, filter := range []string{"sport = :7", "dport = :2525"} {
 			if got, out := ssCount(t, ns, "state", "time-wait", filter); got != 0 {
