@@ -22,7 +22,7 @@ func newDemoCmd(g *globalOptions) *cobra.Command {
 		Use:   "demo [SCENARIO|FILE]",
 		Short: "Build a lab, look around inside it with the real tools, and remove it",
 		Long: `The tour: build a lab from a scenario (first-lab by default), show its
-topology, run ip, ping, traceroute and getent inside its hosts, then stop it
+topology, run ip, ping, traceroute, dig, curl and ss inside its hosts, then stop it
 and show that nothing is left.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -97,6 +97,20 @@ func tour(w io.Writer, lab *sandbox.Lab, s *scenarios.Scenario) error {
 	for _, h := range first.HostsFile {
 		steps = append(steps, []string{first.Name, "getent", "hosts", h.Names[0]})
 		break
+	}
+	// Each service, seen from the first host through its own resolver.
+	for _, h := range s.Hosts {
+		for _, svc := range h.Services {
+			switch svc.Kind {
+			case "dns":
+				steps = append(steps, []string{first.Name, "dig", "+noall", "+answer", "+stats", "@" + h.Addr4().String(), "www.shop.example"})
+			case "http":
+				steps = append(steps, []string{first.Name, "curl", "-sS", "-i", "--max-time", "5", "http://www.shop.example/"})
+			}
+		}
+		if len(h.Services) > 0 {
+			steps = append(steps, []string{h.Name, "ss", "-tlnp"})
+		}
 	}
 	var failed []string
 	for _, st := range steps {

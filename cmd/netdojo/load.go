@@ -8,6 +8,7 @@ import (
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
 )
 
 // loaded is a scenario with where it came from and its text.
@@ -19,7 +20,7 @@ type loaded struct {
 
 // loadOptions are the registries every load checks kinds against.
 func loadOptions(seed uint64) scenarios.Options {
-	return scenarios.Options{Seed: seed}
+	return scenarios.Options{Seed: seed, Services: services.Registry{}}
 }
 
 // isFileArg tells a scenario file from a built-in scenario's name.

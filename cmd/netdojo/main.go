@@ -10,6 +10,7 @@ import (
 	"runtime"
 
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/services"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -49,6 +50,9 @@ func main() {
 		err := sandbox.EnterMain(os.Args[2:])
 		fmt.Fprintln(os.Stderr, "netdojo:", err)
 		os.Exit(exitNotReady)
+	}
+	if len(os.Args) > 1 && os.Args[1] == services.ServiceCommand {
+		os.Exit(services.Main(os.Args[2:]))
 	}
 	os.Exit(run(os.Args[1:]))
 }

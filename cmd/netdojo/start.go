@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/services"
 	"github.com/spf13/cobra"
 )
 
@@ -70,6 +71,9 @@ func startLab(ctx context.Context, g *globalOptions, l *loaded, name string) (*s
 	t0 := time.Now()
 	lab, err := sandbox.Start(ctx, l.scenario, sandbox.Options{
 		Name: name, Source: l.source, Store: g.store(), ScenarioYAML: l.data,
+		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error {
+			return services.StartAll(ctx, lab, l.scenario)
+		},
 	})
 	if err != nil {
 		switch {
