@@ -10,7 +10,10 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/net v0.57.0 // indirect
+require (
+	github.com/coreos/go-iptables v0.8.0 // indirect
+	golang.org/x/net v0.57.0 // indirect
+)
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
@@ -20,7 +21,7 @@ type loaded struct {
 
 // loadOptions are the registries every load checks kinds against.
 func loadOptions(seed uint64) scenarios.Options {
-	return scenarios.Options{Seed: seed, Services: services.Registry{}}
+	return scenarios.Options{Seed: seed, Services: services.Registry{}, Faults: faults.Registry{}}
 }
 
 // isFileArg tells a scenario file from a built-in scenario's name.

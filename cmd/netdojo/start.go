@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/services"
 	"github.com/spf13/cobra"
@@ -72,7 +73,10 @@ func startLab(ctx context.Context, g *globalOptions, l *loaded, name string) (*s
 	lab, err := sandbox.Start(ctx, l.scenario, sandbox.Options{
 		Name: name, Source: l.source, Store: g.store(), ScenarioYAML: l.data,
 		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error {
-			return services.StartAll(ctx, lab, l.scenario)
+			if err := services.StartAll(ctx, lab, l.scenario); err != nil {
+				return err
+			}
+			return faults.ApplyAll(ctx, lab, l.scenario)
 		},
 	})
 	if err != nil {
