@@ -25,9 +25,9 @@ type ICMPError struct {
 	V6    bool `json:"v6,omitempty"`
 	// MTU is the next-hop MTU of a "fragmentation needed" (IPv4) or
 	// "packet too big" (IPv6) error, or the local MTU of a local EMSGSIZE.
-	MTU   int         `json:"mtu,omitempty"`
-	Errno unix.Errno  `json:"errno"`
-	Name  string      `json:"name"` // "port-unreachable", "time-exceeded", ...
+	MTU   int        `json:"mtu,omitempty"`
+	Errno unix.Errno `json:"errno"`
+	Name  string     `json:"name"` // "port-unreachable", "time-exceeded", ...
 }
 
 func (e ICMPError) String() string {
@@ -232,11 +232,11 @@ type pnICMPPacket struct {
 	Type     int
 	Code     int
 	V6       bool
-	ID, Seq  int    // echo request/reply identifier and sequence
-	MTU      int    // fragmentation needed / packet too big
-	Size     int    // ICMP message length
-	Quoted   bool   // an error quoting an original packet
-	QProto   int    // protocol of the quoted packet
+	ID, Seq  int  // echo request/reply identifier and sequence
+	MTU      int  // fragmentation needed / packet too big
+	Size     int  // ICMP message length
+	Quoted   bool // an error quoting an original packet
+	QProto   int  // protocol of the quoted packet
 	QSrc     netip.Addr
 	QDst     netip.Addr
 	QSrcPort int // quoted UDP/TCP ports, or the echo ID of a quoted echo
