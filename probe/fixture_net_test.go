@@ -290,3 +290,24 @@ func pnChain(t *testing.T) *pnLab {
 	l.route("server", "default", "10.3.0.1")
 	return l
 }
+
+// mtu sets a link's MTU on a host.
+func (l *pnLab) mtu(host, ifname string, mtu int) {
+	l.t.Helper()
+	h := l.handle(host)
+	defer h.Close()
+	link, err := h.LinkByName(ifname)
+	if err == nil {
+		err = h.LinkSetMTU(link, mtu)
+	}
+	if err != nil {
+		l.t.Fatalf("setting mtu %d on %s of %q: %v", mtu, ifname, host, err)
+	}
+}
+
+// specialRoute adds a route of a type without next hop ("unreachable",
+// "blackhole", "prohibit") on a host.
+func (l *pnLab) specialRoute(host, typ, dst string) {
+	l.t.Helper()
+	l.mustRun(host, "ip", "route", "add", typ, dst)
+}
