@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/vishvananda/netlink"
 )
@@ -310,4 +311,181 @@ func (l *pnLab) mtu(host, ifname string, mtu int) {
 func (l *pnLab) specialRoute(host, typ, dst string) {
 	l.t.Helper()
 	l.mustRun(host, "ip", "route", "add", typ, dst)
+}
+
+// pnZone is the data a test DNS server holds. It answers from its records,
+// refers to delegated zones (NS records below an apex it serves) with glue,
+// and otherwise says NODATA or NXDOMAIN with the apex SOA. Rcode forces an
+// answer code for every query (SERVFAIL, REFUSED) when non-zero.
+type pnZone struct {
+	Apex      string // "." for a root server
+	Records   []string
+	Recursive bool // set RA, as a recursive resolver does
+	Rcode     int
+}
+
+func (z pnZone) handler(t *testing.T) dns.HandlerFunc {
+	var rrs []dns.RR
+	for _, s := range z.Records {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatalf("bad test record %q: %v", s, err)
+		}
+		rrs = append(rrs, rr)
+	}
+	soa, err := dns.NewRR(z.Apex + " 300 IN SOA ns.invalid. host.invalid. 1 60 60 60 60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = z.Recursive
+		defer w.WriteMsg(m)
+		if z.Rcode != 0 {
+			m.Rcode = z.Rcode
+			return
+		}
+		qn, qt := strings.ToLower(q.Question[0].Name), q.Question[0].Qtype
+		// A delegation below the apex that covers the name: refer.
+		if !z.Recursive {
+			var cut string
+			for _, rr := range rrs {
+				n := strings.ToLower(rr.Header().Name)
+				if rr.Header().Rrtype == dns.TypeNS && n != z.Apex && dns.IsSubDomain(n, qn) && len(n) > len(cut) {
+					cut = n
+				}
+			}
+			if cut != "" {
+				for _, rr := range rrs {
+					if rr.Header().Rrtype == dns.TypeNS && strings.ToLower(rr.Header().Name) == cut {
+						m.Ns = append(m.Ns, rr)
+						for _, g := range rrs {
+							if g.Header().Rrtype == dns.TypeA && strings.EqualFold(g.Header().Name, rr.(*dns.NS).Ns) {
+								m.Extra = append(m.Extra, g)
+							}
+						}
+					}
+				}
+				return
+			}
+		}
+		m.Authoritative = !z.Recursive
+		exists := false
+		for _, rr := range rrs {
+			if strings.ToLower(rr.Header().Name) != qn {
+				continue
+			}
+			exists = true
+			if rr.Header().Rrtype == qt || qt == dns.TypeANY {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		if len(m.Answer) > 0 {
+			for _, a := range m.Answer {
+				if ns, ok := a.(*dns.NS); ok {
+					for _, g := range rrs {
+						if g.Header().Rrtype == dns.TypeA && strings.EqualFold(g.Header().Name, ns.Ns) {
+							m.Extra = append(m.Extra, g)
+						}
+					}
+				}
+			}
+			return
+		}
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+		m.Ns = append(m.Ns, soa)
+	}
+}
+
+// dnsServer serves a zone on addr (UDP and TCP, port 53) inside a host,
+// from sockets created in the host's namespace.
+func (l *pnLab) dnsServer(host, addr string, z pnZone) {
+	l.t.Helper()
+	var pc net.PacketConn
+	var ln net.Listener
+	err := l.ns(host).Do(func() error {
+		var err error
+		if pc, err = net.ListenPacket("udp", addr+":53"); err != nil {
+			return err
+		}
+		ln, err = net.Listen("tcp", addr+":53")
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("dns server on %s in %q: %v", addr, host, err)
+	}
+	h := z.handler(l.t)
+	us := &dns.Server{PacketConn: pc, Handler: h}
+	ts := &dns.Server{Listener: ln, Handler: h}
+	go us.ActivateAndServe()
+	go ts.ActivateAndServe()
+	l.t.Cleanup(func() {
+		us.Shutdown()
+		ts.Shutdown()
+		pc.Close()
+		ln.Close()
+	})
+}
+
+// addAddr adds an extra address to a host's interface.
+func (l *pnLab) addAddr(host, ifname, cidr string) {
+	l.t.Helper()
+	l.addrUp(host, ifname, cidr)
+}
+
+// pnDNSData is the lab's DNS: a root (10.53.0.11), the test. TLD
+// (10.53.0.12), example.test. (10.53.0.13), and a recursive resolver
+// (10.53.0.1) that knows every name, plus a reverse zone.
+var pnDNSData = struct{ root, tld, auth, extra []string }{
+	root: []string{
+		". 300 IN NS a.root.test.",
+		"a.root.test. 300 IN A 10.53.0.11",
+		"test. 300 IN NS ns.nic.test.",
+		"ns.nic.test. 300 IN A 10.53.0.12",
+	},
+	tld: []string{
+		"test. 300 IN NS ns.nic.test.",
+		"ns.nic.test. 300 IN A 10.53.0.12",
+		"a.root.test. 300 IN A 10.53.0.11",
+		"example.test. 300 IN NS ns1.example.test.",
+		"ns1.example.test. 300 IN A 10.53.0.13",
+	},
+	auth: []string{
+		"example.test. 300 IN NS ns1.example.test.",
+		"ns1.example.test. 300 IN A 10.53.0.13",
+		"www.example.test. 300 IN A 192.0.2.80",
+		"www.example.test. 300 IN AAAA 2001:db8::80",
+		"example.test. 300 IN MX 10 mail.example.test.",
+		"mail.example.test. 300 IN A 192.0.2.25",
+		"example.test. 300 IN TXT \"v=lab\"",
+	},
+	extra: []string{
+		"80.2.0.192.in-addr.arpa. 300 IN PTR www.example.test.",
+		"www.corp.test. 300 IN A 10.3.0.2",
+	},
+}
+
+// dnsLab adds a "dns" host linked to `client` on 10.53.0.0/24 serving the
+// lab's DNS. The client's own address on that link is 10.53.0.2.
+func (l *pnLab) dnsLab(client string) {
+	l.t.Helper()
+	l.host("dns")
+	l.link(client, "dns0", "10.53.0.2/24", "dns", "eth0", "10.53.0.1/24")
+	for _, a := range []string{"10.53.0.11/24", "10.53.0.12/24", "10.53.0.13/24", "10.53.0.14/24", "10.53.0.98/24"} {
+		l.addAddr("dns", "eth0", a)
+	}
+	all := append(append(append(append([]string{}, pnDNSData.root[1:]...), pnDNSData.tld...), pnDNSData.auth...), pnDNSData.extra...)
+	l.dnsServer("dns", "10.53.0.1", pnZone{Apex: ".", Records: all, Recursive: true})
+	l.dnsServer("dns", "10.53.0.11", pnZone{Apex: ".", Records: pnDNSData.root})
+	l.dnsServer("dns", "10.53.0.12", pnZone{Apex: "test.", Records: pnDNSData.tld})
+	l.dnsServer("dns", "10.53.0.13", pnZone{Apex: "example.test.", Records: pnDNSData.auth})
+	l.dnsServer("dns", "10.53.0.14", pnZone{Apex: ".", Rcode: dns.RcodeServerFailure, Recursive: true})
+	// The client's resolver file, so that no tool in it ever reads the
+	// machine's own.
+	l.etcFile(client, "resolv.conf", "nameserver 10.53.0.1\n")
+	// 10.53.0.98 is a resolver that never answers.
+	l.mustRun("dns", "iptables", "-A", "INPUT", "-d", "10.53.0.98", "-p", "udp", "--dport", "53", "-j", "DROP")
 }
