@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -488,4 +489,38 @@ func (l *pnLab) dnsLab(client string) {
 	l.etcFile(client, "resolv.conf", "nameserver 10.53.0.1\n")
 	// 10.53.0.98 is a resolver that never answers.
 	l.mustRun("dns", "iptables", "-A", "INPUT", "-d", "10.53.0.98", "-p", "udp", "--dport", "53", "-j", "DROP")
+}
+
+// httpServer serves HTTP on addr inside a host: /size/N answers N bytes,
+// everything else "hello\n", each with an X-Lab header.
+func (l *pnLab) httpServer(host, addr string) {
+	l.t.Helper()
+	ln := l.listenTCPOnly(host, addr)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Lab", "netdojo")
+		var n int
+		if _, err := fmt.Sscanf(r.URL.Path, "/size/%d", &n); err == nil {
+			w.Write(make([]byte, n))
+			return
+		}
+		fmt.Fprintln(w, "hello")
+	})}
+	go srv.Serve(ln)
+	l.t.Cleanup(func() { srv.Close() })
+}
+
+// listenTCPOnly opens a TCP listener inside a host without accepting.
+func (l *pnLab) listenTCPOnly(host, addr string) net.Listener {
+	l.t.Helper()
+	var ln net.Listener
+	err := l.ns(host).Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("listening on %s in %q: %v", addr, host, err)
+	}
+	l.t.Cleanup(func() { ln.Close() })
+	return ln
 }
