@@ -23,7 +23,7 @@ import (
 // namespace is named "ndpn-<random>-<host>", so labs of parallel tests and of
 // other engineers never collide, and cleanup removes only what it made.
 type pnLab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	hosts  map[string]*sandbox.Netns
 	order  []string
@@ -34,7 +34,7 @@ var pnEnsureOnce sync.Once
 
 // pnNewLab starts an empty lab and registers its teardown, which ends by
 // asserting that no namespace and no /etc/netns directory of the lab is left.
-func pnNewLab(t *testing.T) *pnLab {
+func pnNewLab(t testing.TB) *pnLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to build network namespaces")
@@ -276,7 +276,7 @@ func (l *pnLab) listenTCP(host, addr string) net.Listener {
 //
 // with default routes towards the server on the left and towards the
 // client on the right.
-func pnChain(t *testing.T) *pnLab {
+func pnChain(t testing.TB) *pnLab {
 	l := pnNewLab(t)
 	for _, h := range []string{"client", "r1", "r2", "server"} {
 		l.host(h)
@@ -325,7 +325,7 @@ type pnZone struct {
 	Rcode     int
 }
 
-func (z pnZone) handler(t *testing.T) dns.HandlerFunc {
+func (z pnZone) handler(t testing.TB) dns.HandlerFunc {
 	var rrs []dns.RR
 	for _, s := range z.Records {
 		rr, err := dns.NewRR(s)

@@ -11,7 +11,7 @@ import (
 // pnTriageLab is the chain lab with a resolver on the server (10.3.0.2:53,
 // www.corp.test is 10.3.0.2), a SERVFAIL resolver on 10.3.0.3, an HTTP
 // server on 10.3.0.2:80, and the client's resolv.conf pointing at 10.3.0.2.
-func pnTriageLab(t *testing.T) *pnLab {
+func pnTriageLab(t testing.TB) *pnLab {
 	l := pnChain(t)
 	l.addAddr("server", "eth0", "10.3.0.3/24")
 	all := append(append(append([]string{}, pnDNSData.tld...), pnDNSData.auth...), pnDNSData.extra...)
@@ -110,5 +110,30 @@ func TestTriageNamesTheBrokenLayer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkTriageHealthyHost times a full triage (with a URL: DNS and
+// HTTP) of a healthy lab host. Target: under one second.
+func BenchmarkTriageHealthyHost(b *testing.B) {
+	l := pnTriageLab(b)
+	opt := TriageOptions{URL: "http://www.corp.test/"}
+	for b.Loop() {
+		rep, err := Triage(l.ns("client"), opt)
+		if err != nil || rep.Failing != "" {
+			b.Fatalf("triage of a healthy host: %v, failing %q", err, rep.Failing)
+		}
+	}
+}
+
+// BenchmarkTriageHealthyHostTCP is the same with a NAME:PORT target.
+func BenchmarkTriageHealthyHostTCP(b *testing.B) {
+	l := pnTriageLab(b)
+	opt := TriageOptions{Target: "www.corp.test:80"}
+	for b.Loop() {
+		rep, err := Triage(l.ns("client"), opt)
+		if err != nil || rep.Failing != "" {
+			b.Fatalf("triage of a healthy host: %v, failing %q", err, rep.Failing)
+		}
 	}
 }
