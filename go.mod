@@ -3,13 +3,11 @@ module github.com/netdojo/netdojo
 go 1.26.0
 
 require (
+	github.com/coreos/go-iptables v0.8.0
+	github.com/miekg/dns v1.1.73
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/sys v0.50.0
 )
 
-require (
-	github.com/coreos/go-iptables v0.8.0 // indirect
-	github.com/miekg/dns v1.1.73 // indirect
-	golang.org/x/net v0.57.0 // indirect
-)
+require golang.org/x/net v0.57.0 // indirect
