@@ -208,3 +208,11 @@ func pnRouteType(t int) string {
 	}
 	return fmt.Sprintf("type%d", t)
 }
+
+// pnStr prints an address, "" for the zero address.
+func pnStr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}

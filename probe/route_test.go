@@ -77,13 +77,6 @@ func TestRouteGetAgreesWithIPRouteGet(t *testing.T) {
 	}
 }
 
-func pnStr(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
 func TestRoutesListTheMainTable(t *testing.T) {
 	l := pnChain(t)
 	rs, err := Routes(l.ns("client"))
