@@ -218,3 +218,14 @@ func pnHostsLookup(path, name string) []netip.Addr {
 	}
 	return out
 }
+
+// LookupHost resolves a host name from the target as glibc does with
+// "hosts: files dns": the target's hosts file, then its resolvers. It
+// returns the addresses and where they came from ("hosts" or "dns"). An IP
+// literal is returned as is.
+func LookupHost(t Target, host string) ([]netip.Addr, string, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, "", nil
+	}
+	return pnLookupHost(t, host, "")
+}
