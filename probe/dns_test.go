@@ -202,3 +202,28 @@ func TestDNSTraceFollowsReferralsLikeDigTrace(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDNSQuery is one query through the host's resolv.conf; compare
+// with BenchmarkDigCommand.
+func BenchmarkDNSQuery(b *testing.B) {
+	l := pnNewLab(b)
+	l.host("client")
+	l.dnsLab("client")
+	for b.Loop() {
+		r, err := DNSQuery(l.ns("client"), "www.example.test", DNSOptions{})
+		if err != nil || len(r.Answer) == 0 {
+			b.Fatalf("%+v %v", r, err)
+		}
+	}
+}
+
+func BenchmarkDigCommand(b *testing.B) {
+	l := pnNewLab(b)
+	l.host("client")
+	l.dnsLab("client")
+	for b.Loop() {
+		if _, err := l.run("client", "dig", "+short", "www.example.test"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

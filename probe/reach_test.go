@@ -131,3 +131,16 @@ func TestReachClassifiesEachFailure(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReachOpen is one classified TCP connect across two routers.
+func BenchmarkReachOpen(b *testing.B) {
+	l := pnChain(b)
+	l.listenTCP("server", "10.3.0.2:80")
+	dst := netip.MustParseAddrPort("10.3.0.2:80")
+	for b.Loop() {
+		r, err := Reach(l.ns("client"), dst, ReachOptions{})
+		if err != nil || r.Outcome != ReachOpen {
+			b.Fatalf("%+v %v", r, err)
+		}
+	}
+}

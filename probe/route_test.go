@@ -100,3 +100,24 @@ func TestRoutesListTheMainTable(t *testing.T) {
 		t.Fatalf("DefaultRoutes(server) = %+v, %v; want one via 10.3.0.1", ds, err)
 	}
 }
+
+// BenchmarkRouteGet is a route lookup over netlink; compare with
+// BenchmarkIPRouteGetCommand, the same answer from `ip route get`.
+func BenchmarkRouteGet(b *testing.B) {
+	l := pnChain(b)
+	dst := netip.MustParseAddr("10.3.0.2")
+	for b.Loop() {
+		if _, err := RouteGet(l.ns("client"), dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIPRouteGetCommand(b *testing.B) {
+	l := pnChain(b)
+	for b.Loop() {
+		if _, err := l.run("client", "ip", "-j", "route", "get", "10.3.0.2"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -111,6 +111,7 @@ func TestProbeAndTriageCommandsInALab(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out, code := runProbeCmd(t, c.g, c.mk, c.args...)
+			t.Logf("netdojo %s\n%s", strings.Join(c.args, " "), out)
 			if code != c.code || !strings.Contains(out, c.want) {
 				t.Errorf("exit %d, want %d; output lacks %q:\n%s", code, c.code, c.want, out)
 			}

@@ -80,7 +80,7 @@ func printTriage(w io.Writer, rep probe.TriageReport, verbose bool) {
 	}
 	fmt.Fprintf(w, "triage of %s%s\n", rep.Target, dest)
 	for i, s := range rep.Steps {
-		fmt.Fprintf(w, "  %d %-4s  %-20s %s\n", i+1, strings.ToUpper(string(s.Status)), s.Title, s.Summary)
+		fmt.Fprintf(w, "  %d %-4s  %-22s %s\n", i+1, strings.ToUpper(string(s.Status)), s.Title, s.Summary)
 		if verbose || s.Status == probe.TriageFail || s.Status == probe.TriageWarn {
 			for _, e := range s.Evidence {
 				fmt.Fprintf(w, "            %s\n", e)
