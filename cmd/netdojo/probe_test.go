@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -72,15 +73,11 @@ func TestProbeAndTriageCommandsInALab(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("hello\n"))
+	})}
+	go hs.Serve(ln)
+	defer hs.Close()
 
 	text := &globalOptions{output: "text", stateDir: state}
 	js := &globalOptions{output: "json", stateDir: state}
@@ -102,6 +99,8 @@ func TestProbeAndTriageCommandsInALab(t *testing.T) {
 		{"the routing table has a default route", text, newProbeCmd, []string{in, "route"}, 0, "default via 10.0.1.1 dev eth0"},
 		{"an ICMP trace has two hops", text, newProbeCmd, []string{in, "trace", "--mode", "icmp", "-w", "500ms", "203.0.113.80"}, 0, " 2  203.0.113.80"},
 		{"path MTU is the link's", text, newProbeCmd, []string{in, "mtu", "--timeout", "300ms", "203.0.113.80"}, 0, "path mtu to 203.0.113.80: 1500"},
+		{"http by a hosts-file name answers 200", text, newProbeCmd, []string{in, "http", "http://www.shop.example:8080/"}, 0, "HTTP/1.1 200 OK from 203.0.113.80:8080, 6 bytes"},
+		{"triage with a URL passes", text, newTriageCmd, []string{in, "--url", "http://www.shop.example:8080/"}, 0, "answers HTTP 200"},
 		{"links show eth0", text, newProbeCmd, []string{in, "links"}, 0, "eth0 (veth) state up mtu 1500"},
 		{"triage of a healthy host passes", text, newTriageCmd, []string{in, "--target", "www.shop.example:8080"}, 0, "every layer works"},
 		{"triage in JSON names no failing layer", js, newTriageCmd, []string{in, "--target", "203.0.113.80"}, 0, `"failing": ""`},
