@@ -109,6 +109,9 @@ func (l *pnLab) host(name string) *sandbox.Netns {
 	}
 	l.sysctl(name, "net/ipv4/icmp_ratelimit", "0")
 	l.sysctl(name, "net/ipv6/icmp/ratelimit", "0")
+	// The namespace-wide ICMP error budget too (1000/s, bursts of 50).
+	l.sysctl(name, "net/ipv4/icmp_msgs_per_sec", "100000")
+	l.sysctl(name, "net/ipv4/icmp_msgs_burst", "10000")
 	return ns
 }
 

@@ -100,18 +100,53 @@ func Traceroute(t Target, dst netip.Addr, opt TraceOptions) (TraceResult, error)
 	tr.id = int(binary.BigEndian.Uint16(idb[:]))
 	seq := 0
 	for ttl := opt.FirstTTL; ttl <= opt.MaxHops; ttl++ {
-		hop, reached, err := tr.hop(ttl, &seq)
-		if err != nil {
+		if err := tr.hop(ttl, &seq); err != nil {
 			return res, fmt.Errorf("traceroute %s from %s, hop %d: %w", dst, t.Name(), ttl, err)
 		}
-		res.Hops = append(res.Hops, hop)
-		if reached {
-			res.Reached = true
+		if tr.reachedAt() >= 0 {
 			break
 		}
 	}
+	last := len(tr.all) - 1
+	if r := tr.reachedAt(); r >= 0 {
+		last, res.Reached = r, true
+	}
+	for i := 0; i <= last; i++ {
+		res.Hops = append(res.Hops, pnHopOf(opt.FirstTTL+i, tr.all[i]))
+	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// reachedAt is the index of the first hop the destination answered (or
+// that got an ICMP error other than time exceeded), -1 if none.
+func (tr *pnTracer) reachedAt() int {
+	for i, probes := range tr.all {
+		for _, p := range probes {
+			if p.answer != nil && (p.answer.From == tr.dst || p.answer.Kind != "time-exceeded") {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func pnHopOf(ttl int, probes []*pnTraceProbe) TraceHop {
+	hop := TraceHop{TTL: ttl, Silent: true}
+	seen := map[netip.Addr]bool{}
+	for _, p := range probes {
+		a := TraceProbe{}
+		if p.answer != nil {
+			a = *p.answer
+			hop.Silent = false
+			if !seen[a.From] {
+				seen[a.From] = true
+				hop.Addrs = append(hop.Addrs, a.From)
+			}
+		}
+		hop.Probes = append(hop.Probes, a)
+	}
+	return hop
 }
 
 type pnTracer struct {
@@ -122,6 +157,9 @@ type pnTracer struct {
 	udp   int // UDP probe socket
 	lport int // its local port
 	id    int
+	// all holds the probes of every hop so far: an answer that comes
+	// late, during a later hop's wait, still fills in its own hop.
+	all [][]*pnTraceProbe
 }
 
 // open runs inside the target and creates the sockets.
@@ -172,9 +210,9 @@ type pnTraceProbe struct {
 	answer *TraceProbe
 }
 
-func (tr *pnTracer) hop(ttl int, seq *int) (TraceHop, bool, error) {
-	hop := TraceHop{TTL: ttl}
+func (tr *pnTracer) hop(ttl int, seq *int) error {
 	probes := make([]*pnTraceProbe, tr.opt.Queries)
+	tr.all = append(tr.all, probes)
 	defer func() {
 		for _, p := range probes {
 			if p != nil && p.tcpFd >= 0 {
@@ -187,11 +225,10 @@ func (tr *pnTracer) hop(ttl int, seq *int) (TraceHop, bool, error) {
 		p := &pnTraceProbe{idx: i, seq: *seq, tcpFd: -1}
 		probes[i] = p
 		if err := tr.send(p, ttl); err != nil {
-			return hop, false, err
+			return err
 		}
 	}
 	deadline := time.Now().Add(tr.opt.Wait)
-	reached := false
 	for {
 		done := true
 		for _, p := range probes {
@@ -217,14 +254,14 @@ func (tr *pnTracer) hop(ttl int, seq *int) (TraceHop, bool, error) {
 			continue
 		}
 		if err != nil {
-			return hop, false, err
+			return err
 		}
 		if n == 0 {
 			continue
 		}
 		now := time.Now()
 		if fds[0].Revents&unix.POLLIN != 0 {
-			tr.readICMP(probes, now)
+			tr.readICMP(now)
 		}
 		for _, f := range fds[1:] {
 			if f.Revents == 0 {
@@ -248,24 +285,7 @@ func (tr *pnTracer) hop(ttl int, seq *int) (TraceHop, bool, error) {
 			}
 		}
 	}
-	seen := map[netip.Addr]bool{}
-	hop.Silent = true
-	for _, p := range probes {
-		a := TraceProbe{}
-		if p.answer != nil {
-			a = *p.answer
-			hop.Silent = false
-			if !seen[a.From] {
-				seen[a.From] = true
-				hop.Addrs = append(hop.Addrs, a.From)
-			}
-			if a.From == tr.dst || a.Kind != "time-exceeded" {
-				reached = true
-			}
-		}
-		hop.Probes = append(hop.Probes, a)
-	}
-	return hop, reached, nil
+	return nil
 }
 
 func (tr *pnTracer) send(p *pnTraceProbe, ttl int) error {
@@ -325,7 +345,7 @@ func (tr *pnTracer) send(p *pnTraceProbe, ttl int) error {
 	return nil
 }
 
-func (tr *pnTracer) readICMP(probes []*pnTraceProbe, now time.Time) {
+func (tr *pnTracer) readICMP(now time.Time) {
 	buf := make([]byte, 2048)
 	for {
 		n, _, err := unix.Recvfrom(tr.icmp, buf, unix.MSG_DONTWAIT)
@@ -336,7 +356,7 @@ func (tr *pnTracer) readICMP(probes []*pnTraceProbe, now time.Time) {
 		if !ok {
 			continue
 		}
-		for _, p := range probes {
+		for _, p := range pnFlatten(tr.all) {
 			if p.answer != nil || !tr.matches(pk, p) {
 				continue
 			}
@@ -366,4 +386,12 @@ func (tr *pnTracer) matches(pk pnICMPPacket, p *pnTraceProbe) bool {
 		return pk.QProto == unix.IPPROTO_TCP && pk.QSrcPort == p.port && pk.QDstPort == tr.opt.Port
 	}
 	return false
+}
+
+func pnFlatten(hops [][]*pnTraceProbe) []*pnTraceProbe {
+	var out []*pnTraceProbe
+	for _, h := range hops {
+		out = append(out, h...)
+	}
+	return out
 }
