@@ -57,6 +57,12 @@ type ReachOptions struct {
 	// Payload is the UDP datagram sent. Default: a DNS query for port 53,
 	// otherwise a single zero byte.
 	Payload []byte
+	// Observe, when set, is the destination host seen from the inside (a
+	// lab host). Its IPv4 filter table counters are read before and after
+	// the attempt, so a REJECT or DROP rule that took the packet is named:
+	// that tells "REJECT --reject-with tcp-reset" from "nothing listening",
+	// which look the same on the wire.
+	Observe Target
 }
 
 // ReachResult is the outcome of a reachability probe.
@@ -75,10 +81,15 @@ type ReachResult struct {
 	ICMP *ICMPError `json:"icmp,omitempty"`
 	// NextHop is where the kernel sent the packets, and NextHopState its
 	// neighbour state after the attempt ("FAILED" when ARP got no answer).
-	NextHop      netip.Addr    `json:"next_hop,omitzero"`
-	NextHopState string        `json:"next_hop_state,omitempty"`
-	Meaning      string        `json:"meaning"`
-	Elapsed      time.Duration `json:"elapsed_ns"`
+	NextHop      netip.Addr `json:"next_hop,omitzero"`
+	NextHopState string     `json:"next_hop_state,omitempty"`
+	// MatchedRule is the REJECT or DROP rule of the observed destination
+	// whose counter grew during the attempt (with ReachOptions.Observe).
+	MatchedRule *FirewallRule `json:"matched_rule,omitempty"`
+	// Observed is true when the destination's firewall was watched.
+	Observed bool          `json:"observed,omitempty"`
+	Meaning  string        `json:"meaning"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
 // Reach tries to reach dst over TCP (a connect) or UDP (a datagram) from
@@ -102,6 +113,13 @@ func Reach(t Target, dst netip.AddrPort, opt ReachOptions) (ReachResult, error) 
 		res.NextHop = rl.Gateway
 		if !res.NextHop.IsValid() && rl.Type == "unicast" {
 			res.NextHop = dst.Addr()
+		}
+	}
+	var before FirewallReport
+	if opt.Observe != nil {
+		var err error
+		if before, err = Firewall(opt.Observe, false, "filter"); err != nil {
+			return res, err
 		}
 	}
 	start := time.Now()
@@ -133,6 +151,15 @@ func Reach(t Target, dst netip.AddrPort, opt ReachOptions) (ReachResult, error) 
 		}
 	}
 	pnClassify(&res, fd, connErr)
+	if opt.Observe != nil {
+		after, err := Firewall(opt.Observe, false, "filter")
+		if err != nil {
+			return res, err
+		}
+		res.Observed = true
+		res.MatchedRule = pnGrownRule(before, after)
+		res.Meaning = pnReachMeaning(res)
+	}
 	if res.NextHop.IsValid() && res.Outcome != ReachOpen {
 		if ns, err := Neighbours(t); err == nil {
 			for _, n := range ns {
@@ -324,10 +351,19 @@ func pnReachMeaning(r ReachResult) string {
 		}
 		return fmt.Sprintf("%s accepts TCP connections", r.Dst)
 	case ReachRefusedRST:
+		if r.Observed && r.MatchedRule != nil {
+			return fmt.Sprintf("%s answered with a TCP RST (\"Connection refused\") made by its firewall rule %q", r.Dst.Addr(), r.MatchedRule.Spec)
+		}
+		if r.Observed {
+			return fmt.Sprintf("%s answered with a TCP RST (\"Connection refused\") and no firewall rule of its filter table took the packet: nothing listens on port %d at %s (or the listener is bound to another address, such as 127.0.0.1)", r.Dst.Addr(), r.Dst.Port(), r.Dst.Addr())
+		}
 		return fmt.Sprintf("%s answered with a TCP RST (\"Connection refused\"): nothing listens on port %d at that address, or a firewall rejects with tcp-reset; both look the same on the wire, so look at the listener table (ss -tlnp) and the firewall counters (iptables -L -n -v) on %s", r.Dst.Addr(), r.Dst.Port(), r.Dst.Addr())
 	case ReachRefusedICMP:
 		return fmt.Sprintf("%s sent ICMP port-unreachable (\"Connection refused\"): for TCP that is a firewall REJECT (the default icmp-port-unreachable), for UDP a closed port or a REJECT", pnStr(r.From))
 	case ReachFiltered:
+		if r.MatchedRule != nil {
+			return fmt.Sprintf("no answer within the timeout (\"Connection timed out\"): the destination's firewall rule %q drops it", r.MatchedRule.Spec)
+		}
 		return fmt.Sprintf("no answer within the timeout (\"Connection timed out\"): packets to %s are dropped on the way or at the host (iptables DROP), or the reply is lost", r.Dst)
 	case ReachOpenOrFiltered:
 		return "no answer to the datagram: a service that ignored it, or a firewall DROP; UDP cannot tell them apart without a reply"
@@ -357,4 +393,26 @@ func pnErrnoName(e unix.Errno) string {
 		return n
 	}
 	return e.Error()
+}
+
+// pnGrownRule finds the REJECT or DROP rule whose packet counter grew
+// between two reads of the same table.
+func pnGrownRule(before, after FirewallReport) *FirewallRule {
+	for _, ch := range after.Chains {
+		old, _ := before.Chain(ch.Name)
+		for i, r := range ch.Rules {
+			if r.Target != "REJECT" && r.Target != "DROP" {
+				continue
+			}
+			if i < len(old.Rules) && old.Rules[i].Spec == r.Spec && r.Packets <= old.Rules[i].Packets {
+				continue
+			}
+			if i >= len(old.Rules) && r.Packets == 0 {
+				continue
+			}
+			rule := r
+			return &rule
+		}
+	}
+	return nil
 }

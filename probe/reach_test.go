@@ -144,3 +144,36 @@ func BenchmarkReachOpen(b *testing.B) {
 		}
 	}
 }
+
+func TestReachWithTheDestinationObservedNamesTheRule(t *testing.T) {
+	l := pnReachLab(t)
+	cases := []struct {
+		name, dst string
+		timeout   time.Duration
+		want      ReachOutcome
+		rule      string // in the matched rule's spec, "" for none
+		meaning   string
+	}{
+		{"REJECT tcp-reset is told apart by its rule", "10.3.0.2:82", 0, ReachRefusedRST, "--dport 82", "firewall rule"},
+		{"nothing listening has no rule", "10.3.0.2:81", 0, ReachRefusedRST, "", "nothing listens"},
+		{"a listener on 127.0.0.1 has no rule", "10.3.0.2:90", 0, ReachRefusedRST, "", "nothing listens"},
+		{"DROP is named", "10.3.0.2:84", 500 * time.Millisecond, ReachFiltered, "--dport 84", "drops it"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Reach(l.ns("client"), netip.MustParseAddrPort(c.dst), ReachOptions{Timeout: c.timeout, Observe: l.ns("server")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Outcome != c.want || !got.Observed || !strings.Contains(got.Meaning, c.meaning) {
+				t.Errorf("got %+v, want %s with %q in the meaning", got, c.want, c.meaning)
+			}
+			switch {
+			case c.rule == "" && got.MatchedRule != nil:
+				t.Errorf("matched rule %+v, want none", got.MatchedRule)
+			case c.rule != "" && (got.MatchedRule == nil || !strings.Contains(got.MatchedRule.Spec, c.rule)):
+				t.Errorf("matched rule %+v, want one with %q", got.MatchedRule, c.rule)
+			}
+		})
+	}
+}

@@ -162,22 +162,34 @@ func newProbePingCmd(g *globalOptions, o *targetOptions) *cobra.Command {
 func newProbeReachCmd(g *globalOptions, o *targetOptions) *cobra.Command {
 	var opt probe.ReachOptions
 	var udp bool
-	var source string
+	var source, observe string
 	cmd := &cobra.Command{
 		Use:   "reach DEST:PORT",
 		Short: "Try a TCP (or UDP) port and say open, refused, filtered or unreachable",
 		Long: `Try a TCP connection (or send a UDP datagram) and classify the outcome:
 open, refused-rst, refused-icmp-port-unreachable, filtered, host-unreachable,
 net-unreachable, admin-prohibited, no-local-route, local-address-unavailable,
-with who answered and how long it took.`,
+with who answered and how long it took. With --observe LAB/HOST (the
+destination, a lab host) its firewall counters are read before and after,
+so a REJECT or DROP rule that took the packet is named: that tells a
+REJECT with tcp-reset from nothing listening.`,
 		Example: "  netdojo probe --in first-lab/client reach 203.0.113.80:80\n  netdojo probe --in first-lab/client reach --udp 10.0.1.1:53",
 		Args:    cobra.ExactArgs(1),
 	}
 	cmd.Flags().BoolVarP(&udp, "udp", "u", false, "send a UDP datagram instead of a TCP connect")
 	cmd.Flags().DurationVar(&opt.Timeout, "timeout", 5*time.Second, "give up after this long (filtered)")
 	cmd.Flags().StringVar(&source, "source", "", "local address to send from")
+	cmd.Flags().StringVar(&observe, "observe", "", "watch the firewall counters of lab host LAB/HOST (the destination)")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		return withTarget(g, o, func(t probe.Target, w io.Writer) error {
+			if observe != "" {
+				ot, done, err := (&targetOptions{in: observe}).open(g)
+				if err != nil {
+					return err
+				}
+				defer done()
+				opt.Observe = ot
+			}
 			host, port, err := splitHostPort(args[0])
 			if err != nil {
 				return err
@@ -207,6 +219,9 @@ with who answered and how long it took.`,
 				}
 				if r.ICMP != nil {
 					fmt.Fprintf(w, " (ICMP %s)", r.ICMP.Name)
+				}
+				if r.MatchedRule != nil {
+					fmt.Fprintf(w, "; firewall rule: %s", r.MatchedRule.Spec)
 				}
 				fmt.Fprintf(w, "\n  %s\n", r.Meaning)
 			}

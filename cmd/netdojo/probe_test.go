@@ -95,6 +95,7 @@ func TestProbeAndTriageCommandsInALab(t *testing.T) {
 		{"ping with TTL 1 expires at the router", text, newProbeCmd, []string{in, "ping", "-c", "1", "-t", "1", "203.0.113.80"}, 1, "time-exceeded"},
 		{"an open port is open", text, newProbeCmd, []string{in, "reach", "203.0.113.80:8080"}, 0, ": open after"},
 		{"a closed port is refused in JSON", js, newProbeCmd, []string{in, "reach", "203.0.113.80:8081"}, 1, `"outcome": "refused-rst"`},
+		{"a closed port with the server observed is nothing listening", text, newProbeCmd, []string{in, "reach", "--observe", lab + "/server", "203.0.113.80:8082"}, 1, "nothing listens on port 8082"},
 		{"route get goes via the router", text, newProbeCmd, []string{in, "route", "203.0.113.80"}, 0, "203.0.113.80 via 10.0.1.1 dev eth0 src 10.0.1.10"},
 		{"the routing table has a default route", text, newProbeCmd, []string{in, "route"}, 0, "default via 10.0.1.1 dev eth0"},
 		{"an ICMP trace has two hops", text, newProbeCmd, []string{in, "trace", "--mode", "icmp", "-w", "500ms", "203.0.113.80"}, 0, " 2  203.0.113.80"},
