@@ -109,6 +109,10 @@ func (l *pnLab) host(name string) *sandbox.Netns {
 	}
 	l.sysctl(name, "net/ipv4/icmp_ratelimit", "0")
 	l.sysctl(name, "net/ipv6/icmp/ratelimit", "0")
+	// No duplicate address detection: link-local addresses (which NDP
+	// needs) would be unusable for the first second of every link.
+	l.sysctl(name, "net/ipv6/conf/default/accept_dad", "0")
+	l.sysctl(name, "net/ipv6/conf/all/accept_dad", "0")
 	// The namespace-wide ICMP error budget too (1000/s, bursts of 50).
 	l.sysctl(name, "net/ipv4/icmp_msgs_per_sec", "100000")
 	l.sysctl(name, "net/ipv4/icmp_msgs_burst", "10000")

@@ -90,3 +90,80 @@ func TestPingClassifiesLikePing(t *testing.T) {
 		})
 	}
 }
+
+func TestPingAndReachOverIPv6ClassifyLikePing(t *testing.T) {
+	l := pnNewLab(t)
+	for _, h := range []string{"a", "r", "b"} {
+		l.host(h)
+	}
+	l.link("a", "eth0", "", "r", "eth0", "")
+	l.link("r", "eth1", "", "b", "eth0", "")
+	for _, a := range []struct{ host, dev, addr string }{
+		{"a", "eth0", "fd01::2/64"}, {"r", "eth0", "fd01::1/64"}, {"r", "eth1", "fd02::1/64"}, {"b", "eth0", "fd02::2/64"},
+	} {
+		l.mustRun(a.host, "ip", "-6", "addr", "add", a.addr, "dev", a.dev, "nodad")
+	}
+	l.router("r")
+	l.mustRun("a", "ip", "-6", "route", "add", "default", "via", "fd01::1")
+	l.mustRun("b", "ip", "-6", "route", "add", "default", "via", "fd02::1")
+	l.mustRun("r", "ip", "-6", "route", "add", "fd03::/64", "via", "fd02::2")
+	l.mustRun("r", "ip6tables", "-A", "FORWARD", "-d", "fd03::/64", "-j", "REJECT", "--reject-with", "icmp6-adm-prohibited")
+	cases := []struct {
+		name, dst string
+		opt       PingOptions
+		args      []string
+		kind      PingReplyKind
+		from      string
+		detail    string
+	}{
+		{"a reachable host echoes", "fd02::2", PingOptions{}, nil, PingEchoReply, "fd02::2", ""},
+		{"hop limit 1 expires at the router", "fd02::2", PingOptions{TTL: 1}, []string{"-t", "1"}, PingTimeExceeded, "fd01::1", "Time exceeded: Hop limit"},
+		{"an admin-prohibited REJECT is unreachable", "fd03::9", PingOptions{}, nil, PingDestUnreach, "fd01::1", "Destination unreachable: Administratively prohibited"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, _ := l.run("a", append(append([]string{"ping", "-6", "-n", "-c", "2", "-i", "0.2", "-W", "1"}, c.args...), c.dst)...)
+			c.opt.Count = 2
+			got, err := Ping(l.ns("a"), netip.MustParseAddr(c.dst), c.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range got.Replies {
+				if r.Kind != c.kind || pnStr(r.From) != c.from {
+					t.Errorf("reply %+v, want %s from %s", r, c.kind, c.from)
+				}
+			}
+			m := pnPingRecvRe.FindStringSubmatch(out)
+			if m == nil || m[2] != strconv.Itoa(got.Received) {
+				t.Errorf("received %d, ping says: %s", got.Received, out)
+			}
+			if c.detail != "" && !strings.Contains(out, "From "+c.from+" icmp_seq=1 "+c.detail) {
+				t.Errorf("ping says %q, expected From %s %s", out, c.from, c.detail)
+			}
+			if c.kind == PingEchoReply && got.Replies[0].TTL != 63 {
+				t.Errorf("reply hop limit %d, want 63 (64 less the router)", got.Replies[0].TTL)
+			}
+		})
+	}
+	// Reach over IPv6 reads the same error queue (IPV6_RECVERR).
+	l.listenTCP("b", "[fd02::2]:80")
+	for _, c := range []struct {
+		name, dst string
+		want      ReachOutcome
+		from      string
+	}{
+		{"reach over IPv6 finds an open port", "[fd02::2]:80", ReachOpen, "fd02::2"},
+		{"reach over IPv6 is refused by RST", "[fd02::2]:81", ReachRefusedRST, "fd02::2"},
+		{"reach over IPv6 is administratively prohibited", "[fd03::9]:80", ReachAdminProhibited, "fd01::1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Reach(l.ns("a"), netip.MustParseAddrPort(c.dst), ReachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Outcome != c.want || pnStr(got.From) != c.from {
+				t.Errorf("got %+v, want %s from %s", got, c.want, c.from)
+			}
+		})
+	}
+}
