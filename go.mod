@@ -9,3 +9,5 @@ require (
 	golang.org/x/net v0.57.0
 	golang.org/x/sys v0.50.0
 )
+
+require github.com/miekg/dns v1.1.73 // indirect
