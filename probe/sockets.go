@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -239,11 +241,6 @@ type SocketTable struct {
 // sock_diag, as `ss -tuan` does, with the filter applied in the kernel.
 func ListSockets(t Target, f SocketFilter) (*SocketTable, error) {
 	start := time.Now()
-	c, err := scOpenDiag(t)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
 	tab := &SocketTable{Target: t.Name()}
 	bc := f.scBytecode()
 	families := []uint8{unix.AF_INET, unix.AF_INET6}
@@ -276,29 +273,80 @@ func ListSockets(t Target, f SocketFilter) (*SocketTable, error) {
 			states |= 1 << 12 // TCP_NEW_SYN_RECV: request sockets
 		}
 	}
+	// One sock_diag socket per (protocol, family): the kernel walks its
+	// tables for each, so the dumps run in parallel, each into a
+	// pointer-free buffer; the table is then allocated once and decoded.
+	type job struct {
+		proto string
+		req   scDiagRequest
+		raw   []byte
+		n     int
+		err   error
+	}
+	// Filling a message costs the kernel far more than walking past a
+	// socket, so on more than one CPU each dump is split by local port
+	// (below and from 32768, roughly servers and clients) to spread the
+	// filling over two CPUs.
+	halves := []scBC{bc}
+	if runtime.GOMAXPROCS(0) > 1 {
+		halves = []scBC{scBCAnd(scBCSportRange(0, 32767), bc), scBCAnd(scBCSportRange(32768, 65535), bc)}
+	}
+	var jobs []*job
 	for _, p := range protos {
 		for _, fam := range families {
-			req := scDiagRequest{family: fam, protocol: p.proto, states: states, tcpInfo: f.TCPInfo && p.name == "tcp", bytecode: bc}
-			err := c.dump(req, func(msg, attrs []byte) {
-				tab.Sockets = append(tab.Sockets, Socket{})
-				s := &tab.Sockets[len(tab.Sockets)-1]
-				scDecodeSocket(s, p.name, msg, attrs)
-				if s.State == 12 {
-					s.State = StateSynRecv
-				}
-			})
-			if err != nil {
-				return nil, fmt.Errorf("listing %s sockets on %s: %w", p.name, t.Name(), err)
+			for _, h := range halves {
+				jobs = append(jobs, &job{proto: p.name, req: scDiagRequest{family: fam, protocol: p.proto, states: states, tcpInfo: f.TCPInfo && p.name == "tcp", bytecode: h}})
 			}
 		}
 	}
+	conns, err := scOpenDiags(t, len(jobs))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j.raw, j.n, j.err = conns[i].dumpRaw(j.req, nil)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, j := range jobs {
+		if j.err != nil {
+			return nil, fmt.Errorf("listing %s sockets on %s: %w", j.proto, t.Name(), j.err)
+		}
+		total += j.n
+	}
+	tab.Sockets = make([]Socket, total)
+	off := 0
+	for _, j := range jobs {
+		wg.Add(1)
+		go func(socks []Socket) {
+			defer wg.Done()
+			scDecodeRaw(j.raw, j.proto, socks)
+			for i := range socks {
+				if socks[i].State == 12 {
+					socks[i].State = StateSynRecv
+				}
+			}
+		}(tab.Sockets[off : off+j.n])
+		off += j.n
+	}
+	wg.Wait()
 	if f.Processes {
 		if err := scAttachOwners(tab.Sockets); err != nil {
 			return nil, fmt.Errorf("finding the processes behind sockets on %s: %w", t.Name(), err)
 		}
 	}
 	if f.PortRange {
-		u, err := scPortRangeUsage(t, c)
+		u, err := scPortRangeUsage(t, conns[0])
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,8 @@ const (
 
 	// inet_diag bytecode operations (include/uapi/linux/inet_diag.h).
 	scBcJmp   = 1
+	scBcSGe   = 2
+	scBcSLe   = 3
 	scBcSCond = 7
 	scBcDCond = 8
 	scBcSEq   = 11
@@ -84,27 +86,72 @@ type scDiagConn struct {
 }
 
 func scOpenDiag(t Target) (*scDiagConn, error) {
-	c := &scDiagConn{fd: -1}
-	err := t.Do(func() error {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-		if err != nil {
-			return err
+	cs, err := scOpenDiags(t, 1)
+	if err != nil {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// scOpenDiags opens n sock_diag sockets in the target with one namespace
+// entry, so that independent dumps can run in parallel.
+func scOpenDiags(t Target, n int) ([]*scDiagConn, error) {
+	cs := make([]*scDiagConn, 0, n)
+	closeAll := func() {
+		for _, c := range cs {
+			c.Close()
 		}
-		c.fd = fd
+	}
+	err := t.Do(func() error {
+		for i := 0; i < n; i++ {
+			fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+			if err != nil {
+				return err
+			}
+			cs = append(cs, &scDiagConn{fd: fd})
+		}
 		return nil
 	})
 	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("opening sock_diag socket on %s: %w", t.Name(), err)
 	}
-	if err := unix.Bind(c.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(c.fd)
-		return nil, fmt.Errorf("binding sock_diag socket on %s: %w", t.Name(), err)
+	for _, c := range cs {
+		if err := unix.Bind(c.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("binding sock_diag socket on %s: %w", t.Name(), err)
+		}
+		// A larger receive buffer lets the kernel put more sockets in
+		// each read; failure only costs speed.
+		_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+		c.buf = make([]byte, 1<<16)
 	}
-	// A larger receive buffer lets the kernel put more sockets in each
-	// dump message; failure only costs speed.
-	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	c.buf = make([]byte, 1<<17)
-	return c, nil
+	return cs, nil
+}
+
+// dumpRaw collects the answers to one request as length-prefixed
+// inet_diag messages in one pointer-free buffer, and counts them, so that
+// the caller can size the table once.
+func (c *scDiagConn) dumpRaw(r scDiagRequest, raw []byte) ([]byte, int, error) {
+	n := 0
+	err := c.dump(r, func(msg, attrs []byte) {
+		n++
+		raw = binary.NativeEndian.AppendUint32(raw, uint32(len(msg)+len(attrs)))
+		raw = append(raw, msg...)
+		raw = append(raw, attrs...)
+	})
+	return raw, n, err
+}
+
+// scDecodeRaw decodes what dumpRaw collected into socks.
+func scDecodeRaw(raw []byte, proto string, socks []Socket) {
+	ne := binary.NativeEndian
+	for i := 0; len(raw) >= 4 && i < len(socks); i++ {
+		l := int(ne.Uint32(raw))
+		body := raw[4 : 4+l]
+		raw = raw[4+l:]
+		scDecodeSocket(&socks[i], proto, body[:scSizeofDiagMsg], body[scSizeofDiagMsg:])
+	}
 }
 
 func (c *scDiagConn) Close() error {
@@ -290,6 +337,16 @@ func scBCPort(src bool, port uint16) scBC {
 	return b
 }
 
+// scBCSportRange is "lo <= sport <= hi".
+func scBCSportRange(lo, hi uint16) scBC {
+	b := make([]byte, 16)
+	scPutOp(b, scBcSGe, 8, 20)
+	scPutOp(b[4:], 0, 0, lo)
+	scPutOp(b[8:], scBcSLe, 8, 12)
+	scPutOp(b[12:], 0, 0, hi)
+	return b
+}
+
 // scBCAddr is "src in prefix" or "dst in prefix" (any port).
 func scBCAddr(src bool, p netip.Prefix) scBC {
 	a := p.Addr()
@@ -358,7 +415,7 @@ func scBCPatchReject(code []byte, extra int) {
 			ne.PutUint16(op[2:], uint16(no+extra))
 		}
 		switch op[0] {
-		case scBcSEq, scBcDEq:
+		case scBcSEq, scBcDEq, scBcSGe, scBcSLe:
 			off += 8
 		case scBcSCond, scBcDCond:
 			if op[4] == unix.AF_INET6 {
