@@ -26,6 +26,11 @@ type scPair struct {
 
 func scNewPair(t testing.TB, subnet string) *scPair {
 	p := &scPair{a: scNewNetns(t), b: scNewNetns(t)}
+	// No IPv6: router solicitations and MLD reports would arrive at any
+	// moment and make two captures started apart differ.
+	for _, ns := range []*sandbox.Netns{p.a, p.b} {
+		scRun(t, ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	}
 	sfx := scRandSuffix()
 	p.ifA, p.ifB = "sca"+sfx, "scb"+sfx
 	scVeth(t, p.a, p.ifA, subnet+".1/24", p.b, p.ifB, subnet+".2/24")
