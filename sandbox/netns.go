@@ -157,19 +157,32 @@ func CreateNetns(name string) (*Netns, error) {
 
 	errc := make(chan error, 1)
 	go func() {
-		// This thread never returns to the pool: after unshare it is in the
-		// new namespace, and it exits with the goroutine.
 		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("reading the thread's own namespace: %w", err)
+			return
+		}
+		defer origin.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("unsharing network namespace: %w", err)
 			return
 		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind-mounting namespace to %s: %w", path, err)
+		merr := unix.Mount(self, path, "none", unix.MS_BIND, "")
+		if merr != nil {
+			merr = fmt.Errorf("bind-mounting namespace to %s: %w", path, merr)
+		}
+		// Back to where the thread came from; if that fails the thread
+		// stays locked and is discarded with this goroutine.
+		if err := netns.Set(origin); err != nil {
+			errc <- errors.Join(merr, fmt.Errorf("returning from the new namespace: %w", err))
 			return
 		}
-		errc <- nil
+		runtime.UnlockOSThread()
+		errc <- merr
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)

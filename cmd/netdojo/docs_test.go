@@ -1,0 +1,40 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+var update = flag.Bool("update", false, "rewrite generated docs")
+
+// TestGeneratedDocs keeps the generated files under docs/ in sync with the
+// code they are generated from.
+func TestGeneratedDocs(t *testing.T) {
+	schema, err := scenarios.Schema(loadOptions(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"../../docs/scenario.schema.json": string(schema) + "\n",
+		"../../docs/scenario-format.md":   scenarios.Reference(),
+	}
+	for path, want := range files {
+		t.Run(path+" is up to date", func(t *testing.T) {
+			if *update {
+				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (regenerate with: go test ./cmd/netdojo -run TestGeneratedDocs -update)", err)
+			}
+			if string(got) != want {
+				t.Errorf("%s is stale; regenerate with: go test ./cmd/netdojo -run TestGeneratedDocs -update", path)
+			}
+		})
+	}
+}

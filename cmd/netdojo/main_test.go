@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
+)
+
+// binary is netdojo built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("netdojo end-to-end tests need root; skipping")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "netdojo-e2e")
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "netdojo")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Printf("building netdojo: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if err := sandbox.EnsureNetnsDir(); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// nd runs the netdojo binary with a private state directory.
+func nd(t *testing.T, stateDir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--state-dir", stateDir}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running netdojo: %v", err)
+	}
+	return out.String(), code
+}
+
+func name(prefix string) string { return fmt.Sprintf("%s%04x", prefix, rand.IntN(1<<16)) }
+
+func TestStartExecStopLeavesTheMachineAsItWas(t *testing.T) {
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	lab := name("e")
+	out, code := nd(t, state, "start", "first-lab", "--name", lab)
+	if code != 0 {
+		t.Fatalf("start: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "lab "+lab+" is running") || !strings.Contains(out, "[client] eth0 10.0.1.10/24") {
+		t.Errorf("start output lacks the summary or topology:\n%s", out)
+	}
+	out, code = nd(t, state, "exec", lab, "client", "--", "ping", "-c", "1", "-W", "2", "203.0.113.80")
+	if code != 0 {
+		t.Errorf("exec ping: exit %d\n%s", code, out)
+	}
+	if _, code = nd(t, state, "exec", lab, "client", "--", "sh", "-c", "exit 7"); code != 7 {
+		t.Errorf("exec passes on exit code: got %d, want 7", code)
+	}
+	out, code = nd(t, state, "exec", lab, "client", "--", "cat", "/etc/hostname")
+	if code != 0 || strings.TrimSpace(out) != "client" {
+		t.Errorf("/etc/hostname in client = %q (exit %d)", out, code)
+	}
+	out, code = nd(t, state, "-o", "json", "status", lab)
+	var st sandbox.State
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Status != sandbox.StatusRunning || len(st.Hosts) != 3 {
+		t.Errorf("status --output json: exit %d\n%s", code, out)
+	}
+	if out, code = nd(t, state, "start", "first-lab", "--name", lab); code != exitBusy {
+		t.Errorf("second start of a running lab: exit %d, want %d\n%s", code, exitBusy, out)
+	}
+	if out, code = nd(t, state, "stop", lab); code != 0 {
+		t.Fatalf("stop: exit %d\n%s", code, out)
+	}
+	sandboxtest.AssertNoLeftovers(t, sandbox.Store{Dir: state}, lab)
+	sandboxtest.AssertUnchanged(t, before)
+}
+
+func TestABadScenarioFileChangesNothing(t *testing.T) {
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: netdojo/v1\nmetadata: {name: bad, title: Bad}\nhosts:\n  a:\n    interfaces: [{network: nowhere}]\n"), 0o644)
+	out, code := nd(t, state, "start", bad, "--name", name("b"))
+	if code != exitUsage || !strings.Contains(out, `bad.yaml:5:28: hosts.a.interfaces[0].network: network "nowhere" is not defined`) {
+		t.Errorf("start of a bad file: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "labs")); err == nil {
+		t.Error("a state was written for a bad file")
+	}
+	sandboxtest.AssertUnchanged(t, before)
+}
+
+// TestSIGKILLAtRandomMomentsThenClean kills `netdojo start` at random
+// moments of its build and checks that `netdojo clean` leaves nothing.
+func TestSIGKILLAtRandomMomentsThenClean(t *testing.T) {
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	// Time a whole start of the scenario to spread the kills across it.
+	probe := name("k")
+	t0 := time.Now()
+	if out, code := nd(t, state, "start", "lan-200", "--name", probe); code != 0 {
+		t.Fatalf("start: %s", out)
+	}
+	full := time.Since(t0)
+	nd(t, state, "stop", probe)
+	const kills = 24
+	for i := 0; i < kills; i++ {
+		lab := name(fmt.Sprintf("k%d", i))
+		cmd := exec.Command(binary, "--state-dir", state, "start", "lan-200", "--name", lab)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(rand.Int64N(int64(full)))
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		out, code := nd(t, state, "clean", "--all")
+		if code != 0 {
+			t.Fatalf("kill %d after %s: clean: exit %d\n%s", i, delay, code, out)
+		}
+		if left := sandboxtest.Leftovers(store, lab); len(left) > 0 {
+			t.Fatalf("kill %d after %s (of %s): left behind: %v", i, delay, full, left)
+		}
+	}
+	sandboxtest.AssertUnchanged(t, before)
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	files, _ := filepath.Glob("../../scenarios/testdata/bad/*.yaml")
+	out, code := nd(t, t.TempDir(), append([]string{"validate"}, files...)...)
+	if code != exitUsage {
+		t.Errorf("validate of bad files: exit %d, want %d", code, exitUsage)
+	}
+	for _, f := range files {
+		if !strings.Contains(out, f+":") {
+			t.Errorf("no problem reported for %s", f)
+		}
+	}
+	lib, _ := filepath.Glob("../../scenarios/library/*.yaml")
+	if out, code := nd(t, t.TempDir(), append([]string{"validate"}, lib...)...); code != 0 {
+		t.Errorf("validate of the library: exit %d\n%s", code, out)
+	}
+}

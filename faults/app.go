@@ -1,0 +1,3 @@
+package faults
+
+func appKinds() []Kind { return nil }

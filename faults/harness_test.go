@@ -1,0 +1,180 @@
+package faults_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
+	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestMain lets the test binary stand in for netdojo inside lab hosts.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case sandbox.EnterCommand:
+			fmt.Fprintln(os.Stderr, sandbox.EnterMain(os.Args[2:]))
+			os.Exit(4)
+		case services.ServiceCommand:
+			os.Exit(services.Main(os.Args[2:]))
+		}
+	}
+	if os.Geteuid() != 0 {
+		fmt.Println("fault tests need root; skipping")
+		os.Exit(0)
+	}
+	if err := sandbox.EnsureNetnsDir(); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// faultCase proves one fault: injected, its symptom shows (Observe and
+// the learner's tool); reverted, it is gone; injected again and fixed the
+// documented way, it is gone.
+type faultCase struct {
+	kind     string
+	scenario string // a scenario YAML without faults
+	host     string
+	params   string // YAML mapping
+	// symptom runs the learner's tool and returns nil when it shows the
+	// fault, or an error saying what it printed.
+	symptom func(t *testing.T, l *labEnv) error
+	// fix is the documented fix: commands run in hosts, "host: cmd".
+	fix []string
+}
+
+type labEnv struct {
+	lab *sandbox.Lab
+	s   *scenarios.Scenario
+}
+
+// run runs a command in a host and returns its output and error.
+func (l *labEnv) run(host string, argv ...string) (string, error) {
+	c, err := l.lab.Command(host, argv...)
+	if err != nil {
+		return "", err
+	}
+	out, err := c.CombinedOutput()
+	return string(out), err
+}
+
+func startTestLab(t *testing.T, yml string) *labEnv {
+	t.Helper()
+	s, err := scenarios.Load("test.yaml", []byte(yml), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
+	if err != nil {
+		t.Fatalf("test scenario: %v", err)
+	}
+	store := sandbox.Store{Dir: t.TempDir()}
+	name := fmt.Sprintf("ft%04x", rand.IntN(1<<16))
+	lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
+		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
+	if err != nil {
+		t.Fatalf("starting lab: %v", err)
+	}
+	t.Cleanup(func() {
+		lab.Close()
+		if err := sandbox.Stop(store, name); err != nil {
+			t.Errorf("stopping lab: %v", err)
+		}
+		sandboxtest.AssertNoLeftovers(t, store, name)
+	})
+	return &labEnv{lab: lab, s: s}
+}
+
+func runFaultCase(t *testing.T, c faultCase) {
+	t.Helper()
+	before := sandboxtest.Take(t)
+	l := startTestLab(t, c.scenario)
+	var node yaml.Node
+	if c.params != "" {
+		if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	params := &node
+	if node.Kind == yaml.DocumentNode {
+		params = node.Content[0]
+	}
+	a, err := faults.New(c.kind, c.host, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	healthy := func(when string) {
+		t.Helper()
+		if err := a.Observe(ctx, l.lab, l.s); err == nil {
+			t.Errorf("%s: the probe still observes the symptom", when)
+		}
+		if err := c.symptom(t, l); err == nil {
+			t.Errorf("%s: the learner's tool still shows the symptom", when)
+		}
+	}
+	broken := func(when string) {
+		t.Helper()
+		if err := a.Observe(ctx, l.lab, l.s); err != nil {
+			t.Errorf("%s: the probe does not observe the symptom: %v", when, err)
+		}
+		if err := c.symptom(t, l); err != nil {
+			t.Errorf("%s: the learner's tool does not show the symptom: %v", when, err)
+		}
+	}
+	healthy("before injection")
+	if err := a.Apply(ctx, l.lab, l.s); err != nil {
+		t.Fatal(err)
+	}
+	broken("after injection")
+	if err := a.Revert(ctx, l.lab, l.s); err != nil {
+		t.Fatal(err)
+	}
+	healthy("after revert")
+	if err := a.Apply(ctx, l.lab, l.s); err != nil {
+		t.Fatal(err)
+	}
+	broken("after the second injection")
+	for _, f := range c.fix {
+		host, cmd, _ := strings.Cut(f, ": ")
+		if out, err := l.run(host, "sh", "-c", cmd); err != nil {
+			t.Fatalf("fix %q: %v\n%s", f, err, out)
+		}
+	}
+	healthy("after the documented fix")
+	sandboxtest.AssertUnchanged(t, before)
+}
+
+// expect returns nil when out contains want, else an error quoting out.
+func expect(out, want string) error {
+	if strings.Contains(out, want) {
+		return nil
+	}
+	return fmt.Errorf("output does not contain %q:\n%s", want, out)
+}
+
+// routedLab is a client on a LAN behind a router, a server beyond it.
+const routedLab = `apiVersion: netdojo/v1
+metadata: {name: routed, title: Routed}
+hosts:
+  client:
+    interfaces: [{network: lan, ipv4: 10.0.1.10/24}]
+    routes: [{to: default, via: 10.0.1.1}]
+  router:
+    interfaces: [{network: lan, ipv4: 10.0.1.1/24}, {network: wan, ipv4: 203.0.113.1/24}]
+    sysctls: {net.ipv4.ip_forward: "1"}
+  server:
+    interfaces: [{network: wan, ipv4: 203.0.113.80/24}]
+    routes: [{to: default, via: 203.0.113.1}]
+    services:
+      - {name: web, kind: http, params: {port: 80}}
+networks:
+  lan: {type: bridge}
+  wan: {type: p2p}
+`

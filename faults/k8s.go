@@ -1,0 +1,3 @@
+package faults
+
+func k8sKinds() []Kind { return nil }

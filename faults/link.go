@@ -1,0 +1,3 @@
+package faults
+
+func linkKinds() []Kind { return nil }

@@ -1,0 +1,3 @@
+package faults
+
+func transportKinds() []Kind { return nil }

@@ -1,0 +1,80 @@
+package sandbox
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// EnterCommand is the hidden netdojo subcommand that enters a host and
+// executes a command there. Lab.Command and Lab.Spawn use it.
+const EnterCommand = "__enter"
+
+// EnterMain is the body of `netdojo __enter --netns NS --hostname H -- CMD...`.
+// On a locked thread it does what `ip netns exec` does: a new mount
+// namespace with / made a slave, a fresh /sys for the network namespace,
+// each /etc/netns/NS/FILE bind-mounted over /etc/FILE; then a new UTS
+// namespace with the host's name, and it executes CMD in place. It only
+// returns on error.
+func EnterMain(args []string) error {
+	fs := flag.NewFlagSet(EnterCommand, flag.ContinueOnError)
+	nsName := fs.String("netns", "", "network namespace")
+	hostname := fs.String("hostname", "", "host name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	if *nsName == "" || len(argv) == 0 {
+		return errors.New("usage: netdojo __enter --netns NS [--hostname H] -- CMD [ARG...]")
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("finding %q: %w", argv[0], err)
+	}
+	runtime.LockOSThread() // never unlocked: the thread becomes the command
+	h, err := netns.GetFromPath(filepath.Join(NetnsDir, *nsName))
+	if err != nil {
+		return fmt.Errorf("opening namespace %q: %w", *nsName, err)
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
+		return fmt.Errorf("unsharing mount and UTS namespaces: %w", err)
+	}
+	if err := netns.Set(h); err != nil {
+		return fmt.Errorf("entering namespace %q: %w", *nsName, err)
+	}
+	h.Close()
+	if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making / a slave mount: %w", err)
+	}
+	// /sys shows the network namespace of whoever mounted it.
+	if err := unix.Unmount("/sys", unix.MNT_DETACH); err == nil {
+		if err := unix.Mount(*nsName, "/sys", "sysfs", 0, ""); err != nil {
+			return fmt.Errorf("mounting /sys: %w", err)
+		}
+	}
+	dir := filepath.Join(EtcNetnsDir, *nsName)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		dst := filepath.Join("/etc", e.Name())
+		if _, err := os.Stat(dst); err != nil {
+			continue // as ip netns exec: only files that exist in /etc
+		}
+		if err := unix.Mount(filepath.Join(dir, e.Name()), dst, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mounting %s: %w", dst, err)
+		}
+	}
+	if *hostname != "" {
+		if err := unix.Sethostname([]byte(*hostname)); err != nil {
+			return fmt.Errorf("setting host name: %w", err)
+		}
+	}
+	return syscall.Exec(path, argv, os.Environ())
+}

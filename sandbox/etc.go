@@ -1,0 +1,74 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+// writeEtc writes a host's resolv.conf, hosts and hostname into dir, in the
+// lab's state on tmpfs. linkEtc links /etc/netns/NS to it: that is what
+// `ip netns exec NS` and netdojo's own exec and shell mount over /etc. A
+// host without a resolver gets a resolv.conf that says so, never the
+// machine's.
+func writeEtc(dir string, h *scenarios.Host) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	files := map[string]string{
+		"resolv.conf": resolvConf(h),
+		"hosts":       hostsFile(h),
+		"hostname":    h.Name + "\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("writing %s of host %q: %w", name, h.Name, err)
+		}
+	}
+	return nil
+}
+
+// linkEtc makes /etc/netns/NS a symlink to the host's directory in the
+// lab's state. One symlink per host is the only write to /etc, which is on
+// disk; everything else a lab writes is on tmpfs.
+func linkEtc(links, targets []string) error {
+	if err := os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", EtcNetnsDir, err)
+	}
+	for i, link := range links {
+		if err := os.Symlink(targets[i], link); err != nil {
+			return fmt.Errorf("linking %s: %w", link, err)
+		}
+	}
+	return nil
+}
+
+func resolvConf(h *scenarios.Host) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# netdojo: resolver of host %s\n", h.Name)
+	if len(h.DNS.Nameservers) == 0 {
+		b.WriteString("# this host has no nameserver configured\n")
+	}
+	for _, ns := range h.DNS.Nameservers {
+		fmt.Fprintf(&b, "nameserver %s\n", ns)
+	}
+	if len(h.DNS.Search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(h.DNS.Search, " "))
+	}
+	if len(h.DNS.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(h.DNS.Options, " "))
+	}
+	return b.String()
+}
+
+func hostsFile(h *scenarios.Host) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# netdojo: hosts file of host %s\n127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", h.Name, h.Name)
+	for _, e := range h.HostsFile {
+		fmt.Fprintf(&b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
+	}
+	return b.String()
+}

@@ -1,0 +1,200 @@
+// Package sandboxtest holds what root tests share: a snapshot of the
+// machine's own network namespace to prove a lab changed nothing in it, and
+// a check that nothing of a lab is left. It only reads the machine's state.
+package sandboxtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/vishvananda/netlink"
+)
+
+// Snapshot is the machine's own network configuration.
+type Snapshot map[string]string
+
+// Take reads links, addresses, routes, policy rules, iptables and nft
+// rules, every net.* sysctl, /etc/resolv.conf and the mount table (minus
+// namespace mounts under /run/netns, which concurrent tests make).
+func Take(t testing.TB) Snapshot {
+	t.Helper()
+	s := Snapshot{}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		t.Fatalf("opening netlink: %v", err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		t.Fatalf("listing links: %v", err)
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		s["link "+a.Name] = fmt.Sprintf("%s mtu %d mac %s flags %s master %d", l.Type(), a.MTU, a.HardwareAddr, a.Flags, a.MasterIndex)
+		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
+		var as []string
+		for _, ad := range addrs {
+			as = append(as, ad.IPNet.String())
+		}
+		sort.Strings(as)
+		s["addrs "+a.Name] = strings.Join(as, " ")
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatalf("listing routes: %v", err)
+		}
+		var rs []string
+		for _, r := range routes {
+			rs = append(rs, fmt.Sprintf("%s via %s dev %d table %d type %d proto %d", r.Dst, r.Gw, r.LinkIndex, r.Table, r.Type, r.Protocol))
+		}
+		sort.Strings(rs)
+		s[fmt.Sprintf("routes %d", fam)] = strings.Join(rs, "\n")
+		rules, _ := h.RuleList(fam)
+		var rl []string
+		for _, r := range rules {
+			rl = append(rl, r.String())
+		}
+		sort.Strings(rl)
+		s[fmt.Sprintf("rules %d", fam)] = strings.Join(rl, "\n")
+	}
+	counters := regexp.MustCompile(`\[\d+:\d+\]|^#.*$`)
+	for _, tool := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
+		out, err := exec.Command(tool[0], tool[1:]...).Output()
+		if err != nil {
+			t.Fatalf("running %s: %v", tool[0], err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			lines = append(lines, counters.ReplaceAllString(l, ""))
+		}
+		s[tool[0]] = strings.Join(lines, "\n")
+	}
+	filepath.Walk("/proc/sys/net", func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || info.Mode().Perm()&0o444 == 0 || volatileSysctl(path) {
+			return nil
+		}
+		if b, err := os.ReadFile(path); err == nil {
+			s["sysctl "+strings.ReplaceAll(strings.TrimPrefix(path, "/proc/sys/"), "/", ".")] = string(b)
+		}
+		return nil
+	})
+	rc, _ := os.ReadFile("/etc/resolv.conf")
+	s["/etc/resolv.conf"] = string(rc)
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	var mounts []string
+	for _, l := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || strings.HasPrefix(f[4], sandbox.NetnsDir+"/") {
+			continue
+		}
+		mounts = append(mounts, strings.Join(f[3:], " "))
+	}
+	sort.Strings(mounts)
+	s["mounts"] = strings.Join(mounts, "\n")
+	return s
+}
+
+// volatileSysctl skips counters that move on their own.
+func volatileSysctl(path string) bool {
+	return strings.HasSuffix(path, "nf_conntrack_count") || strings.Contains(path, "/neigh/") && strings.HasSuffix(path, "gc_stale_time") ||
+		strings.HasSuffix(path, "/flush") || strings.HasSuffix(path, "/stable_secret")
+}
+
+// Diff lists what differs between two snapshots.
+func (a Snapshot) Diff(b Snapshot) []string {
+	var d []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok {
+			d = append(d, "gone: "+k)
+		} else if v != w {
+			d = append(d, fmt.Sprintf("changed: %s\n  before: %q\n  after:  %q", k, v, w))
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			d = append(d, "new: "+k+" = "+b[k])
+		}
+	}
+	sort.Strings(d)
+	return d
+}
+
+// AssertUnchanged fails the test if the machine's network differs from
+// before.
+func AssertUnchanged(t testing.TB, before Snapshot) {
+	t.Helper()
+	if d := before.Diff(Take(t)); len(d) > 0 {
+		t.Errorf("the machine's own namespace changed:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// AssertNoLeftovers fails the test if anything of a lab is left: a
+// namespace or its mount, an /etc/netns entry, a process started in it, a
+// state or lock file.
+func AssertNoLeftovers(t testing.TB, store sandbox.Store, lab string) {
+	t.Helper()
+	for _, l := range Leftovers(store, lab) {
+		t.Errorf("left behind by lab %q: %s", lab, l)
+	}
+}
+
+// Leftovers lists what remains of a lab.
+func Leftovers(store sandbox.Store, lab string) []string {
+	var left []string
+	owned := func(name string) bool {
+		return strings.HasPrefix(name, lab+"-") || name == lab+sandbox.SwitchSuffix
+	}
+	if entries, err := os.ReadDir(sandbox.NetnsDir); err == nil {
+		for _, e := range entries {
+			if owned(e.Name()) {
+				left = append(left, "namespace "+e.Name())
+			}
+		}
+	}
+	if entries, err := os.ReadDir(sandbox.EtcNetnsDir); err == nil {
+		for _, e := range entries {
+			if owned(e.Name()) {
+				left = append(left, "/etc/netns/"+e.Name())
+			}
+		}
+	}
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(mi), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 4 && strings.HasPrefix(f[4], sandbox.NetnsDir+"/") && owned(filepath.Base(f[4])) {
+				left = append(left, "mount "+f[4])
+			}
+		}
+	}
+	for _, p := range []string{store.LabDir(lab), filepath.Join(store.Dir, "locks", lab+".lock")} {
+		if _, err := os.Lstat(p); err == nil {
+			left = append(left, "state "+p)
+		}
+	}
+	marker := []byte("NETDOJO_LAB=" + lab + "\x00")
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
+		if err == nil && bytes.Contains(env, marker) {
+			stat, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
+			if !bytes.Contains(stat, []byte(") Z ")) {
+				left = append(left, fmt.Sprintf("process %d", pid))
+			}
+		}
+	}
+	return left
+}

