@@ -31,7 +31,7 @@ type PcapAnalysis struct {
 	Flows           []Flow           `json:"flows"`
 	Handshakes      []TCPHandshake   `json:"handshakes"`
 	Retransmissions []Retransmission `json:"retransmissions"`
-	ICMPErrors      []PcapICMPError      `json:"icmp_errors"`
+	ICMPErrors      []PcapICMPError  `json:"icmp_errors"`
 	DNS             []DNSExchange    `json:"dns"`
 	HTTP            []HTTPRequest    `json:"http"`
 }

@@ -48,7 +48,7 @@ and show that nothing is left.`,
 				}
 			}
 			fmt.Fprintf(w, "== netdojo start %s --name %s\n", arg, name)
-			lab, took, err := startLab(ctx, g, l, name)
+			lab, took, err := startLab(ctx, g, l, name, false)
 			if err != nil {
 				return err
 			}

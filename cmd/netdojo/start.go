@@ -9,9 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
-	"github.com/netdojo/netdojo/services"
 	"github.com/spf13/cobra"
 )
 
@@ -45,7 +44,7 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			lab, took, err := startLab(ctx, g, l, o.name)
+			lab, took, err := startLab(ctx, g, l, o.name, true)
 			if err != nil {
 				return err
 			}
@@ -67,18 +66,13 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 	return cmd
 }
 
-// startLab builds the lab and maps refusals to exit codes.
-func startLab(ctx context.Context, g *globalOptions, l *loaded, name string) (*sandbox.Lab, time.Duration, error) {
+// startLab builds the lab, with the scenario's services and (withFaults)
+// its faults, and maps refusals to exit codes.
+func startLab(ctx context.Context, g *globalOptions, l *loaded, name string, withFaults bool) (*sandbox.Lab, time.Duration, error) {
 	t0 := time.Now()
-	lab, err := sandbox.Start(ctx, l.scenario, sandbox.Options{
+	lab, err := checker.Start(ctx, l.scenario, sandbox.Options{
 		Name: name, Source: l.source, Store: g.store(), ScenarioYAML: l.data,
-		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error {
-			if err := services.StartAll(ctx, lab, l.scenario); err != nil {
-				return err
-			}
-			return faults.ApplyAll(ctx, lab, l.scenario)
-		},
-	})
+	}, withFaults)
 	if err != nil {
 		switch {
 		case errors.Is(err, sandbox.ErrLocked), errors.Is(err, sandbox.ErrRunning):

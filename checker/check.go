@@ -1,0 +1,542 @@
+// Package checker judges a learner's work: it turns a scenario's tasks and
+// invariants into probe calls against the live lab and compares, judges
+// answers (values, computed values from the live lab, tcpdump filters,
+// pcap files), keeps the learner's progress, and proves scenarios solvable
+// with Verify.
+//
+// It observes labs only through the probe engine and never changes a lab,
+// except when Verify runs a scenario's own solution or wrong fixes. A
+// failing judgement says what was observed and never gives the fix away.
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+// DefaultWithin is the settle window of a check: it is retried until it
+// passes or this much time has passed.
+const DefaultWithin = 3 * time.Second
+
+// Checker judges checks against a running lab.
+type Checker struct {
+	Lab      *sandbox.Lab
+	Scenario *scenarios.Scenario
+	// Once disables retries: each check is judged on one observation (used
+	// to prove that a broken lab fails, where waiting cannot help).
+	Once bool
+}
+
+// Outcome is a judged check.
+type Outcome struct {
+	Pass bool `json:"pass"`
+	// Observed says what the probe saw, in a learner's words.
+	Observed string `json:"observed"`
+	// Attempts is how many observations were made.
+	Attempts int           `json:"attempts"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// judgement is one observation: pass, and what was seen.
+type judgement struct {
+	pass     bool
+	observed string
+}
+
+// Check judges one check, retrying within its settle window.
+func (c *Checker) Check(ctx context.Context, ch *scenarios.Check) Outcome {
+	within := DefaultWithin
+	if ch.Within != "" {
+		if d, err := time.ParseDuration(ch.Within); err == nil {
+			within = d
+		}
+	}
+	start := time.Now()
+	deadline := start.Add(within)
+	var out Outcome
+	for {
+		out.Attempts++
+		j, err := c.observe(ctx, ch)
+		if err != nil {
+			j = judgement{observed: "could not observe: " + err.Error()}
+		}
+		out.Pass, out.Observed = j.pass, j.observed
+		if out.Pass || c.Once || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	out.Elapsed = time.Since(start)
+	return out
+}
+
+func (c *Checker) observe(ctx context.Context, ch *scenarios.Check) (judgement, error) {
+	switch {
+	case ch.Reach != nil:
+		return c.reach(ch.Reach)
+	case ch.Ping != nil:
+		return c.ping(ch.Ping)
+	case ch.DNS != nil:
+		return c.dns(ch.DNS)
+	case ch.HTTP != nil:
+		return c.http(ch.HTTP)
+	case ch.Route != nil:
+		return c.route(ch.Route)
+	case ch.Link != nil:
+		return c.link(ch.Link)
+	case ch.PathMTU != nil:
+		return c.pathMTU(ch.PathMTU)
+	case ch.Trace != nil:
+		return c.trace(ch.Trace)
+	case ch.Sockets != nil:
+		return c.sockets(ch.Sockets)
+	case ch.Rule != nil:
+		return c.rule(ch.Rule)
+	case ch.Counter != nil:
+		return c.counter(ch.Counter)
+	case ch.Capture != nil:
+		return c.capture(ctx, ch.Capture)
+	}
+	return judgement{}, errors.New("the check has no kind")
+}
+
+// host is the probe target of a lab host.
+func (c *Checker) host(name string) (probe.Target, error) {
+	return c.Lab.Host(name)
+}
+
+// addr resolves an address or a host name of the scenario (its first IPv4
+// address).
+func (c *Checker) addr(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	if h := c.Scenario.Host(s); h != nil {
+		if a := h.Addr4(); a.IsValid() {
+			return a, nil
+		}
+		return netip.Addr{}, fmt.Errorf("host %q has no IPv4 address", s)
+	}
+	return netip.Addr{}, fmt.Errorf("%q is neither an address nor a host of the lab", s)
+}
+
+// reachClasses maps the scenario's expected classes to probe outcomes.
+var reachClasses = map[string][]probe.ReachOutcome{
+	"open":             {probe.ReachOpen},
+	"refused":          {probe.ReachRefusedRST, probe.ReachRefusedICMP},
+	"refused-rst":      {probe.ReachRefusedRST},
+	"refused-icmp":     {probe.ReachRefusedICMP},
+	"filtered":         {probe.ReachFiltered, probe.ReachOpenOrFiltered},
+	"host-unreachable": {probe.ReachHostUnreachable},
+	"net-unreachable":  {probe.ReachNetUnreachable},
+	"prohibited":       {probe.ReachAdminProhibited},
+	"no-route":         {probe.ReachNoRoute},
+	"addr-unavailable": {probe.ReachAddrUnavailable},
+	"unreachable":      {probe.ReachHostUnreachable, probe.ReachNetUnreachable, probe.ReachAdminProhibited, probe.ReachNoRoute},
+}
+
+// reachWords says what a learner's tool would print for an outcome.
+var reachWords = map[probe.ReachOutcome]string{
+	probe.ReachOpen:            "the connection is accepted",
+	probe.ReachRefusedRST:      "the connection is refused (a TCP reset comes back)",
+	probe.ReachRefusedICMP:     "the connection is refused (ICMP port unreachable comes back)",
+	probe.ReachFiltered:        "the connection times out: nothing comes back",
+	probe.ReachOpenOrFiltered:  "nothing comes back",
+	probe.ReachHostUnreachable: "No route to host (host unreachable)",
+	probe.ReachNetUnreachable:  "Network is unreachable (an ICMP net unreachable comes back)",
+	probe.ReachAdminProhibited: "an ICMP administratively prohibited comes back",
+	probe.ReachNoRoute:         "Network is unreachable: the sending host has no route",
+	probe.ReachAddrUnavailable: "Cannot assign requested address",
+}
+
+func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
+	t, err := c.host(r.From)
+	if err != nil {
+		return judgement{}, err
+	}
+	dst, err := c.addr(r.To)
+	if err != nil {
+		return judgement{}, err
+	}
+	proto := r.Proto
+	if proto == "" {
+		proto = "tcp"
+	}
+	res, err := probe.Reach(t, netip.AddrPortFrom(dst, uint16(r.Port)), probe.ReachOptions{Proto: proto, Timeout: 3500 * time.Millisecond})
+	if err != nil {
+		return judgement{}, err
+	}
+	want, ok := reachClasses[r.Expect]
+	if !ok {
+		want = []probe.ReachOutcome{probe.ReachOutcome(r.Expect)}
+	}
+	pass := false
+	for _, w := range want {
+		pass = pass || res.Outcome == w
+	}
+	words := reachWords[res.Outcome]
+	if words == "" {
+		words = string(res.Outcome) + " " + res.Errno
+	}
+	obs := fmt.Sprintf("%s %s to %s: %s", proto, r.From, netip.AddrPortFrom(dst, uint16(r.Port)), words)
+	if res.From.IsValid() && res.Outcome != probe.ReachOpen && res.From != dst {
+		obs += fmt.Sprintf(" (answered by %s)", res.From)
+	}
+	return judgement{pass, obs}, nil
+}
+
+func (c *Checker) ping(p *scenarios.PingCheck) (judgement, error) {
+	t, err := c.host(p.From)
+	if err != nil {
+		return judgement{}, err
+	}
+	dst, err := c.addr(p.To)
+	if err != nil {
+		return judgement{}, err
+	}
+	res, err := probe.Ping(t, dst, probe.PingOptions{Count: 2, Size: p.Size, DontFragment: p.DontFrag, Interval: 100 * time.Millisecond, Timeout: time.Second})
+	if err != nil {
+		return judgement{}, err
+	}
+	kinds := map[probe.PingReplyKind]int{}
+	var from netip.Addr
+	for _, r := range res.Replies {
+		kinds[r.Kind]++
+		if r.From.IsValid() && r.Kind != probe.PingEchoReply {
+			from = r.From
+		}
+	}
+	expect := p.Expect
+	if expect == "" {
+		expect = "reply"
+	}
+	var pass bool
+	switch expect {
+	case "reply":
+		pass = res.Received > 0
+	case "no-reply":
+		pass = res.Received == 0
+	case "unreachable":
+		pass = kinds[probe.PingDestUnreach] > 0 || kinds[probe.PingLocalError] > 0
+	case "time-exceeded":
+		pass = kinds[probe.PingTimeExceeded] > 0
+	case "frag-needed":
+		pass = kinds[probe.PingFragNeeded] > 0
+	}
+	size := ""
+	if p.Size > 0 {
+		size = fmt.Sprintf(" with %d-byte payloads", p.Size)
+		if p.DontFrag {
+			size += " and don't-fragment"
+		}
+	}
+	var seen []string
+	for k, n := range kinds {
+		seen = append(seen, fmt.Sprintf("%d %s", n, k))
+	}
+	obs := fmt.Sprintf("ping from %s to %s%s: %d of %d answered (%s)", p.From, dst, size, res.Received, res.Sent, strings.Join(sortedStrings(seen), ", "))
+	if from.IsValid() {
+		obs += fmt.Sprintf(", errors from %s", from)
+	}
+	return judgement{pass, obs}, nil
+}
+
+func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
+	t, err := c.host(d.From)
+	if err != nil {
+		return judgement{}, err
+	}
+	opt := probe.DNSOptions{Type: d.Type, Timeout: 2 * time.Second, Attempts: 1}
+	if d.Server != "" {
+		a, err := c.addr(d.Server)
+		if err != nil {
+			return judgement{}, err
+		}
+		opt.Server = netip.AddrPortFrom(a, 53)
+	}
+	res, err := probe.DNSQuery(t, d.Name, opt)
+	if err != nil && !res.TimedOut {
+		return judgement{}, err
+	}
+	rcode := res.Rcode
+	if res.TimedOut {
+		rcode = "timeout"
+	}
+	want := strings.ToUpper(d.Rcode)
+	if want == "" {
+		want = "NOERROR"
+	}
+	pass := strings.EqualFold(rcode, want)
+	var got []string
+	for _, rr := range res.Answer {
+		got = append(got, rr.Data)
+	}
+	for _, w := range d.Answers {
+		found := false
+		for _, g := range got {
+			found = found || strings.TrimSuffix(g, ".") == strings.TrimSuffix(w, ".")
+		}
+		pass = pass && found
+	}
+	obs := fmt.Sprintf("%s %s from %s: %s", typeOr(d.Type), d.Name, d.From, rcode)
+	if len(got) > 0 {
+		obs += " " + strings.Join(got, " ")
+	}
+	if !res.TimedOut {
+		obs += fmt.Sprintf(" in %s", res.Latency.Round(time.Millisecond))
+		if d.MaxLatency != "" {
+			if max, err := time.ParseDuration(d.MaxLatency); err == nil && res.Latency > max {
+				pass = false
+				obs += fmt.Sprintf(" (slower than %s)", max)
+			}
+		}
+	}
+	return judgement{pass, obs}, nil
+}
+
+func typeOr(t string) string {
+	if t == "" {
+		return "A"
+	}
+	return strings.ToUpper(t)
+}
+
+func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
+	t, err := c.host(h.From)
+	if err != nil {
+		return judgement{}, err
+	}
+	timeout := 5 * time.Second
+	if h.Within != "" {
+		if d, err := time.ParseDuration(h.Within); err == nil {
+			timeout = d
+		}
+	}
+	want := h.Status
+	if want == 0 {
+		want = 200
+	}
+	res, err := probe.HTTP(t, h.URL, probe.HTTPOptions{Timeout: timeout})
+	if err != nil {
+		return judgement{false, fmt.Sprintf("GET %s from %s: %v", h.URL, h.From, err)}, nil
+	}
+	return judgement{res.Status == want, fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)}, nil
+}
+
+func (c *Checker) route(r *scenarios.RouteCheck) (judgement, error) {
+	t, err := c.host(r.Host)
+	if err != nil {
+		return judgement{}, err
+	}
+	dst, err := c.addr(r.To)
+	if err != nil {
+		return judgement{}, err
+	}
+	res, err := probe.RouteGet(t, dst)
+	routed := err == nil && res.Type == "unicast"
+	expect := r.Expect
+	if expect == "" {
+		expect = "routed"
+	}
+	if expect == "unreachable" {
+		obs := fmt.Sprintf("route lookup in %s for %s: ", r.Host, dst)
+		if err != nil {
+			return judgement{true, obs + err.Error()}, nil
+		}
+		return judgement{!routed, obs + fmt.Sprintf("%s via %s dev %s", res.Type, res.Gateway, res.Dev)}, nil
+	}
+	if err != nil {
+		return judgement{false, fmt.Sprintf("route lookup in %s for %s: %v", r.Host, dst, err)}, nil
+	}
+	pass := routed && (r.Dev == "" || r.Dev == res.Dev)
+	if r.Via != "" {
+		via, perr := netip.ParseAddr(r.Via)
+		pass = pass && perr == nil && via == res.Gateway
+	}
+	obs := fmt.Sprintf("route lookup in %s for %s: %s dev %s", r.Host, dst, res.Type, res.Dev)
+	if res.Gateway.IsValid() {
+		obs += " via " + res.Gateway.String()
+	}
+	return judgement{pass, obs}, nil
+}
+
+func (c *Checker) link(l *scenarios.LinkCheck) (judgement, error) {
+	t, err := c.host(l.Host)
+	if err != nil {
+		return judgement{}, err
+	}
+	rep, err := probe.Links(t)
+	if err != nil {
+		return judgement{}, err
+	}
+	for _, ln := range rep.Links {
+		if ln.Name != l.Dev {
+			continue
+		}
+		up := ln.AdminUp && ln.LowerUp
+		pass := (l.Up == nil || *l.Up == up) && (l.MTU == 0 || l.MTU == ln.MTU)
+		return judgement{pass, fmt.Sprintf("%s on %s: state %s, mtu %d", l.Dev, l.Host, ln.OperState, ln.MTU)}, nil
+	}
+	return judgement{false, fmt.Sprintf("%s has no interface %s", l.Host, l.Dev)}, nil
+}
+
+func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
+	t, err := c.host(p.From)
+	if err != nil {
+		return judgement{}, err
+	}
+	dst, err := c.addr(p.To)
+	if err != nil {
+		return judgement{}, err
+	}
+	flushRouteCache(t)
+	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		return judgement{}, err
+	}
+	pass := (p.MTU == 0 || res.PathMTU == p.MTU) && (p.BlackHole == nil || *p.BlackHole == res.Blackhole)
+	obs := fmt.Sprintf("path MTU from %s to %s: %d", p.From, dst, res.PathMTU)
+	if res.Blackhole {
+		obs += "; bigger packets vanish with no fragmentation-needed"
+	}
+	return judgement{pass, obs}, nil
+}
+
+func (c *Checker) trace(tr *scenarios.TraceCheck) (judgement, error) {
+	t, err := c.host(tr.From)
+	if err != nil {
+		return judgement{}, err
+	}
+	dst, err := c.addr(tr.To)
+	if err != nil {
+		return judgement{}, err
+	}
+	res, err := probe.Traceroute(t, dst, probe.TraceOptions{Mode: tr.Mode})
+	if err != nil {
+		return judgement{}, err
+	}
+	var hops []string
+	silent := false
+	for _, h := range res.Hops {
+		if h.Silent {
+			if h.TTL < len(res.Hops) || !res.Reached {
+				silent = silent || res.Reached || h.TTL < len(res.Hops)
+			}
+			hops = append(hops, fmt.Sprintf("%d *", h.TTL))
+			continue
+		}
+		hops = append(hops, fmt.Sprintf("%d %s", h.TTL, h.Addrs[0]))
+	}
+	pass := (tr.Reaches == nil || *tr.Reaches == res.Reached) && (tr.SilentHops == nil || *tr.SilentHops == silent)
+	if tr.HopAddress != "" {
+		want, _ := netip.ParseAddr(tr.HopAddress)
+		found := false
+		for _, h := range res.Hops {
+			for _, a := range h.Addrs {
+				if a == want && (tr.HopPosition == 0 || tr.HopPosition == h.TTL) {
+					found = true
+				}
+			}
+		}
+		pass = pass && found
+	}
+	obs := fmt.Sprintf("traceroute from %s to %s: %s", tr.From, dst, strings.Join(hops, ", "))
+	if !res.Reached {
+		obs += " (the destination did not answer)"
+	}
+	return judgement{pass, obs}, nil
+}
+
+func (c *Checker) rule(r *scenarios.RuleCheck) (judgement, error) {
+	t, err := c.host(r.Host)
+	if err != nil {
+		return judgement{}, err
+	}
+	table := r.Table
+	if table == "" {
+		table = "filter"
+	}
+	rep, err := probe.Firewall(t, false, table, r.Chain)
+	if err != nil {
+		return judgement{}, err
+	}
+	for _, ch := range rep.Chains {
+		if ch.Name != r.Chain {
+			continue
+		}
+		pass := true
+		var obs []string
+		if r.Policy != "" {
+			pass = pass && strings.EqualFold(ch.Policy, r.Policy)
+			obs = append(obs, "policy "+ch.Policy)
+		}
+		if r.Rule != "" {
+			present := false
+			for _, rl := range ch.Rules {
+				present = present || ruleMatches(rl.Spec, r.Rule)
+			}
+			want := r.Present == nil || *r.Present
+			pass = pass && present == want
+			if present {
+				obs = append(obs, "a rule matching the check is present")
+			} else {
+				obs = append(obs, "no rule matching the check")
+			}
+		}
+		return judgement{pass, fmt.Sprintf("%s %s chain on %s: %s, %d rules", table, r.Chain, r.Host, strings.Join(obs, ", "), len(ch.Rules))}, nil
+	}
+	return judgement{false, fmt.Sprintf("%s has no %s chain in table %s", r.Host, r.Chain, table)}, nil
+}
+
+// ruleMatches is true when every word of want appears in spec in order
+// (iptables -S adds words such as "-m tcp" that authors leave out).
+func ruleMatches(spec, want string) bool {
+	have := strings.Fields(spec)
+	i := 0
+	for _, w := range strings.Fields(want) {
+		for i < len(have) && have[i] != w {
+			i++
+		}
+		if i == len(have) {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
+func (c *Checker) counter(k *scenarios.CounterCheck) (judgement, error) {
+	t, err := c.host(k.Host)
+	if err != nil {
+		return judgement{}, err
+	}
+	snmp, err := probe.SNMP(t)
+	if err != nil {
+		return judgement{}, err
+	}
+	v, ok := snmp.Counters[k.Name]
+	if !ok {
+		return judgement{false, fmt.Sprintf("%s has no counter %s", k.Host, k.Name)}, nil
+	}
+	pass := (k.Min == nil || int64(v) >= *k.Min) && (k.Max == nil || int64(v) <= *k.Max)
+	return judgement{pass, fmt.Sprintf("%s on %s is %d", k.Name, k.Host, v)}, nil
+}
+
+// flushRouteCache forgets cached path MTUs in a host, so that a check
+// measures the path as it is now (a cached PMTU hides a black hole).
+func flushRouteCache(t probe.Target) {
+	t.Do(func() error {
+		return writeFile("/proc/sys/net/ipv4/route/flush", "1")
+	})
+}

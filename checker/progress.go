@@ -1,0 +1,83 @@
+package checker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Progress is a learner's progress in a lab, kept in the lab's directory.
+type Progress struct {
+	Tasks map[string]*TaskProgress `json:"tasks"`
+}
+
+// TaskProgress is one task's record.
+type TaskProgress struct {
+	Passed     bool      `json:"passed"`
+	PassedAt   time.Time `json:"passed_at,omitzero"`
+	Checks     int       `json:"checks"`      // times judged
+	HintsShown int       `json:"hints_shown"` // hints revealed so far
+	Answer     []string  `json:"answer,omitempty"`
+	Observed   string    `json:"observed,omitempty"` // the last observation
+}
+
+// ProgressFile is the progress file's name in a lab's directory.
+const ProgressFile = "progress.json"
+
+// LoadProgress reads the progress kept in a lab directory; none yet is an
+// empty progress.
+func LoadProgress(labDir string) (*Progress, error) {
+	p := &Progress{Tasks: map[string]*TaskProgress{}}
+	data, err := os.ReadFile(filepath.Join(labDir, ProgressFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading progress: %w", err)
+	}
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, fmt.Errorf("reading progress: %w", err)
+	}
+	if p.Tasks == nil {
+		p.Tasks = map[string]*TaskProgress{}
+	}
+	return p, nil
+}
+
+// Save writes the progress atomically.
+func (p *Progress) Save(labDir string) error {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(labDir, ProgressFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("saving progress: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(labDir, ProgressFile))
+}
+
+// Task returns a task's record, creating it.
+func (p *Progress) Task(id string) *TaskProgress {
+	t, ok := p.Tasks[id]
+	if !ok {
+		t = &TaskProgress{}
+		p.Tasks[id] = t
+	}
+	return t
+}
+
+// Record stores a judgement of a task.
+func (t *TaskProgress) Record(o Outcome) {
+	t.Checks++
+	t.Observed = o.Observed
+	if o.Pass && !t.Passed {
+		t.Passed, t.PassedAt = true, time.Now().UTC()
+	}
+	if !o.Pass {
+		t.Passed = false
+	}
+}

@@ -1,0 +1,409 @@
+package checker
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
+)
+
+// Phase names of a verification.
+const (
+	PhaseHealthy  = "healthy"
+	PhaseBroken   = "broken"
+	PhaseSolution = "solution"
+	PhaseWrongFix = "wrong-fix"
+	PhaseTeardown = "teardown"
+)
+
+// PhaseResult is one phase of a verification.
+type PhaseResult struct {
+	Name     string        `json:"name"`
+	Pass     bool          `json:"pass"`
+	Details  []string      `json:"details,omitempty"` // what was observed, each line a check
+	Problems []string      `json:"problems,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// Report is the verification of one scenario.
+type Report struct {
+	Scenario string        `json:"scenario"`
+	File     string        `json:"file"`
+	Seed     uint64        `json:"seed"`
+	Pass     bool          `json:"pass"`
+	Phases   []PhaseResult `json:"phases"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	Store sandbox.Store
+	// LabPrefix starts the names of the labs Verify makes.
+	LabPrefix string
+}
+
+// Start builds a lab of the scenario with its services and, when
+// withFaults, its faults: what `netdojo start` builds.
+func Start(ctx context.Context, s *scenarios.Scenario, opts sandbox.Options, withFaults bool) (*sandbox.Lab, error) {
+	opts.AfterNetwork = func(ctx context.Context, lab *sandbox.Lab) error {
+		if err := services.StartAll(ctx, lab, s); err != nil {
+			return err
+		}
+		if !withFaults {
+			return nil
+		}
+		return faults.ApplyAll(ctx, lab, s)
+	}
+	return sandbox.Start(ctx, s, opts)
+}
+
+// Verify proves a scenario sound on fresh labs: without its faults every
+// state check passes (the checks measure the network, not the wiring);
+// with them every task judged by state fails and every fault's symptom is
+// observed; the reference solution makes every task pass with the
+// invariants holding; each wrong fix leaves a task failing or an invariant
+// broken; and nothing is left behind.
+func Verify(ctx context.Context, s *scenarios.Scenario, opts VerifyOptions) *Report {
+	start := time.Now()
+	r := &Report{Scenario: s.Name, File: s.File, Seed: s.Seed}
+	v := &verifier{s: s, opts: opts, r: r}
+	v.healthy(ctx)
+	v.brokenAndSolved(ctx)
+	for i := range s.WrongFixes {
+		v.wrongFix(ctx, i)
+	}
+	v.teardown()
+	r.Pass = true
+	for _, p := range r.Phases {
+		r.Pass = r.Pass && p.Pass
+	}
+	r.Elapsed = time.Since(start)
+	return r
+}
+
+type verifier struct {
+	s    *scenarios.Scenario
+	opts VerifyOptions
+	r    *Report
+	labs []string
+	n    int
+}
+
+func (v *verifier) phase(name string, fn func(p *PhaseResult)) {
+	p := PhaseResult{Name: name}
+	t0 := time.Now()
+	fn(&p)
+	p.Pass = len(p.Problems) == 0
+	p.Elapsed = time.Since(t0)
+	v.r.Phases = append(v.r.Phases, p)
+}
+
+// lab starts a fresh lab and returns it with its stop.
+func (v *verifier) lab(ctx context.Context, withFaults bool) (*Checker, func(), error) {
+	v.n++
+	name := fmt.Sprintf("%s%d", v.opts.LabPrefix, v.n)
+	v.labs = append(v.labs, name)
+	lab, err := Start(ctx, v.s, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.s.File}, withFaults)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		lab.Close()
+		sandbox.Stop(v.opts.Store, name)
+	}
+	return &Checker{Lab: lab, Scenario: v.s}, stop, nil
+}
+
+func (v *verifier) healthy(ctx context.Context) {
+	v.phase(PhaseHealthy, func(p *PhaseResult) {
+		c, stop, err := v.lab(ctx, false)
+		if err != nil {
+			p.Problems = append(p.Problems, "starting the lab without faults: "+err.Error())
+			return
+		}
+		defer stop()
+		for _, t := range v.s.Tasks {
+			if t.Check == nil {
+				continue
+			}
+			o := c.Check(ctx, t.Check)
+			p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
+			if !o.Pass {
+				p.Problems = append(p.Problems, fmt.Sprintf("task %s fails even without the faults, so its check does not measure the fault: %s", t.ID, o.Observed))
+			}
+		}
+		v.invariants(ctx, c, p, "without the faults")
+	})
+}
+
+func (v *verifier) brokenAndSolved(ctx context.Context) {
+	c, stop, err := v.lab(ctx, true)
+	if err != nil {
+		v.phase(PhaseBroken, func(p *PhaseResult) {
+			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
+		})
+		return
+	}
+	defer stop()
+	v.phase(PhaseBroken, func(p *PhaseResult) {
+		for i := range v.s.Faults {
+			a, err := faults.Resolve(v.s, i)
+			if err != nil {
+				p.Problems = append(p.Problems, err.Error())
+				continue
+			}
+			if err := a.Observe(ctx, c.Lab, v.s); err != nil {
+				p.Problems = append(p.Problems, fmt.Sprintf("fault %s: its symptom is not observed: %v", a.Name, err))
+			} else {
+				p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", a.Name))
+			}
+		}
+		once := *c
+		once.Once = true
+		for _, t := range v.s.Tasks {
+			if t.Check == nil {
+				continue
+			}
+			o := once.Check(ctx, t.Check)
+			p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
+			if o.Pass {
+				p.Problems = append(p.Problems, fmt.Sprintf("task %s passes while the lab is broken, so a learner would pass it without doing anything: %s", t.ID, o.Observed))
+			}
+		}
+	})
+	v.phase(PhaseSolution, func(p *PhaseResult) {
+		answers := map[string][]string{}
+		for i, st := range v.s.Solution {
+			if st.Task != "" {
+				answers[st.Task] = append(answers[st.Task], st.Answer)
+				continue
+			}
+			if out, err := runStep(ctx, c.Lab, st); err != nil {
+				p.Problems = append(p.Problems, fmt.Sprintf("solution step %d (%s: %s) failed: %v: %s", i+1, st.Host, st.Run, err, strings.TrimSpace(out)))
+				return
+			}
+		}
+		v.allPass(ctx, c, p, answers)
+	})
+}
+
+// allPass judges every task and invariant, which must all pass.
+func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answers map[string][]string) {
+	for _, t := range v.s.Tasks {
+		var o Outcome
+		switch {
+		case t.Check != nil:
+			o = c.Check(ctx, t.Check)
+		case answers[t.ID] == nil:
+			p.Problems = append(p.Problems, fmt.Sprintf("task %s is not answered by the solution", t.ID))
+			continue
+		default:
+			given, err := c.resolveAnswer(ctx, t.Answer, answers[t.ID])
+			if err != nil {
+				p.Problems = append(p.Problems, fmt.Sprintf("task %s: %v", t.ID, err))
+				continue
+			}
+			o = c.Answer(ctx, t.Answer, given)
+		}
+		p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
+		if !o.Pass {
+			p.Problems = append(p.Problems, fmt.Sprintf("task %s still fails after the solution: %s", t.ID, o.Observed))
+		}
+	}
+	v.invariants(ctx, c, p, "after the solution")
+}
+
+// resolveAnswer replaces ${computed} in a solution's answer with the live
+// computed value.
+func (c *Checker) resolveAnswer(ctx context.Context, a *scenarios.Answer, given []string) ([]string, error) {
+	var out []string
+	for _, g := range given {
+		if strings.Contains(g, "${computed}") {
+			want, _, err := c.Computed(ctx, a)
+			if err != nil {
+				return nil, err
+			}
+			g = strings.ReplaceAll(g, "${computed}", want)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func (v *verifier) invariants(ctx context.Context, c *Checker, p *PhaseResult, when string) {
+	for _, inv := range v.s.Invariants {
+		o := c.Check(ctx, &inv.Check)
+		p.Details = append(p.Details, fmt.Sprintf("invariant %q: %s", inv.Name, o.Observed))
+		if !o.Pass {
+			p.Problems = append(p.Problems, fmt.Sprintf("invariant %q does not hold %s: %s", inv.Name, when, o.Observed))
+		}
+	}
+}
+
+func (v *verifier) wrongFix(ctx context.Context, i int) {
+	w := v.s.WrongFixes[i]
+	v.phase(PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
+		c, stop, err := v.lab(ctx, true)
+		if err != nil {
+			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
+			return
+		}
+		defer stop()
+		for _, st := range w.Steps {
+			if st.Run == "" {
+				continue
+			}
+			out, err := runStep(ctx, c.Lab, st)
+			p.Details = append(p.Details, fmt.Sprintf("ran in %s: %s (%v) %s", st.Host, st.Run, errOr(err), strings.TrimSpace(out)))
+		}
+		failing := 0
+		for _, t := range v.s.Tasks {
+			if t.Check == nil {
+				continue
+			}
+			if o := c.Check(ctx, t.Check); !o.Pass {
+				failing++
+				p.Details = append(p.Details, fmt.Sprintf("task %s still fails: %s", t.ID, o.Observed))
+			}
+		}
+		for _, inv := range v.s.Invariants {
+			if o := c.Check(ctx, &inv.Check); !o.Pass {
+				failing++
+				p.Details = append(p.Details, fmt.Sprintf("invariant %q is broken: %s", inv.Name, o.Observed))
+			}
+		}
+		if failing == 0 {
+			p.Problems = append(p.Problems, fmt.Sprintf("the wrong fix %q passes every task and invariant; add an invariant it breaks or a check it cannot satisfy", w.Name))
+		}
+	})
+}
+
+func (v *verifier) teardown() {
+	v.phase(PhaseTeardown, func(p *PhaseResult) {
+		for _, name := range v.labs {
+			for _, l := range sandbox.Leftovers(v.opts.Store, name) {
+				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, l))
+			}
+		}
+	})
+}
+
+func errOr(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
+
+// runStep runs a step's command inside its host with a time limit.
+func runStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd, err := lab.Command(st.Host, "sh", "-c", st.Run)
+	if err != nil {
+		return "", err
+	}
+	done := make(chan struct{})
+	var out []byte
+	go func() {
+		out, err = cmd.CombinedOutput()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return string(out), err
+	case <-ctx.Done():
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+		<-done
+		return string(out), fmt.Errorf("did not finish in 30s: %w", ctx.Err())
+	}
+}
+
+// VerifyAll verifies scenarios with up to parallel at a time, in order.
+func VerifyAll(ctx context.Context, ss []*scenarios.Scenario, parallel int, opts func(i int) VerifyOptions) []*Report {
+	if parallel < 1 {
+		parallel = 1
+	}
+	reports := make([]*Report, len(ss))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, s := range ss {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			reports[i] = Verify(ctx, s, opts(i))
+		}()
+	}
+	wg.Wait()
+	return reports
+}
+
+// JUnit writes reports as JUnit XML: a test suite per scenario, a test
+// case per phase.
+func JUnit(w io.Writer, reports []*Report) error {
+	type failure struct {
+		Message string `xml:"message,attr"`
+		Text    string `xml:",chardata"`
+	}
+	type testcase struct {
+		Name      string   `xml:"name,attr"`
+		Classname string   `xml:"classname,attr"`
+		Time      string   `xml:"time,attr"`
+		Failure   *failure `xml:"failure,omitempty"`
+		SystemOut string   `xml:"system-out,omitempty"`
+	}
+	type testsuite struct {
+		Name     string     `xml:"name,attr"`
+		Tests    int        `xml:"tests,attr"`
+		Failures int        `xml:"failures,attr"`
+		Time     string     `xml:"time,attr"`
+		Cases    []testcase `xml:"testcase"`
+	}
+	type testsuites struct {
+		XMLName  xml.Name    `xml:"testsuites"`
+		Name     string      `xml:"name,attr"`
+		Tests    int         `xml:"tests,attr"`
+		Failures int         `xml:"failures,attr"`
+		Suites   []testsuite `xml:"testsuite"`
+	}
+	all := testsuites{Name: "netdojo verify"}
+	for _, r := range reports {
+		s := testsuite{Name: r.Scenario, Time: secs(r.Elapsed)}
+		for _, p := range r.Phases {
+			tc := testcase{Name: p.Name, Classname: "netdojo.verify." + r.Scenario, Time: secs(p.Elapsed), SystemOut: strings.Join(p.Details, "\n")}
+			if !p.Pass {
+				tc.Failure = &failure{Message: p.Problems[0], Text: strings.Join(p.Problems, "\n")}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, tc)
+			s.Tests++
+		}
+		all.Tests += s.Tests
+		all.Failures += s.Failures
+		all.Suites = append(all.Suites, s)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(all); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
