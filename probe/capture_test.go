@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -191,6 +192,10 @@ func TestCaptureSeesWhatTcpdumpSees(t *testing.T) {
 			if len(got) != len(want) {
 				t.Fatalf("%d packets, tcpdump saw %d", len(got), len(want))
 			}
+			// Two packet sockets may see packets sent at the same moment on
+			// two CPUs in a different order: compare the packets as sets.
+			scSortPackets(got, gotLens)
+			scSortPackets(want, wantLens)
 			for i := range want {
 				if !bytes.Equal(got[i], want[i]) || gotLens[i] != wantLens[i] {
 					t.Errorf("packet %d differs from tcpdump's (%d/%d bytes vs %d/%d)", i, len(got[i]), gotLens[i], len(want[i]), wantLens[i])
@@ -268,4 +273,19 @@ func TestCaptureLimits(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+}
+
+// scSortPackets orders packets (and their lengths) by content.
+func scSortPackets(ps [][]byte, lens []int) {
+	idx := make([]int, len(ps))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return bytes.Compare(ps[idx[a]], ps[idx[b]]) < 0 })
+	sp, sl := make([][]byte, len(ps)), make([]int, len(ps))
+	for i, j := range idx {
+		sp[i], sl[i] = ps[j], lens[j]
+	}
+	copy(ps, sp)
+	copy(lens, sl)
 }

@@ -66,7 +66,7 @@ func TestStartExecStopLeavesTheMachineAsItWas(t *testing.T) {
 	before := sandboxtest.Take(t)
 	state := t.TempDir()
 	lab := name("e")
-	out, code := nd(t, state, "start", "first-lab", "--name", lab)
+	out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab)
 	if code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, out)
 	}
@@ -89,7 +89,7 @@ func TestStartExecStopLeavesTheMachineAsItWas(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Status != sandbox.StatusRunning || len(st.Hosts) != 3 {
 		t.Errorf("status --output json: exit %d\n%s", code, out)
 	}
-	if out, code = nd(t, state, "start", "first-lab", "--name", lab); code != exitBusy {
+	if out, code = nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != exitBusy {
 		t.Errorf("second start of a running lab: exit %d, want %d\n%s", code, exitBusy, out)
 	}
 	if out, code = nd(t, state, "stop", lab); code != 0 {

@@ -44,7 +44,7 @@ func TestProbeAndTriageCommandsInALab(t *testing.T) {
 	before := sandboxtest.Take(t)
 	state := t.TempDir()
 	lab := name("ndpn-")
-	if out, code := nd(t, state, "start", "first-lab", "--name", lab); code != 0 {
+	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, out)
 	}
 	t.Cleanup(func() {

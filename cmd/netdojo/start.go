@@ -15,8 +15,9 @@ import (
 )
 
 type startOptions struct {
-	name string
-	seed uint64
+	name     string
+	seed     uint64
+	noFaults bool
 }
 
 func newStartCmd(g *globalOptions) *cobra.Command {
@@ -44,7 +45,7 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			lab, took, err := startLab(ctx, g, l, o.name, true)
+			lab, took, err := startLab(ctx, g, l, o.name, !o.noFaults)
 			if err != nil {
 				return err
 			}
@@ -62,6 +63,7 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "lab name (default: the scenario's name), so one scenario can run twice")
+	cmd.Flags().BoolVar(&o.noFaults, "no-faults", false, "build the lab healthy, without the scenario's faults (for instructors; 'netdojo inject' adds faults later)")
 	cmd.Flags().Uint64Var(&o.seed, "seed", 0, "draw the scenario's parameters from this seed (default: a random seed, printed)")
 	return cmd
 }
