@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/spf13/cobra"
@@ -22,8 +25,9 @@ func newDemoCmd(g *globalOptions) *cobra.Command {
 		Use:   "demo [SCENARIO|FILE]",
 		Short: "Build a lab, look around inside it with the real tools, and remove it",
 		Long: `The tour: build a lab from a scenario (first-lab by default), show its
-topology, run ip, ping, traceroute, dig, curl and ss inside its hosts, then stop it
-and show that nothing is left.`,
+topology, run ip, ping, traceroute, dig, curl and ss inside its hosts; then
+inject the scenario's faults, show what 'netdojo check' sees, apply the
+reference solution, check again, stop the lab and show that nothing is left.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needRoot("netdojo demo"); err != nil {
@@ -55,6 +59,9 @@ and show that nothing is left.`,
 			fmt.Fprintf(w, "built %d hosts in %s\n\n", len(l.scenario.Hosts), took.Round(1e6))
 			renderTopology(w, l.scenario)
 			runErr := tour(w, lab, l.scenario)
+			if runErr == nil && len(l.scenario.Faults) > 0 {
+				runErr = breakAndFix(cmd.Context(), w, lab, l.scenario)
+			}
 			lab.Close()
 			fmt.Fprintf(w, "\n== netdojo stop %s\n", name)
 			if err := sandbox.Stop(g.store(), name); err != nil {
@@ -127,6 +134,63 @@ func tour(w io.Writer, lab *sandbox.Lab, s *scenarios.Scenario) error {
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("in lab %s these did not succeed: %s", lab.Name, strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// breakAndFix injects the scenario's faults, judges the tasks, applies the
+// reference solution and judges again: the learner's loop, played by the
+// scenario's author.
+func breakAndFix(ctx context.Context, w io.Writer, lab *sandbox.Lab, s *scenarios.Scenario) error {
+	fmt.Fprintf(w, "\n== the scenario's faults are injected (netdojo start does this at once)\n")
+	if err := faults.ApplyAll(ctx, lab, s); err != nil {
+		return err
+	}
+	for i := range s.Faults {
+		if a, err := faults.Resolve(s, i); err == nil {
+			fmt.Fprintf(w, "%s on %s: %s\n", a.Kind.Name, a.Host, a.Kind.Symptom)
+		}
+	}
+	c := &checker.Checker{Lab: lab, Scenario: s, Once: true}
+	judge := func() bool {
+		all := true
+		for _, t := range s.Tasks {
+			if t.Check == nil {
+				continue
+			}
+			o := c.Check(ctx, t.Check)
+			mark := "[ ]"
+			if o.Pass {
+				mark = "[x]"
+			}
+			all = all && o.Pass
+			fmt.Fprintf(w, "%s %s: %s\n      observed: %s\n", mark, t.ID, strings.TrimSpace(t.Prompt), o.Observed)
+		}
+		return all
+	}
+	fmt.Fprintf(w, "\n== netdojo check %s\n", lab.Name)
+	if judge() {
+		return fmt.Errorf("the tasks of %s pass while the lab is broken", s.Name)
+	}
+	fmt.Fprintf(w, "\n== the reference solution\n")
+	for _, st := range s.Solution {
+		if st.Run == "" {
+			continue
+		}
+		fmt.Fprintf(w, "netdojo exec %s %s -- %s\n", lab.Name, st.Host, st.Run)
+		cmd, err := lab.Command(st.Host, "sh", "-c", st.Run)
+		if err != nil {
+			return err
+		}
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("solution step %q: %w", st.Run, err)
+		}
+	}
+	c.Once = false
+	fmt.Fprintf(w, "\n== netdojo check %s\n", lab.Name)
+	if !judge() {
+		return fmt.Errorf("the tasks of %s still fail after the solution", s.Name)
 	}
 	return nil
 }
