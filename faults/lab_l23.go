@@ -156,48 +156,81 @@ func scenarioNextHop(sh *scenarios.Host, a netip.Addr) (via netip.Addr, onLink b
 	return via, false, best >= 0
 }
 
-// flowThrough finds, in the scenario, a host whose traffic to an address
-// beyond the router crosses it: the default pair a router fault is
-// observed on.
-func flowThrough(s *scenarios.Scenario, router string) (from string, to netip.Addr, ok bool) {
-	rh := s.Host(router)
-	if rh == nil {
-		return "", netip.Addr{}, false
+// scenarioPath follows, in the scenario, the routes from a host to an
+// address and returns the hosts the packets cross, the source first and
+// the destination's owner last.
+func scenarioPath(s *scenarios.Scenario, from string, to netip.Addr) ([]*scenarios.Host, bool) {
+	h := s.Host(from)
+	path := []*scenarios.Host{}
+	for range 32 {
+		if h == nil {
+			return nil, false
+		}
+		path = append(path, h)
+		for _, i := range h.Interfaces {
+			if i.IPv4.IsValid() && i.IPv4.Addr() == to {
+				return path, true
+			}
+		}
+		via, onLink, ok := scenarioNextHop(h, to)
+		if !ok {
+			return nil, false
+		}
+		owner, ok := hostOf(s, via)
+		if !ok {
+			return nil, false
+		}
+		if onLink {
+			return append(path, owner.Host), true
+		}
+		h = owner.Host
 	}
-	mine := map[netip.Addr]bool{}
-	for _, i := range rh.Interfaces {
-		if i.IPv4.IsValid() {
-			mine[i.IPv4.Addr()] = true
+	return nil, false
+}
+
+// hops is how many routers a packet from a host to an address crosses
+// to reach the router, counting the router: the TTL that expires there.
+func hops(s *scenarios.Scenario, from string, to netip.Addr, router string) (int, bool) {
+	path, ok := scenarioPath(s, from, to)
+	if !ok {
+		return 0, false
+	}
+	for i, h := range path {
+		if h.Name == router && i > 0 && i < len(path)-1 {
+			return i, true
 		}
 	}
+	return 0, false
+}
+
+// flowThrough finds, in the scenario, a host whose traffic to another
+// host's address crosses the router: the default pair a router fault is
+// observed on. Farther destinations are preferred.
+func flowThrough(s *scenarios.Scenario, router string) (from string, to netip.Addr, ok bool) {
+	best := 0
 	for _, h := range s.Hosts {
-		if h == rh || !h.Addr4().IsValid() {
+		if h.Name == router {
 			continue
 		}
-		// Prefer far destinations: hosts that are not the router's
-		// direct neighbours, then the router's neighbours.
-		for _, pass := range []bool{false, true} {
-			for _, d := range s.Hosts {
-				if d == h || d == rh {
+		for _, d := range s.Hosts {
+			if d == h || d.Name == router {
+				continue
+			}
+			for _, di := range d.Interfaces {
+				if !di.IPv4.IsValid() {
 					continue
 				}
-				for _, di := range d.Interfaces {
-					if !di.IPv4.IsValid() {
-						continue
-					}
-					a := di.IPv4.Addr()
-					direct := rh.IfaceOn(di.Network) != nil
-					if direct != pass {
-						continue
-					}
-					if via, onLink, ok := scenarioNextHop(h, a); ok && !onLink && mine[via] {
-						return h.Name, a, true
-					}
+				if _, ok := hops(s, h.Name, di.IPv4.Addr(), router); !ok {
+					continue
+				}
+				path, _ := scenarioPath(s, h.Name, di.IPv4.Addr())
+				if len(path) > best {
+					best, from, to = len(path), h.Name, di.IPv4.Addr()
 				}
 			}
 		}
 	}
-	return "", netip.Addr{}, false
+	return from, to, best > 0
 }
 
 // flowParams are the optional parameters of faults observed on traffic

@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -76,7 +75,20 @@ func icmpName(typ, code int) string {
 
 // ping sends one ICMP echo request from a host and classifies the answer.
 func ping(ns *sandbox.Netns, dst netip.Addr, o pingOpts) (pingResult, error) {
-	res := pingResult{Type: -1}
+	rs, err := pingMany(ns, dst, o, 1)
+	if err != nil {
+		return pingResult{Type: -1}, err
+	}
+	return rs[0], nil
+}
+
+// pingMany sends n echo requests at once from a host (sequence numbers
+// 0..n-1, one socket) and collects the answer to each until the timeout.
+func pingMany(ns *sandbox.Netns, dst netip.Addr, o pingOpts, n int) ([]pingResult, error) {
+	res := make([]pingResult, n)
+	for i := range res {
+		res[i].Type = -1
+	}
 	if o.Size == 0 {
 		o.Size = 56
 	}
@@ -90,7 +102,7 @@ func ping(ns *sandbox.Netns, dst netip.Addr, o pingOpts) (pingResult, error) {
 		return err
 	})
 	if err != nil {
-		return res, fmt.Errorf("opening an ICMP socket in namespace %q: %w", ns.Name(), err)
+		return nil, fmt.Errorf("opening an ICMP socket in namespace %q: %w", ns.Name(), err)
 	}
 	defer unix.Close(fd)
 	pmtu := unix.IP_PMTUDISC_DONT
@@ -98,73 +110,88 @@ func ping(ns *sandbox.Netns, dst netip.Addr, o pingOpts) (pingResult, error) {
 		pmtu = unix.IP_PMTUDISC_DO
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu); err != nil {
-		return res, fmt.Errorf("setting IP_MTU_DISCOVER: %w", err)
+		return nil, fmt.Errorf("setting IP_MTU_DISCOVER: %w", err)
 	}
 	if o.TTL > 0 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, o.TTL); err != nil {
-			return res, fmt.Errorf("setting IP_TTL: %w", err)
+			return nil, fmt.Errorf("setting IP_TTL: %w", err)
 		}
 	}
-	id, seq := uint16(rand.IntN(1<<16)), uint16(rand.IntN(1<<16))
-	msg := make([]byte, 8+o.Size)
-	msg[0] = 8
-	binary.BigEndian.PutUint16(msg[4:], id)
-	binary.BigEndian.PutUint16(msg[6:], seq)
-	for i := 8; i < len(msg); i++ {
-		msg[i] = byte(i)
-	}
-	binary.BigEndian.PutUint16(msg[2:], checksum(msg))
+	id := uint16(rand.IntN(1 << 16))
 	to := &unix.SockaddrInet4{Addr: dst.As4()}
-	if err := unix.Sendto(fd, msg, 0, to); err != nil {
-		res.SendErr = err
-		return res, nil
+	pending := 0
+	for seq := range n {
+		msg := make([]byte, 8+o.Size)
+		msg[0] = 8
+		binary.BigEndian.PutUint16(msg[4:], id)
+		binary.BigEndian.PutUint16(msg[6:], uint16(seq))
+		for i := 8; i < len(msg); i++ {
+			msg[i] = byte(i)
+		}
+		binary.BigEndian.PutUint16(msg[2:], checksum(msg))
+		if err := unix.Sendto(fd, msg, 0, to); err != nil {
+			res[seq].SendErr = err
+			continue
+		}
+		pending++
 	}
 	deadline := time.Now().Add(o.Timeout)
 	buf := make([]byte, 65536)
-	for {
+	for pending > 0 {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return res, nil
+			break
 		}
 		tv := unix.NsecToTimeval(left.Nanoseconds())
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return res, fmt.Errorf("setting a receive timeout: %w", err)
+			return nil, fmt.Errorf("setting a receive timeout: %w", err)
 		}
-		n, from, err := unix.Recvfrom(fd, buf, 0)
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-			continue
-		}
+		nr, from, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
-			// A pending socket error (an ICMP error turned into errno)
-			// is reported once; the ICMP packet itself still arrives.
+			// EAGAIN is the timeout; any other error is a pending socket
+			// error (an ICMP error turned into errno), reported once,
+			// while the ICMP packet itself still arrives.
 			continue
 		}
 		src, ok := from.(*unix.SockaddrInet4)
 		if !ok {
 			continue
 		}
-		typ, code, body, ok := parseICMP(buf[:n])
+		typ, code, body, ok := parseICMP(buf[:nr])
 		if !ok {
 			continue
 		}
+		var seq int
 		switch typ {
 		case 0:
-			if len(body) >= 4 && binary.BigEndian.Uint16(body[0:]) == id && binary.BigEndian.Uint16(body[2:]) == seq {
-				res.Reply, res.From = true, netip.AddrFrom4(src.Addr)
-				return res, nil
+			if len(body) < 4 || binary.BigEndian.Uint16(body[0:]) != id {
+				continue
 			}
+			seq = int(binary.BigEndian.Uint16(body[2:]))
+			if seq >= n || res[seq].Reply || res[seq].Type >= 0 {
+				continue
+			}
+			res[seq].Reply, res[seq].From = true, netip.AddrFrom4(src.Addr)
 		case 3, 11, 12:
 			// body: 4 unused bytes, then the offending IP header and 8 bytes.
 			if len(body) < 4 {
 				continue
 			}
 			etyp, _, ebody, ok := parseICMP(body[4:])
-			if ok && etyp == 8 && len(ebody) >= 4 && binary.BigEndian.Uint16(ebody[0:]) == id && binary.BigEndian.Uint16(ebody[2:]) == seq {
-				res.Type, res.Code, res.From = typ, code, netip.AddrFrom4(src.Addr)
-				return res, nil
+			if !ok || etyp != 8 || len(ebody) < 4 || binary.BigEndian.Uint16(ebody[0:]) != id {
+				continue
 			}
+			seq = int(binary.BigEndian.Uint16(ebody[2:]))
+			if seq >= n || res[seq].Reply || res[seq].Type >= 0 {
+				continue
+			}
+			res[seq].Type, res[seq].Code, res[seq].From = typ, code, netip.AddrFrom4(src.Addr)
+		default:
+			continue
 		}
+		pending--
 	}
+	return res, nil
 }
 
 // parseICMP takes an IPv4 packet carrying ICMP and returns the ICMP type,
