@@ -238,6 +238,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		d.decode(val, v.Field(idx), fp)
+		if enum := t.Field(idx).Tag.Get("enum"); enum != "" && v.Field(idx).Kind() == reflect.String {
+			if got := v.Field(idx).String(); got != "" && !oneOf(got, strings.Split(enum, ",")...) {
+				d.problem(val, fp, "%q is not one of: %s", got, strings.ReplaceAll(enum, ",", ", "))
+			}
+		}
 	}
 	for _, name := range names {
 		f := t.Field(fields[name])

@@ -149,7 +149,7 @@ type ReachCheck struct {
 	To     string `yaml:"to" doc:"Destination address, or a host name (its first IPv4 address)." required:"true"`
 	Port   int    `yaml:"port" doc:"Destination port." required:"true"`
 	Proto  string `yaml:"proto" doc:"tcp (default) or udp." enum:"tcp,udp"`
-	Expect string `yaml:"expect" doc:"Expected class: open, refused, filtered, host-unreachable, net-unreachable, prohibited, no-route, addr-unavailable." required:"true"`
+	Expect string `yaml:"expect" doc:"Expected class (refused is either refused-rst or refused-icmp; unreachable is any of the unreachable classes)." enum:"open,refused,refused-rst,refused-icmp,filtered,host-unreachable,net-unreachable,prohibited,no-route,addr-unavailable,unreachable" required:"true"`
 }
 
 // PingCheck expects echo replies, or none.
@@ -272,13 +272,13 @@ type Answer struct {
 
 // FilterAnswer judges a tcpdump filter against reference traffic.
 type FilterAnswer struct {
-	Traffic string `yaml:"traffic" doc:"Reference traffic set, such as syn-flood or web-mix." required:"true"`
-	Want    string `yaml:"want" doc:"The packets the filter must select, and only those: syn, syn-not-synack, dns-queries, http-get, ..." required:"true"`
+	Traffic string `yaml:"traffic" doc:"Reference traffic the filter is run over: web-mix (HTTP GET and POST with handshakes and closes, a reset on 443, DNS, ICMP) or syn-flood (web-mix plus SYNs from many sources, some answered)." enum:"web-mix,syn-flood" required:"true"`
+	Want    string `yaml:"want" doc:"The packets the filter must select, and only those." enum:"syn-any,syn-only,syn-not-synack,syn-or-fin,http-get,http-post,http,https,web,dns,dns-queries,icmp,rst" required:"true"`
 }
 
 // PcapAnswer judges a capture file.
 type PcapAnswer struct {
-	Proves string `yaml:"proves" doc:"What the capture must show: syn-no-synack, frag-needed-missing, dns-no-answer, rst." required:"true"`
+	Proves string `yaml:"proves" doc:"What the capture must show." enum:"syn-no-synack,frag-needed-missing,dns-no-answer,rst" required:"true"`
 	Host   string `yaml:"host" doc:"Address the evidence must concern."`
 }
 

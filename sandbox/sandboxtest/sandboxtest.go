@@ -4,14 +4,12 @@
 package sandboxtest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -148,53 +146,5 @@ func AssertNoLeftovers(t testing.TB, store sandbox.Store, lab string) {
 	}
 }
 
-// Leftovers lists what remains of a lab.
-func Leftovers(store sandbox.Store, lab string) []string {
-	var left []string
-	owned := func(name string) bool {
-		return strings.HasPrefix(name, lab+"-") || name == lab+sandbox.SwitchSuffix
-	}
-	if entries, err := os.ReadDir(sandbox.NetnsDir); err == nil {
-		for _, e := range entries {
-			if owned(e.Name()) {
-				left = append(left, "namespace "+e.Name())
-			}
-		}
-	}
-	if entries, err := os.ReadDir(sandbox.EtcNetnsDir); err == nil {
-		for _, e := range entries {
-			if owned(e.Name()) {
-				left = append(left, "/etc/netns/"+e.Name())
-			}
-		}
-	}
-	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, l := range strings.Split(string(mi), "\n") {
-			f := strings.Fields(l)
-			if len(f) > 4 && strings.HasPrefix(f[4], sandbox.NetnsDir+"/") && owned(filepath.Base(f[4])) {
-				left = append(left, "mount "+f[4])
-			}
-		}
-	}
-	for _, p := range []string{store.LabDir(lab), filepath.Join(store.Dir, "locks", lab+".lock")} {
-		if _, err := os.Lstat(p); err == nil {
-			left = append(left, "state "+p)
-		}
-	}
-	marker := []byte("NETDOJO_LAB=" + lab + "\x00")
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
-		if err == nil && bytes.Contains(env, marker) {
-			stat, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
-			if !bytes.Contains(stat, []byte(") Z ")) {
-				left = append(left, fmt.Sprintf("process %d", pid))
-			}
-		}
-	}
-	return left
-}
+// Leftovers lists what remains of a lab (see sandbox.Leftovers).
+func Leftovers(store sandbox.Store, lab string) []string { return sandbox.Leftovers(store, lab) }
