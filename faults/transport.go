@@ -179,7 +179,7 @@ func transportKinds() []Kind {
 			Symptom: "Small requests and ping are fine; a large transfer sent through the interface is slow: " +
 				"`curl -o /dev/null -w '%{speed_download}\\n' URL` reports about the configured rate. " +
 				"`tc -s qdisc show dev IF` shows the tbf with its rate and growing \"overlimits\".",
-			Fix: "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
+			Fix:       "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
 			NewParams: func() Params { return &BandwidthParams{} },
 			Apply:     applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth,
 		},
@@ -1727,37 +1727,63 @@ func (e *Env) pingBurst(host string, to netip.Addr, n int, wait time.Duration) (
 	}
 	defer pc.Close()
 	id := rand.IntN(0xffff)
-	sent := make([]time.Time, n)
+	type reply struct {
+		seq int
+		at  time.Time
+	}
+	replies := make(chan reply, n)
+	done := make(chan struct{})
+	// The reader runs while requests go out, so each reply is timed when
+	// it arrives; the socket already lives in the host.
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		seen := map[int]bool{}
+		for len(seen) < n {
+			m, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return // the deadline, or the socket closed
+			}
+			at := time.Now()
+			msg, err := icmp.ParseMessage(1, buf[:m])
+			if err != nil || msg.Type != ipv4.ICMPTypeEchoReply {
+				continue
+			}
+			if echo, ok := msg.Body.(*icmp.Echo); ok && echo.ID == id && echo.Seq >= 0 && echo.Seq < n {
+				if !seen[echo.Seq] {
+					seen[echo.Seq] = true
+					replies <- reply{echo.Seq, at}
+				}
+			}
+		}
+	}()
 	dst := &net.IPAddr{IP: to.AsSlice()}
+	var sendErr error
+	sentAt := make([]time.Time, n)
 	for i := range n {
 		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: i, Data: []byte("netdojo-probe")}}
 		b, err := msg.Marshal(nil)
 		if err != nil {
-			return nil, err
+			sendErr = err
+			break
 		}
-		sent[i] = time.Now()
+		sentAt[i] = time.Now()
 		if _, err := pc.WriteTo(b, dst); err != nil {
-			return nil, fmt.Errorf("pinging %s from host %q: %w", to, host, err)
+			sendErr = fmt.Errorf("pinging %s from host %q: %w", to, host, err)
+			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	pc.SetReadDeadline(time.Now().Add(wait))
+	<-done
+	close(replies)
+	if sendErr != nil {
+		return nil, sendErr
+	}
 	got := map[int]time.Duration{}
-	buf := make([]byte, 1500)
-	for len(got) < n {
-		m, _, err := pc.ReadFrom(buf)
-		if err != nil {
-			break // the deadline
-		}
-		now := time.Now()
-		msg, err := icmp.ParseMessage(1, buf[:m])
-		if err != nil || msg.Type != ipv4.ICMPTypeEchoReply {
-			continue
-		}
-		if echo, ok := msg.Body.(*icmp.Echo); ok && echo.ID == id && echo.Seq >= 0 && echo.Seq < n {
-			if _, dup := got[echo.Seq]; !dup {
-				got[echo.Seq] = now.Sub(sent[echo.Seq])
-			}
+	for r := range replies {
+		if _, dup := got[r.seq]; !dup && !sentAt[r.seq].IsZero() {
+			got[r.seq] = r.at.Sub(sentAt[r.seq])
 		}
 	}
 	rtts := make([]time.Duration, 0, len(got))
