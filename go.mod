@@ -8,9 +8,10 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
-	golang.org/x/net v0.57.0
 	golang.org/x/sys v0.50.0
 )
+
+require golang.org/x/net v0.57.0 // indirect
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect

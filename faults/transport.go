@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -13,15 +12,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,32 +39,32 @@ func transportKinds() []Kind {
 			NewParams: func() Params { return &FirewallParams{target: "DROP"} },
 			Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall,
 		},
-		rejectKind("firewall-reject-tcp-reset", "tcp-reset", outcomeRefused,
+		rejectKind("firewall-reject-tcp-reset", "tcp-reset",
 			"A REJECT rule answers matching TCP connections with a TCP reset.",
 			"Refused at once, exactly as if nothing listened: `nc -zv -w 2 HOST PORT` prints "+
 				"\"nc: connect to HOST port PORT (tcp) failed: Connection refused\"; curl prints "+
 				"\"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
 				"Yet `ss -tlnp` on the server shows the service listening: the reset comes from the firewall "+
 				"(its counter in `iptables -L -n -v` grows; tcpdump shows an RST with the server's address)."),
-		rejectKind("firewall-reject-port-unreachable", "icmp-port-unreachable", outcomeRefused,
+		rejectKind("firewall-reject-port-unreachable", "icmp-port-unreachable",
 			"A REJECT rule answers matching packets with ICMP port unreachable.",
 			"Refused at once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: "+
 				"Connection refused\"; curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: "+
 				"Couldn't connect to server\". Indistinguishable from a closed port by the client alone: "+
 				"`ss -tlnp` on the server shows the listener, tcpdump shows \"ICMP HOST tcp port PORT unreachable\" "+
 				"instead of an RST."),
-		rejectKind("firewall-reject-host-prohibited", "icmp-host-prohibited", outcomeHostUnreachable,
+		rejectKind("firewall-reject-host-prohibited", "icmp-host-prohibited",
 			"A REJECT rule answers matching packets with ICMP host prohibited.",
 			"At once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: No route to host\"; "+
 				"curl prints \"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
 				"Yet `ip route get HOST` shows a route and ping may answer: tcpdump shows "+
 				"\"ICMP host HOST unreachable - admin prohibited\" (code 10)."),
-		rejectKind("firewall-reject-admin-prohibited", "icmp-admin-prohibited", outcomeHostUnreachable,
+		rejectKind("firewall-reject-admin-prohibited", "icmp-admin-prohibited",
 			"A REJECT rule answers matching packets with ICMP communication administratively prohibited.",
 			"At once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: No route to host\"; "+
 				"curl prints \"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
 				"The route is fine (`ip route get HOST`); tcpdump shows \"ICMP host HOST unreachable - admin prohibited filter\" (code 13)."),
-		rejectKind("firewall-reject-net-unreachable", "icmp-net-unreachable", outcomeNetUnreachable,
+		rejectKind("firewall-reject-net-unreachable", "icmp-net-unreachable",
 			"A REJECT rule answers matching packets with ICMP network unreachable.",
 			"`nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: Network is unreachable\"; "+
 				"curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: Couldn't connect to server\". "+
@@ -249,16 +246,7 @@ func (p *FirewallParams) rulespec() []string {
 	return spec
 }
 
-// Connection outcomes, as connect(2) reports them.
-const (
-	outcomeOpen            = "open"
-	outcomeRefused         = "refused (ECONNREFUSED)"
-	outcomeTimeout         = "timed out"
-	outcomeHostUnreachable = "no route to host (EHOSTUNREACH)"
-	outcomeNetUnreachable  = "network unreachable (ENETUNREACH)"
-)
-
-func rejectKind(name, with, outcome, summary, symptom string) Kind {
+func rejectKind(name, with, summary, symptom string) Kind {
 	return Kind{
 		Name: name, Layer: LayerTransport, NeedsHost: true,
 		Summary: summary + " In INPUT, OUTPUT or FORWARD.",
@@ -270,17 +258,33 @@ func rejectKind(name, with, outcome, summary, symptom string) Kind {
 	}
 }
 
-// expectedOutcome is what a connection matched by the rule ends in.
-func (p *FirewallParams) expectedOutcome() string {
+// expectedOutcomes are what a connection matched by the rule ends in,
+// as the probe engine classifies it. A REJECT in OUTPUT answers the
+// host's own socket with a local error, not an ICMP message from the
+// wire, so there only the errno class (refused, unreachable) is known.
+func (p *FirewallParams) expectedOutcomes() []probe.ReachOutcome {
+	if p.Chain == "OUTPUT" {
+		switch p.rejectWith {
+		case "tcp-reset", "icmp-port-unreachable":
+			return []probe.ReachOutcome{probe.ReachRefusedICMP, probe.ReachRefusedRST}
+		case "icmp-host-prohibited", "icmp-admin-prohibited":
+			return []probe.ReachOutcome{probe.ReachAdminProhibited, probe.ReachHostUnreachable}
+		}
+	}
 	switch p.rejectWith {
 	case "":
-		return outcomeTimeout
-	case "tcp-reset", "icmp-port-unreachable":
-		return outcomeRefused
+		if p.Proto == "udp" {
+			return []probe.ReachOutcome{probe.ReachOpenOrFiltered}
+		}
+		return []probe.ReachOutcome{probe.ReachFiltered}
+	case "tcp-reset":
+		return []probe.ReachOutcome{probe.ReachRefusedRST}
+	case "icmp-port-unreachable":
+		return []probe.ReachOutcome{probe.ReachRefusedICMP}
 	case "icmp-net-unreachable":
-		return outcomeNetUnreachable
+		return []probe.ReachOutcome{probe.ReachNetUnreachable}
 	}
-	return outcomeHostUnreachable
+	return []probe.ReachOutcome{probe.ReachAdminProhibited}
 }
 
 func applyFirewall(ctx context.Context, e *Env, params Params) error {
@@ -310,7 +314,7 @@ func observeFirewall(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	return e.expectOutcome(ctx, from, p.Proto, netip.AddrPortFrom(to, uint16(p.Port)), p.expectedOutcome())
+	return e.expectOutcome(ctx, from, p.Proto, netip.AddrPortFrom(to, uint16(p.Port)), p.expectedOutcomes()...)
 }
 
 // --- stateful firewall dropping return traffic -----------------------------
@@ -372,7 +376,7 @@ func observeStateful(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	return e.expectOutcome(ctx, from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), outcomeTimeout)
+	return e.expectOutcome(ctx, from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), probe.ReachFiltered)
 }
 
 // --- services: stopped, on localhost, squatted -----------------------------
@@ -490,7 +494,7 @@ func observeServiceStopped(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	return e.expectOutcome(ctx, e.Host, "tcp", hs.dial(), outcomeRefused)
+	return e.expectOutcome(ctx, e.Host, "tcp", hs.dial(), probe.ReachRefusedRST)
 }
 
 func applyLocalhostOnly(ctx context.Context, e *Env, params Params) error {
@@ -525,10 +529,10 @@ func observeLocalhostOnly(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	if err := e.expectOutcome(ctx, from, "tcp", netip.AddrPortFrom(addr, uint16(hs.port)), outcomeRefused); err != nil {
+	if err := e.expectOutcome(ctx, from, "tcp", netip.AddrPortFrom(addr, uint16(hs.port)), probe.ReachRefusedRST); err != nil {
 		return err
 	}
-	return e.expectOutcome(ctx, e.Host, "tcp", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(hs.port)), outcomeOpen)
+	return e.expectOutcome(ctx, e.Host, "tcp", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(hs.port)), probe.ReachOpen)
 }
 
 // PortConflictParams are the parameters of port-conflict.
@@ -881,7 +885,7 @@ func observeTimeWait(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	return e.expectOutcome(ctx, from, "tcp", target, outcomeOpen)
+	return e.expectOutcome(ctx, from, "tcp", target, probe.ReachOpen)
 }
 
 // BacklogFaultParams are the parameters of syn-backlog-overflow.
@@ -965,7 +969,7 @@ func observeBacklog(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	return e.expectOutcome(ctx, from, "tcp", target, outcomeTimeout)
+	return e.expectOutcome(ctx, from, "tcp", target, probe.ReachFiltered)
 }
 
 // acceptQueueFull is nil when the listener on port has more connections
@@ -1056,12 +1060,16 @@ func observeLoss(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	rtts, err := e.pingBurst(e.Host, to, lossProbes, time.Second)
+	ns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	if len(rtts) == lossProbes {
-		return fmt.Errorf("all %d pings from host %q to %s came back", lossProbes, e.Host, to)
+	res, err := probe.Ping(ns, to, probe.PingOptions{Count: lossProbes, Interval: 5 * time.Millisecond, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	if res.Received == res.Sent {
+		return fmt.Errorf("all %d pings from host %q to %s came back", res.Sent, e.Host, to)
 	}
 	return nil
 }
@@ -1185,14 +1193,18 @@ func observeDelay(ctx context.Context, e *Env, params Params, jitter bool) error
 	if err != nil {
 		return err
 	}
-	rtts, err := e.pingBurst(e.Host, to, delayProbes, p.delay+p.jitter+time.Second)
+	ns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	if len(rtts) < delayProbes/2 {
-		return fmt.Errorf("only %d of %d pings from host %q to %s came back", len(rtts), delayProbes, e.Host, to)
+	res, err := probe.Ping(ns, to, probe.PingOptions{Count: delayProbes, Interval: 5 * time.Millisecond, Timeout: p.delay + p.jitter + time.Second})
+	if err != nil {
+		return err
 	}
-	lo, hi := slices.Min(rtts), slices.Max(rtts)
+	if res.Received < delayProbes/2 {
+		return fmt.Errorf("only %d of %d pings from host %q to %s came back", res.Received, res.Sent, e.Host, to)
+	}
+	lo, hi := res.MinRTT, res.MaxRTT
 	if jitter {
 		if hi-lo < p.jitter {
 			return fmt.Errorf("ping RTTs from host %q to %s spread over %s (min %s, max %s); jitter of %s spreads them wider", e.Host, to, hi-lo, lo, hi, p.Jitter)
@@ -1582,63 +1594,28 @@ func (e *Env) pingTarget(to string) (netip.Addr, error) {
 	return e.hostAddr(other)
 }
 
-// connectOutcome dials addr from inside a host and classifies the result
-// as connect(2) reports it. The socket is created inside the host.
-func (e *Env) connectOutcome(ctx context.Context, from, proto string, addr netip.AddrPort) (string, error) {
-	ns, err := e.Netns(from)
-	if err != nil {
-		return "", err
-	}
-	var c net.Conn
-	var derr error
-	const timeout = 1500 * time.Millisecond
-	if err := ns.Do(func() error {
-		d := net.Dialer{Timeout: timeout}
-		c, derr = d.DialContext(ctx, proto, addr.String())
-		return nil
-	}); err != nil {
-		return "", err
-	}
-	if derr == nil && proto == "udp" {
-		// A datagram and a reply, or the ICMP error a connected socket gets.
-		c.SetDeadline(time.Now().Add(timeout))
-		buf := make([]byte, 512)
-		if _, derr = c.Write([]byte("netdojo\n")); derr == nil {
-			_, derr = c.Read(buf)
-		}
-	}
-	if c != nil {
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		c.Close()
-	}
-	var ne net.Error
-	switch {
-	case derr == nil:
-		return outcomeOpen, nil
-	case errors.Is(derr, syscall.ECONNREFUSED):
-		return outcomeRefused, nil
-	case errors.Is(derr, syscall.EHOSTUNREACH):
-		return outcomeHostUnreachable, nil
-	case errors.Is(derr, syscall.ENETUNREACH):
-		return outcomeNetUnreachable, nil
-	case errors.As(derr, &ne) && ne.Timeout():
-		return outcomeTimeout, nil
-	}
-	return "", fmt.Errorf("connecting from host %q to %s: %w", from, addr, derr)
-}
+// reachTimeout bounds a probe connection: long enough for a LAN
+// handshake, short enough that a dropped SYN is reported in good time.
+const reachTimeout = 1500 * time.Millisecond
 
-// expectOutcome is nil when a connection from the host ends as want.
-func (e *Env) expectOutcome(ctx context.Context, from, proto string, addr netip.AddrPort, want string) error {
-	got, err := e.connectOutcome(ctx, from, proto, addr)
+// expectOutcome is nil when a connection from the host, classified by
+// the probe engine, ends in one of the outcomes wanted.
+func (e *Env) expectOutcome(ctx context.Context, from, proto string, addr netip.AddrPort, want ...probe.ReachOutcome) error {
+	ns, err := e.Netns(from)
 	if err != nil {
 		return err
 	}
-	if got != want {
-		return fmt.Errorf("%s from host %q to %s: %s, not %s", proto, from, addr, got, want)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return nil
+	res, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: proto, Timeout: reachTimeout})
+	if err != nil {
+		return err
+	}
+	if slices.Contains(want, res.Outcome) {
+		return nil
+	}
+	return fmt.Errorf("%s from host %q to %s: %s (%s), not %s", proto, from, addr, res.Outcome, res.Meaning, want[0])
 }
 
 // connectAndClose opens a TCP connection from a host and closes it
@@ -1707,88 +1684,4 @@ func (e *Env) countSockets(host string, state uint8, sport, dport int) (int, err
 		}
 	}
 	return n, nil
-}
-
-// pingBurst sends n ICMP echo requests from inside a host, 5 ms apart,
-// from a raw socket created there, and returns the round-trip times of
-// the replies that came back within wait of the last request.
-func (e *Env) pingBurst(host string, to netip.Addr, n int, wait time.Duration) ([]time.Duration, error) {
-	ns, err := e.Netns(host)
-	if err != nil {
-		return nil, err
-	}
-	var pc net.PacketConn
-	if err := ns.Do(func() error {
-		var err error
-		pc, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("opening an ICMP socket in host %q: %w", host, err)
-	}
-	defer pc.Close()
-	id := rand.IntN(0xffff)
-	type reply struct {
-		seq int
-		at  time.Time
-	}
-	replies := make(chan reply, n)
-	done := make(chan struct{})
-	// The reader runs while requests go out, so each reply is timed when
-	// it arrives; the socket already lives in the host.
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		seen := map[int]bool{}
-		for len(seen) < n {
-			m, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return // the deadline, or the socket closed
-			}
-			at := time.Now()
-			msg, err := icmp.ParseMessage(1, buf[:m])
-			if err != nil || msg.Type != ipv4.ICMPTypeEchoReply {
-				continue
-			}
-			if echo, ok := msg.Body.(*icmp.Echo); ok && echo.ID == id && echo.Seq >= 0 && echo.Seq < n {
-				if !seen[echo.Seq] {
-					seen[echo.Seq] = true
-					replies <- reply{echo.Seq, at}
-				}
-			}
-		}
-	}()
-	dst := &net.IPAddr{IP: to.AsSlice()}
-	var sendErr error
-	sentAt := make([]time.Time, n)
-	for i := range n {
-		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: i, Data: []byte("netdojo-probe")}}
-		b, err := msg.Marshal(nil)
-		if err != nil {
-			sendErr = err
-			break
-		}
-		sentAt[i] = time.Now()
-		if _, err := pc.WriteTo(b, dst); err != nil {
-			sendErr = fmt.Errorf("pinging %s from host %q: %w", to, host, err)
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	pc.SetReadDeadline(time.Now().Add(wait))
-	<-done
-	close(replies)
-	if sendErr != nil {
-		return nil, sendErr
-	}
-	got := map[int]time.Duration{}
-	for r := range replies {
-		if _, dup := got[r.seq]; !dup && !sentAt[r.seq].IsZero() {
-			got[r.seq] = r.at.Sub(sentAt[r.seq])
-		}
-	}
-	rtts := make([]time.Duration, 0, len(got))
-	for _, d := range got {
-		rtts = append(rtts, d)
-	}
-	return rtts, nil
 }
