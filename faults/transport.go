@@ -110,7 +110,8 @@ func transportKinds() []Kind {
 			Name: "port-conflict", Layer: LayerTransport, NeedsHost: true,
 			Summary: "Another process holds the service's port, so the service failed to start (address already in use).",
 			Symptom: "The port accepts connections (`nc -zv HOST PORT` succeeds) but nothing the service should say comes " +
-				"back: curl prints \"curl: (52) Empty reply from server\". The service's log says \"address already in " +
+				"back: curl prints \"curl: (52) Empty reply from server\" or \"curl: (56) Recv failure: Connection reset by peer\" " +
+				"(the holder closes at once). The service's log says \"address already in " +
 				"use\". `ss -tlnp 'sport = :PORT'` names the squatter: users:((\"NAME\",pid=PID,fd=N)).",
 			Fix: "Find the holder with `ss -tlnp 'sport = :PORT'`, stop it (`kill PID`, or disable the unit that " +
 				"starts it), then start the real service.",
