@@ -46,6 +46,7 @@ Start with:  netdojo list   then   netdojo start SCENARIO`,
 	root.AddCommand(
 		newListCmd(g), newShowCmd(g), newValidateCmd(g), newStartCmd(g), newStatusCmd(g),
 		newShellCmd(g), newExecCmd(g), newStopCmd(g), newCleanCmd(g), newDemoCmd(g),
+		newFaultsCmd(g), newInjectCmd(g), newRevertCmd(g),
 		newProbeCmd(g), newTriageCmd(g), newSocketsCmd(g), newCaptureCmd(g),
 		newCheckCmd(g), newAnswerCmd(g), newHintCmd(g), newVerifyCmd(g),
 	)

@@ -1,0 +1,79 @@
+package services
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+// Decode decodes a scenario service's parameters into its kind's type,
+// checked and with defaults filled in.
+func Decode(file, host string, svc scenarios.Service) (*Kind, Params, error) {
+	kind, ok := Lookup(svc.Kind)
+	if !ok {
+		return nil, nil, fmt.Errorf("host %q: unknown service kind %q", host, svc.Kind)
+	}
+	p := kind.NewParams()
+	if err := scenarios.DecodeParams(file, fmt.Sprintf("hosts.%s.services.%s.params", host, svc.Name), &svc.Params, p); err != nil {
+		return nil, nil, err
+	}
+	return kind, p, nil
+}
+
+// Launch starts one service process of a kind inside a host, recorded in
+// the lab's state under name (so StopProcess and stop end it), without
+// waiting for it to be ready.
+func Launch(lab *sandbox.Lab, host, name, kind string, p Params) (sandbox.Process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return sandbox.Process{}, fmt.Errorf("finding the netdojo binary: %w", err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return sandbox.Process{}, fmt.Errorf("encoding parameters of service %q: %w", name, err)
+	}
+	return lab.Spawn(host, name, self, ServiceCommand, kind, string(data))
+}
+
+// WaitReady waits until a launched service answers its health check, or
+// fails with the end of its log.
+func WaitReady(ctx context.Context, lab *sandbox.Lab, host, name string, kind *Kind, p Params, proc sandbox.Process) error {
+	t, err := lab.Host(host)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	if err := kind.Ready(rctx, t, p); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("starting service %q on host %q: %w", name, host, cerr)
+		}
+		return fmt.Errorf("service %q (%s) on host %q is not ready: %w%s", name, kind.Name, host, err, logTail(proc))
+	}
+	return nil
+}
+
+// Run launches a service process and waits until it is ready.
+func Run(ctx context.Context, lab *sandbox.Lab, host, name string, kind *Kind, p Params) (sandbox.Process, error) {
+	proc, err := Launch(lab, host, name, kind.Name, p)
+	if err != nil {
+		return proc, err
+	}
+	return proc, WaitReady(ctx, lab, host, name, kind, p, proc)
+}
+
+// Start starts one of the scenario's services again, as StartAll does, and
+// waits until it is ready. A fault that stopped the service uses it to
+// restore it.
+func Start(ctx context.Context, lab *sandbox.Lab, host string, svc scenarios.Service) error {
+	kind, p, err := Decode("scenario", host, svc)
+	if err != nil {
+		return err
+	}
+	_, err = Run(ctx, lab, host, svc.Name, kind, p)
+	return err
+}
