@@ -774,8 +774,10 @@ func restoreEtc(e *Env, name string) error {
 	return os.Remove(saved)
 }
 
-func revertResolvConf(ctx context.Context, e *Env, _ Params) error { return restoreEtc(e, "resolv.conf") }
-func revertHosts(ctx context.Context, e *Env, _ Params) error      { return restoreEtc(e, "hosts") }
+func revertResolvConf(ctx context.Context, e *Env, _ Params) error {
+	return restoreEtc(e, "resolv.conf")
+}
+func revertHosts(ctx context.Context, e *Env, _ Params) error { return restoreEtc(e, "hosts") }
 
 // resolvConf is what a resolver reads from resolv.conf.
 type resolvConf struct {
