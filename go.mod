@@ -3,6 +3,7 @@ module github.com/netdojo/netdojo
 go 1.26.0
 
 require (
+	github.com/coreos/go-iptables v0.8.0
 	github.com/miekg/dns v1.1.73
 	github.com/spf13/cobra v1.10.2
 	github.com/vishvananda/netlink v1.3.1
@@ -10,10 +11,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require (
-	github.com/coreos/go-iptables v0.8.0 // indirect
-	golang.org/x/net v0.57.0 // indirect
-)
+require golang.org/x/net v0.57.0 // indirect
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect

@@ -130,8 +130,8 @@ func TestTopologies(t *testing.T) {
 			if err != nil || !strings.Contains(rc, "search corp.test") || !strings.Contains(rc, "netdojo: resolver of host client") {
 				t.Errorf("ip netns exec %s cat /etc/resolv.conf shows %q (%v)", client, rc, err)
 			}
-			if out := run(t, lab, "client", "getent", "hosts", "www.shop.example"); !strings.Contains(out, "203.0.113.80") {
-				t.Errorf("getent hosts www.shop.example = %q", out)
+			if out := run(t, lab, "client", "getent", "hosts", "gw.corp.test"); !strings.Contains(out, "10.0.1.1") {
+				t.Errorf("getent hosts gw.corp.test = %q", out)
 			}
 			bridges := ipJSON(t, lab.State.SwitchNetns, "link", "show", "type", "bridge")
 			if len(bridges) != 1 || bridges[0]["ifname"] != "office" {

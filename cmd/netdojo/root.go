@@ -46,6 +46,7 @@ Start with:  netdojo list   then   netdojo start SCENARIO`,
 	root.AddCommand(
 		newListCmd(g), newShowCmd(g), newValidateCmd(g), newStartCmd(g), newStatusCmd(g),
 		newShellCmd(g), newExecCmd(g), newStopCmd(g), newCleanCmd(g), newDemoCmd(g),
+		newProbeCmd(g), newTriageCmd(g),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w; see '%s --help'", err, cmd.CommandPath()))
