@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/miekg/dns"
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/services"
 )
@@ -559,32 +559,30 @@ func observeDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {
 		return err
 	}
 	name := probeName(p.Name)
-	qtype := queryType(p.Type)
-	r, _, err := dnsQuery(ctx, ns, server, name, qtype, false, 2*time.Second)
+	r, err := probe.DNSQuery(ns, name, probe.DNSOptions{Server: server, Type: queryType(p.Type), Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
-		return fmt.Errorf("asking %s for %s: %w", server, name, err)
+		return err
 	}
-	switch p.mode {
-	case services.DNSTruncated:
-		if !r.Truncated || len(r.Answer) > 0 {
-			return fmt.Errorf("%s answers %s over UDP with %s, tc=%v and %d records, not truncated", server, name, dns.RcodeToString[r.Rcode], r.Truncated, len(r.Answer))
+	if r.TimedOut {
+		return fmt.Errorf("%s does not answer %s at all", server, name)
+	}
+	if p.mode == services.DNSTruncated {
+		// The probe retries a truncated UDP answer over TCP, as dig does:
+		// the exchange that answered was TCP.
+		last := r.Attempts[len(r.Attempts)-1]
+		if last.Proto != "tcp" {
+			return fmt.Errorf("%s answers %s over UDP with %s and %d records, not truncated", server, name, r.Rcode, len(r.Answer))
 		}
-		tr, _, err := dnsQuery(ctx, ns, server, name, qtype, true, 2*time.Second)
-		if err != nil {
-			return fmt.Errorf("asking %s for %s over TCP: %w", server, name, err)
-		}
-		if tr.Rcode != dns.RcodeSuccess {
-			return fmt.Errorf("%s answers %s over TCP with %s", server, name, dns.RcodeToString[tr.Rcode])
-		}
-		return nil
-	default:
-		want := map[string]int{services.DNSServfail: dns.RcodeServerFailure, services.DNSNXDomain: dns.RcodeNameError,
-			services.DNSRefused: dns.RcodeRefused}[p.mode]
-		if r.Rcode != want {
-			return fmt.Errorf("%s answers %s with %s and %d records, not %s", server, name, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[want])
+		if r.Rcode != "NOERROR" {
+			return fmt.Errorf("%s answers %s over TCP with %s", server, name, r.Rcode)
 		}
 		return nil
 	}
+	want := map[string]string{services.DNSServfail: "SERVFAIL", services.DNSNXDomain: "NXDOMAIN", services.DNSRefused: "REFUSED"}[p.mode]
+	if r.Rcode != want {
+		return fmt.Errorf("%s answers %s with %s and %d records, not %s", server, name, r.Rcode, len(r.Answer), want)
+	}
+	return nil
 }
 
 func observeDNSSlow(ctx context.Context, e *Env, p Params) error {
@@ -598,14 +596,17 @@ func observeDNSSlow(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	name := probeName(x.Name)
-	r, rtt, err := dnsQuery(ctx, ns, server, name, queryType(x.Type), false, x.delay+2*time.Second)
+	r, err := probe.DNSQuery(ns, name, probe.DNSOptions{Server: server, Type: queryType(x.Type), Timeout: x.delay + 2*time.Second, Attempts: 1})
 	if err != nil {
-		return fmt.Errorf("asking %s for %s: %w", server, name, err)
+		return err
 	}
-	// The symptom is the delay itself: half of it is enough to tell a
-	// slowed answer from a normal one (a millisecond in a lab).
-	if rtt < x.delay/2 {
-		return fmt.Errorf("%s answers %s (%s) in %s, not slowly", server, name, dns.RcodeToString[r.Rcode], rtt.Round(time.Millisecond))
+	if r.TimedOut {
+		return fmt.Errorf("%s does not answer %s at all", server, name)
+	}
+	// The symptom is the delay itself: half of it tells a slowed answer
+	// from a normal one (a millisecond in a lab).
+	if r.Latency < x.delay/2 {
+		return fmt.Errorf("%s answers %s (%s) in %s, not slowly", server, name, r.Rcode, r.Latency.Round(time.Millisecond))
 	}
 	return nil
 }
@@ -620,15 +621,14 @@ func observeWrongRecord(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
-	r, _, err := dnsQuery(ctx, ns, server, x.Name, dns.StringToType[x.qtype()], false, 2*time.Second)
+	r, err := probe.DNSQuery(ns, x.Name, probe.DNSOptions{Server: server, Type: x.qtype(), Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
-		return fmt.Errorf("asking %s for %s: %w", server, x.Name, err)
+		return err
 	}
-	got := answerAddrs(r)
-	if slices.Contains(got, x.addr) {
+	if slices.Contains(r.Addrs(), x.addr) {
 		return nil
 	}
-	return fmt.Errorf("%s answers %s with %v, not the wrong address %s", server, x.Name, got, x.addr)
+	return fmt.Errorf("%s answers %s with %s %v, not the wrong address %s", server, x.Name, r.Rcode, r.Addrs(), x.addr)
 }
 
 // probeName is a concrete name for a fault's name: a wildcard's "*" is
@@ -641,73 +641,11 @@ func probeName(name string) string {
 	return name
 }
 
-func queryType(t string) uint16 {
+func queryType(t string) string {
 	if t == "" {
-		return dns.TypeA
+		return "A"
 	}
-	return dns.StringToType[strings.ToUpper(t)]
-}
-
-// dnsQuery asks server one question from inside ns, over UDP or TCP, and
-// returns the reply and how long it took. The socket is made in ns.Do and
-// used outside it (it keeps its namespace).
-func dnsQuery(ctx context.Context, ns *sandbox.Netns, server netip.AddrPort, name string, qtype uint16, tcp bool, timeout time.Duration) (*dns.Msg, time.Duration, error) {
-	network := "udp"
-	if tcp {
-		network = "tcp"
-	}
-	var c net.Conn
-	err := ns.Do(func() error {
-		d := net.Dialer{Timeout: timeout}
-		var err error
-		c, err = d.DialContext(ctx, network, server.String())
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	dc := &dns.Conn{Conn: c}
-	defer dc.Close()
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0) // no TIME_WAIT left for a learner to wonder about
-	}
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	c.SetDeadline(deadline)
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
-	start := time.Now()
-	if err := dc.WriteMsg(m); err != nil {
-		return nil, 0, err
-	}
-	for {
-		r, err := dc.ReadMsg()
-		if err != nil {
-			return nil, time.Since(start), err
-		}
-		if r.Id == m.Id {
-			return r, time.Since(start), nil
-		}
-	}
-}
-
-func answerAddrs(r *dns.Msg) []netip.Addr {
-	var out []netip.Addr
-	for _, rr := range r.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
-				out = append(out, a)
-			}
-		case *dns.AAAA:
-			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
+	return strings.ToUpper(t)
 }
 
 // --- resolv.conf and hosts faults.
@@ -779,40 +717,6 @@ func revertResolvConf(ctx context.Context, e *Env, _ Params) error {
 }
 func revertHosts(ctx context.Context, e *Env, _ Params) error { return restoreEtc(e, "hosts") }
 
-// resolvConf is what a resolver reads from resolv.conf.
-type resolvConf struct {
-	nameservers []netip.Addr
-	search      []string
-	ndots       int
-}
-
-func parseResolvConf(data []byte) resolvConf {
-	rc := resolvConf{ndots: 1}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if a, err := netip.ParseAddr(f[1]); err == nil {
-				rc.nameservers = append(rc.nameservers, a)
-			}
-		case "search", "domain": // the last of them wins, as in glibc
-			rc.search = f[1:]
-		case "options":
-			for _, o := range f[1:] {
-				if v, ok := strings.CutPrefix(o, "ndots:"); ok {
-					if n, err := strconv.Atoi(v); err == nil {
-						rc.ndots = n
-					}
-				}
-			}
-		}
-	}
-	return rc
-}
-
 // rewriteResolvConf replaces every line starting with key by lines.
 func rewriteResolvConf(content []byte, key string, lines []string) []byte {
 	var out []string
@@ -834,16 +738,12 @@ func rewriteResolvConf(content []byte, key string, lines []string) []byte {
 	return []byte(strings.Join(out, "\n") + "\n")
 }
 
-func readHostResolvConf(e *Env) (resolvConf, error) {
+func readHostResolvConf(e *Env) (probe.ResolvConf, error) {
 	path, err := hostEtcFile(e, "", "resolv.conf")
 	if err != nil {
-		return resolvConf{}, err
+		return probe.ResolvConf{}, err
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return resolvConf{}, fmt.Errorf("reading resolv.conf of host %q: %w", e.Host, err)
-	}
-	return parseResolvConf(data), nil
+	return probe.ReadResolvConf(path)
 }
 
 func applyDeadServer(ctx context.Context, e *Env, p Params) error {
@@ -893,26 +793,23 @@ func unusedAddr(e *Env) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("host %q has no IPv4 subnet with a free address; give the fault an address", e.Host)
 }
 
-// observeDeadServer asks every nameserver of the host's resolv.conf, as the
-// host's resolver would; the symptom is that none answers.
+// observeDeadServer asks the host's resolvers, as its resolver library
+// would; the symptom is that none answers.
 func observeDeadServer(ctx context.Context, e *Env, p Params) error {
 	x := p.(*DeadServerParams)
-	rc, err := readHostResolvConf(e)
-	if err != nil {
-		return err
-	}
-	if len(rc.nameservers) == 0 {
-		return fmt.Errorf("host %q has no nameserver in resolv.conf", e.Host)
-	}
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	for _, s := range rc.nameservers {
-		server := netip.AddrPortFrom(s, 53)
-		if r, _, err := dnsQuery(ctx, ns, server, x.Name, dns.TypeA, false, time.Second); err == nil {
-			return fmt.Errorf("nameserver %s of host %q answers %s with %s", s, e.Host, x.Name, dns.RcodeToString[r.Rcode])
-		}
+	if _, err := hostEtcFile(e, "", "resolv.conf"); err != nil {
+		return err
+	}
+	r, err := probe.DNSQuery(ns, x.Name, probe.DNSOptions{Timeout: time.Second, Attempts: 1})
+	if err != nil {
+		return err
+	}
+	if !r.TimedOut {
+		return fmt.Errorf("nameserver %s of host %q answers %s with %s", r.Server.Addr(), e.Host, x.Name, r.Rcode)
 	}
 	return nil
 }
@@ -928,35 +825,26 @@ func applyWrongSearch(ctx context.Context, e *Env, p Params) error {
 }
 
 // observeWrongSearch resolves the short name the way glibc does with the
-// host's resolv.conf (the search list, then the name as it is) against its
-// first nameserver; the symptom is that no candidate has an address.
+// host's resolv.conf (the search list, then the name as it is); the
+// symptom is that no candidate has an address.
 func observeWrongSearch(ctx context.Context, e *Env, p Params) error {
 	x := p.(*SearchParams)
-	rc, err := readHostResolvConf(e)
-	if err != nil {
-		return err
-	}
-	if len(rc.nameservers) == 0 {
-		return fmt.Errorf("host %q has no nameserver in resolv.conf", e.Host)
-	}
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	server := netip.AddrPortFrom(rc.nameservers[0], 53)
-	var tried []string
-	for _, d := range rc.search {
-		tried = append(tried, x.Name+"."+d)
+	if _, err := hostEtcFile(e, "", "resolv.conf"); err != nil {
+		return err
 	}
-	tried = append(tried, x.Name)
-	for _, n := range tried {
-		r, _, err := dnsQuery(ctx, ns, server, n, dns.TypeA, false, 2*time.Second)
-		if err != nil {
-			return fmt.Errorf("asking %s for %s: %w", server.Addr(), n, err)
-		}
-		if a := answerAddrs(r); len(a) > 0 {
-			return fmt.Errorf("%s resolves through the search list of host %q: %s has %v", x.Name, e.Host, dns.Fqdn(n), a)
-		}
+	r, err := probe.DNSQuery(ns, x.Name, probe.DNSOptions{Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		return err
+	}
+	if r.TimedOut {
+		return fmt.Errorf("no nameserver of host %q answers (tried %v)", e.Host, r.Search)
+	}
+	if a := r.Addrs(); len(a) > 0 {
+		return fmt.Errorf("%s resolves through the search list of host %q: %s has %v", x.Name, e.Host, r.Name, a)
 	}
 	return nil
 }
@@ -979,74 +867,43 @@ func applyStaleHosts(ctx context.Context, e *Env, p Params) error {
 	return os.WriteFile(path, []byte(out), 0o644)
 }
 
-// hostsLookup finds name in a hosts file as glibc's files backend does:
-// the first line that lists it, for the address family asked.
-func hostsLookup(data []byte, name string, v4 bool) (netip.Addr, bool) {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	for _, line := range strings.Split(string(data), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		a, err := netip.ParseAddr(f[0])
-		if err != nil || a.Is4() != v4 {
-			continue
-		}
-		for _, n := range f[1:] {
-			if strings.ToLower(n) == name {
-				return a, true
-			}
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // observeStaleHosts compares what the host's own name lookup gives (the
 // hosts file comes first) with what its DNS server says.
 func observeStaleHosts(ctx context.Context, e *Env, p Params) error {
 	x := p.(*StaleHostsParams)
-	path, err := hostEtcFile(e, "", "hosts")
-	if err != nil {
-		return err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("reading /etc/hosts of host %q: %w", e.Host, err)
-	}
-	local, ok := hostsLookup(data, x.Name, x.addr.Is4())
-	if !ok {
-		return fmt.Errorf("the hosts file of host %q does not map %s", e.Host, x.Name)
-	}
-	server := x.server
-	if !server.IsValid() {
-		rc, err := readHostResolvConf(e)
-		if err != nil {
-			return err
-		}
-		if len(rc.nameservers) == 0 {
-			return fmt.Errorf("host %q has no nameserver to compare with", e.Host)
-		}
-		server = rc.nameservers[0]
-	}
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	qtype := dns.TypeA
-	if !x.addr.Is4() {
-		qtype = dns.TypeAAAA
+	if _, err := hostEtcFile(e, "", "hosts"); err != nil {
+		return err
 	}
-	r, _, err := dnsQuery(ctx, ns, netip.AddrPortFrom(server, 53), x.Name, qtype, false, 2*time.Second)
+	local, from, err := probe.LookupHost(ns, x.Name)
 	if err != nil {
-		return fmt.Errorf("asking %s for %s: %w", server, x.Name, err)
+		return fmt.Errorf("host %q cannot look up %s: %w", e.Host, x.Name, err)
 	}
-	fromDNS := answerAddrs(r)
+	if from != "hosts" {
+		return fmt.Errorf("host %q finds %s through %s (%v), not its hosts file", e.Host, x.Name, from, local)
+	}
+	opt := probe.DNSOptions{Timeout: 2 * time.Second, Attempts: 1}
+	if x.server.IsValid() {
+		opt.Server = netip.AddrPortFrom(x.server, 53)
+	}
+	if !x.addr.Is4() {
+		opt.Type = "AAAA"
+	}
+	r, err := probe.DNSQuery(ns, dns.Fqdn(x.Name), opt)
+	if err != nil {
+		return err
+	}
+	fromDNS := r.Addrs()
 	if len(fromDNS) == 0 {
-		return fmt.Errorf("DNS server %s has no address for %s (%s)", server, x.Name, dns.RcodeToString[r.Rcode])
+		return fmt.Errorf("DNS has no address for %s (%s)", x.Name, r.Rcode)
 	}
-	if slices.Contains(fromDNS, local) {
-		return fmt.Errorf("the hosts file of host %q agrees with DNS: %s is %s", e.Host, x.Name, local)
+	for _, a := range local {
+		if slices.Contains(fromDNS, a) {
+			return fmt.Errorf("the hosts file of host %q agrees with DNS: %s is %s", e.Host, x.Name, a)
+		}
 	}
 	return nil
 }
@@ -1119,42 +976,15 @@ func observeProxyStatus(ctx context.Context, e *Env, service string, want int) e
 	if addr == "" || addr == "0.0.0.0" || addr == "::" {
 		addr = "127.0.0.1"
 	}
-	target := net.JoinHostPort(addr, strconv.Itoa(px.params.Port))
-	status, err := httpHead(ctx, ns, target, 30*time.Second)
+	target := "http://" + net.JoinHostPort(addr, strconv.Itoa(px.params.Port)) + "/"
+	r, err := probe.HTTP(ns, target, probe.HTTPOptions{Method: http.MethodHead, Timeout: 30 * time.Second})
 	if err != nil {
-		return fmt.Errorf("asking the proxy on host %q at %s: %w", px.host, target, err)
+		return fmt.Errorf("asking the proxy on host %q: %w", px.host, err)
 	}
-	if status != want {
-		return fmt.Errorf("the proxy on host %q answers %d %s, not %d", px.host, status, http.StatusText(status), want)
+	if r.Status != want {
+		return fmt.Errorf("the proxy on host %q answers %d %s, not %d", px.host, r.Status, http.StatusText(r.Status), want)
 	}
 	return nil
-}
-
-// httpHead sends HEAD / to addr from inside ns and returns the status.
-func httpHead(ctx context.Context, ns *sandbox.Netns, addr string, timeout time.Duration) (int, error) {
-	var c net.Conn
-	err := ns.Do(func() error {
-		d := net.Dialer{Timeout: 2 * time.Second}
-		var err error
-		c, err = d.DialContext(ctx, "tcp", addr)
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	req, _ := http.NewRequest(http.MethodHead, "http://"+addr+"/", nil)
-	req.Close = true
-	if err := req.Write(c); err != nil {
-		return 0, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), req)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 func applyBackendDown(ctx context.Context, e *Env, p Params) error {
