@@ -392,7 +392,7 @@ const (
 // BackendHungParams are the parameters of proxy-backend-hung.
 type BackendHungParams struct {
 	Service string `yaml:"service,omitempty" json:"service,omitempty" doc:"The backend service on the host (an http service), the one a proxy of the lab forwards to."`
-	Mode    string `yaml:"mode,omitempty" json:"mode,omitempty" doc:"slow (the backend is restarted to answer only after delay; the proxy's header_timeout fires) or drop (an iptables rule on the host drops packets to the backend port; the proxy's dial_timeout fires). Default slow."`
+	Mode    string `yaml:"mode,omitempty" json:"mode,omitempty" doc:"What hangs: slow (the backend is restarted to answer only after delay; the proxy's header_timeout fires) or drop (an iptables rule on the host drops packets to the backend port; the proxy's dial_timeout fires). Default slow."`
 	Delay   string `yaml:"delay,omitempty" json:"delay,omitempty" doc:"How long the slow backend waits before answering (default 60s)."`
 }
 
