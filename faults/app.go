@@ -497,20 +497,17 @@ func currentDNSParams(e *Env, name string) (*services.DNSParams, error) {
 }
 
 func applyDNSFault(ctx context.Context, e *Env, service string, f services.DNSFault) error {
-	name, err := dnsService(e, service)
-	if err != nil {
-		return err
-	}
-	p, err := currentDNSParams(e, name)
-	if err != nil {
-		return err
-	}
-	// Faults are checked in order and the first match wins: this one first.
-	p.Faults = append([]services.DNSFault{f}, p.Faults...)
-	return services.Restart(ctx, e.Lab, e.Host, name, "dns", p)
+	return applyDNSFaults(ctx, e, service, func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{f} })
 }
 
 func revertDNSFault(ctx context.Context, e *Env, service string, f services.DNSFault) error {
+	return revertDNSFaults(ctx, e, service, func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{f} })
+}
+
+// applyDNSFaults restarts the dns service with the faults made from its
+// current parameters put first (faults are checked in order and the first
+// match wins).
+func applyDNSFaults(ctx context.Context, e *Env, service string, make func(*services.DNSParams) []services.DNSFault) error {
 	name, err := dnsService(e, service)
 	if err != nil {
 		return err
@@ -519,11 +516,32 @@ func revertDNSFault(ctx context.Context, e *Env, service string, f services.DNSF
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(p.Faults, func(g services.DNSFault) bool { return reflect.DeepEqual(f, g) })
-	if i < 0 {
-		return nil // not applied (or repaired already)
+	p.Faults = append(make(p), p.Faults...)
+	return services.Restart(ctx, e.Lab, e.Host, name, "dns", p)
+}
+
+// revertDNSFaults restarts the dns service without the faults; it does
+// nothing when none of them is there (never applied, or repaired).
+func revertDNSFaults(ctx context.Context, e *Env, service string, make func(*services.DNSParams) []services.DNSFault) error {
+	name, err := dnsService(e, service)
+	if err != nil {
+		return err
 	}
-	p.Faults = slices.Delete(p.Faults, i, i+1)
+	p, err := currentDNSParams(e, name)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, f := range make(p) {
+		i := slices.IndexFunc(p.Faults, func(g services.DNSFault) bool { return reflect.DeepEqual(f, g) })
+		if i >= 0 {
+			p.Faults = slices.Delete(p.Faults, i, i+1)
+			removed = true
+		}
+	}
+	if !removed {
+		return nil
+	}
 	return services.Restart(ctx, e.Lab, e.Host, name, "dns", p)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/services"
 	"github.com/vishvananda/netlink"
@@ -69,7 +70,116 @@ func k8sKinds() []Kind {
 			Revert:    revertMissingPodRoute,
 			Observe:   observeMissingPodRoute,
 		},
+		{
+			Name:      "k8s-cluster-dns-timeout",
+			Layer:     LayerK8s,
+			NeedsHost: true,
+			Summary:   "The cluster DNS server (behind the kube-dns VIP) stops answering, or answers slowly.",
+			Symptom: "In a pod, `dig @10.96.0.10 NAME` prints \";; communications error to 10.96.0.10#53: timed out\" and \";; no servers could be reached\"; " +
+				"`getent hosts web` and every name lookup hang for the resolv.conf timeout times the search list (ndots:5 tries each search domain first); " +
+				"curl by service name prints \"Could not resolve host\", curl by VIP works. With mode slow, dig answers but \";; Query time:\" shows the delay. " +
+				"The kube-dns VIP is DNATed fine (`iptables -t nat -vnL` counters grow): the server behind it is what is silent.",
+			Fix: "Ask the DNS pod directly (`dig @POD-IP NAME`) to split the VIP from the server; when the pod is silent too, " +
+				"restart the cluster DNS (CoreDNS) pod and look at its logs and its upstream; in a lab, restart the dns service.",
+			NewParams: func() Params { return &ClusterDNSParams{} },
+			Apply: func(ctx context.Context, e *Env, p Params) error {
+				x := p.(*ClusterDNSParams)
+				return applyDNSFaults(ctx, e, x.Service, x.faults)
+			},
+			Revert: func(ctx context.Context, e *Env, p Params) error {
+				x := p.(*ClusterDNSParams)
+				return revertDNSFaults(ctx, e, x.Service, x.faults)
+			},
+			Observe: observeClusterDNS,
+		},
 	}
+}
+
+// ClusterDNSParams are the parameters of k8s-cluster-dns-timeout.
+type ClusterDNSParams struct {
+	Service string `yaml:"service,omitempty" json:"service,omitempty" doc:"The dns service on the host that plays the cluster DNS (default the host's first dns service)."`
+	Mode    string `yaml:"mode,omitempty" json:"mode,omitempty" doc:"What goes wrong: timeout (no answer at all, the default) or slow (every answer after delay)."`
+	Delay   string `yaml:"delay,omitempty" json:"delay,omitempty" doc:"How long mode slow waits before answering (default 2s)."`
+
+	delay time.Duration
+}
+
+// Check implements Params.
+func (p *ClusterDNSParams) Check() error {
+	switch p.Mode {
+	case "":
+		p.Mode = services.DNSTimeout
+	case services.DNSTimeout, services.DNSSlow:
+	default:
+		return fmt.Errorf("mode: %q is not a mode; give timeout or slow", p.Mode)
+	}
+	if p.Delay == "" {
+		p.Delay = "2s"
+	}
+	d, err := time.ParseDuration(p.Delay)
+	if err != nil || d <= 0 || d > time.Minute {
+		return fmt.Errorf("delay: %q is not a duration between 0 and 1m; write it like \"2s\"", p.Delay)
+	}
+	p.delay = d
+	return nil
+}
+
+// faults break every name of every zone the server has: the apex and
+// everything below it.
+func (p *ClusterDNSParams) faults(dp *services.DNSParams) []services.DNSFault {
+	var out []services.DNSFault
+	for _, z := range dp.Zones {
+		origin := dns.Fqdn(z.Origin)
+		for _, name := range []string{origin, "*." + origin} {
+			f := services.DNSFault{Name: name, Mode: p.Mode}
+			if p.Mode == services.DNSSlow {
+				f.Delay = p.Delay
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func observeClusterDNS(ctx context.Context, e *Env, p Params) error {
+	x := p.(*ClusterDNSParams)
+	server, err := dnsServerAddr(e, x.Service)
+	if err != nil {
+		return err
+	}
+	ns, err := e.Netns("")
+	if err != nil {
+		return err
+	}
+	timeout := time.Second
+	if x.Mode == services.DNSSlow {
+		timeout = x.delay + 2*time.Second
+	}
+	name, err := dnsService(e, x.Service)
+	if err != nil {
+		return err
+	}
+	_, sp, err := services.ScenarioParams(e.Scenario, e.Host, name)
+	if err != nil {
+		return err
+	}
+	zones := sp.(*services.DNSParams).Zones
+	if len(zones) == 0 {
+		return fmt.Errorf("the dns service on host %q has no zone to ask for", e.Host)
+	}
+	r, err := probe.DNSQuery(ns, "netdojo-probe."+dns.Fqdn(zones[0].Origin), probe.DNSOptions{Server: server, Timeout: timeout, Attempts: 1})
+	if err != nil {
+		return err
+	}
+	switch {
+	case x.Mode == services.DNSTimeout && r.TimedOut:
+		return nil
+	case x.Mode == services.DNSSlow && !r.TimedOut && r.Latency >= x.delay/2:
+		return nil
+	case r.TimedOut:
+		return fmt.Errorf("the cluster DNS at %s does not answer at all", server)
+	}
+	return fmt.Errorf("the cluster DNS at %s answers (%s) in %s", server, r.Rcode, r.Latency.Round(time.Millisecond))
 }
 
 // KubeServiceParams name one service of the node's kube-proxy.

@@ -63,6 +63,10 @@ networks:
   uplink: {type: bridge}
 `
 
+// corednsJSON is the coredns pod's dns parameters, for fixes that start it
+// again.
+const corednsJSON = `{"zones":[{"origin":"cluster.local.","records":["web.default.svc A 10.96.0.20","kube-dns.kube-system.svc A 10.96.0.10"]}]}`
+
 // k8sWeb is the web service as kube-proxy has it in k8sNodeLab.
 var k8sWeb = services.KubeService{Name: "web", VIP: "10.96.0.20", Port: 80, Proto: "tcp", Endpoints: []string{"10.244.1.11:8080", "10.244.1.12:8080"}}
 
@@ -155,6 +159,14 @@ func TestK8sFaults(t *testing.T) {
 				return expect(podCurl(l, "2", "http://10.96.0.20/"), "curl: (28) Connection timed out after")
 			},
 			fix: []string{"node: iptables -t nat -A KUBE-SERVICES -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j " + services.KubeSvcChain(k8sWeb)},
+		},
+		{
+			kind: "k8s-cluster-dns-timeout", scenario: k8sNodeLab, host: "coredns",
+			symptom: func(t *testing.T, l *labEnv) error {
+				out, _ := l.run("pod-a", "dig", "+time=1", "+tries=1", "@10.96.0.10", "web.default.svc.cluster.local")
+				return expect(out, ";; communications error to 10.96.0.10#53: timed out")
+			},
+			fix: []string{restartFix(t, "coredns", "u", 53, "dns", corednsJSON, "dig +time=1 +tries=1 @10.244.1.53 web.default.svc.cluster.local >/dev/null")},
 		},
 		{
 			kind: "k8s-missing-pod-route", scenario: twoNodeLab, host: "node1", params: "{cidr: 10.244.2.0/24}",
