@@ -92,7 +92,68 @@ func k8sKinds() []Kind {
 			},
 			Observe: observeClusterDNS,
 		},
+		{
+			Name:      "k8s-bridge-netfilter-off",
+			Layer:     LayerK8s,
+			NeedsHost: true,
+			Summary:   "net.bridge.bridge-nf-call-iptables=0 on the node: traffic bridged between pods skips iptables, so replies from a pod behind a service VIP are not un-NATed.",
+			Symptom: "A pod's `curl --max-time 5 http://VIP/` prints \"Connection timed out after 5001 milliseconds\" when the endpoint it is " +
+				"DNATed to sits on the same bridge: the SYN goes to the node and is DNATed, but the endpoint's SYN-ACK is bridged straight back " +
+				"to the client pod with the pod's own address as source, which the client answers with a RST (`tcpdump -ni eth0` in the client " +
+				"pod shows SYN to the VIP, SYN-ACK from the endpoint's address, RST). curl to the endpoint's own address works, and so does the VIP " +
+				"from the node itself or from a pod on another node. `sysctl net.bridge.bridge-nf-call-iptables` on the node prints 0.",
+			Fix: "Turn bridged traffic back through iptables on the node: `sysctl -w net.bridge.bridge-nf-call-iptables=1` " +
+				"(Kubernetes requires it; persist it in /etc/sysctl.d and load br_netfilter where it is a module).",
+			NewParams: func() Params { return &BridgeNFParams{} },
+			Apply: func(ctx context.Context, e *Env, p Params) error {
+				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
+				return err
+			},
+			Revert: func(ctx context.Context, e *Env, p Params) error {
+				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+				return err
+			},
+			Observe: observeBridgeNF,
+		},
 	}
+}
+
+// BridgeNFParams are the parameters of k8s-bridge-netfilter-off: the pod
+// and service the observation tries.
+type BridgeNFParams struct {
+	From string `yaml:"from,omitempty" json:"from,omitempty" doc:"A pod host on the node's bridge that connects to the service."`
+	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The service's VIP:port, whose endpoints are pods on the same bridge, such as \"10.96.0.20:80\"."`
+
+	to netip.AddrPort
+}
+
+// Check implements Params.
+func (p *BridgeNFParams) Check() error {
+	if p.From == "" {
+		return errors.New("from: required; give a pod host on the node's bridge, such as \"pod-a\"")
+	}
+	ap, err := netip.ParseAddrPort(p.To)
+	if err != nil || ap.Port() == 0 {
+		return fmt.Errorf("to: %q is not VIP:port; give the service such as \"10.96.0.20:80\"", p.To)
+	}
+	p.to = ap
+	return nil
+}
+
+func observeBridgeNF(ctx context.Context, e *Env, p Params) error {
+	x := p.(*BridgeNFParams)
+	ns, err := e.Netns(x.From)
+	if err != nil {
+		return err
+	}
+	r, err := probe.Reach(ns, x.to, probe.ReachOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	if r.Outcome == probe.ReachOpen {
+		return fmt.Errorf("%s reaches %s", x.From, x.to)
+	}
+	return nil
 }
 
 // ClusterDNSParams are the parameters of k8s-cluster-dns-timeout.

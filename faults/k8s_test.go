@@ -169,6 +169,16 @@ func TestK8sFaults(t *testing.T) {
 			fix: []string{restartFix(t, "coredns", "u", 53, "dns", corednsJSON, "dig +time=1 +tries=1 @10.244.1.53 web.default.svc.cluster.local >/dev/null")},
 		},
 		{
+			kind: "k8s-bridge-netfilter-off", scenario: k8sNodeLab, host: "node", params: "{from: pod-a, to: \"10.96.0.20:80\"}",
+			symptom: func(t *testing.T, l *labEnv) error {
+				if out, err := l.run("pod-a", "curl", "-sS", "-I", "--max-time", "2", "http://10.244.1.11:8080/"); err != nil {
+					return fmt.Errorf("the endpoint's own address fails too: %v\n%s", err, out)
+				}
+				return expect(podCurl(l, "2", "http://10.96.0.20/"), "curl: (28) Connection timed out after")
+			},
+			fix: []string{"node: sysctl -w net.bridge.bridge-nf-call-iptables=1"},
+		},
+		{
 			kind: "k8s-missing-pod-route", scenario: twoNodeLab, host: "node1", params: "{cidr: 10.244.2.0/24}",
 			symptom: func(t *testing.T, l *labEnv) error {
 				out, _ := l.run("pod1", "ping", "-c", "1", "-W", "1", "10.244.2.10")
