@@ -69,6 +69,7 @@ func Catalog() []Kind {
 		backlogKind(),
 		squatterKind(),
 		delayerKind(),
+		kubeProxyKind(),
 	}
 }
 

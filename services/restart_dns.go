@@ -1,0 +1,106 @@
+package services
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+// ScenarioParams decodes and checks the parameters a scenario gives the
+// service NAME on HOST, and returns its kind with them.
+func ScenarioParams(s *scenarios.Scenario, host, name string) (*Kind, Params, error) {
+	h := s.Host(host)
+	if h == nil {
+		return nil, nil, fmt.Errorf("scenario %q has no host %q", s.Name, host)
+	}
+	for _, svc := range h.Services {
+		if svc.Name != name {
+			continue
+		}
+		k, ok := Lookup(svc.Kind)
+		if !ok {
+			return nil, nil, fmt.Errorf("host %q: unknown service kind %q", host, svc.Kind)
+		}
+		p := k.NewParams()
+		if err := scenarios.DecodeParams(s.File, fmt.Sprintf("hosts.%s.services.%s.params", host, name), &svc.Params, p); err != nil {
+			return nil, nil, err
+		}
+		return k, p, nil
+	}
+	return nil, nil, fmt.Errorf("host %q runs no service %q", host, name)
+}
+
+// RunningParams returns the parameters the running service process NAME on
+// HOST was started with (the JSON at the end of its command line), decoded
+// and checked. It fails when the process is not running.
+func RunningParams(lab *sandbox.Lab, host, name, kind string) (Params, error) {
+	p, ok := findProcess(lab, host, name)
+	if !ok || !p.Alive() {
+		return nil, fmt.Errorf("service %q on host %q is not running", name, host)
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cmdline")
+	if err != nil {
+		return nil, fmt.Errorf("reading the command line of service %q on host %q: %w", name, host, err)
+	}
+	args := bytes.Split(bytes.TrimRight(data, "\x00"), []byte{0})
+	if len(args) < 3 || string(args[len(args)-3]) != ServiceCommand || string(args[len(args)-2]) != kind {
+		return nil, fmt.Errorf("process %d of service %q on host %q is not a %s service", p.PID, name, host, kind)
+	}
+	return DecodeParams(kind, args[len(args)-1])
+}
+
+// Restart stops the service process NAME on HOST (lab.StopProcess) and
+// starts it again, as StartAll does, with parameters p; it returns once the
+// service is ready. Faults use it to restart a dns server with a fault mode
+// added, or kube-proxy with other services.
+func Restart(ctx context.Context, lab *sandbox.Lab, host, name, kind string, p Params) error {
+	k, ok := Lookup(kind)
+	if !ok {
+		return fmt.Errorf("unknown service kind %q; known kinds: %v", kind, Names())
+	}
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("service %q on host %q: %w", name, host, err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding parameters of service %q: %w", name, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the netdojo binary: %w", err)
+	}
+	if _, ok := findProcess(lab, host, name); ok {
+		if err := lab.StopProcess(host, name); err != nil {
+			return fmt.Errorf("stopping service %q on host %q: %w", name, host, err)
+		}
+	}
+	proc, err := lab.Spawn(host, name, self, ServiceCommand, kind, string(data))
+	if err != nil {
+		return err
+	}
+	t, err := lab.Host(host)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	if err := k.Ready(rctx, t, p); err != nil {
+		return fmt.Errorf("service %q (%s) on host %q is not ready after a restart: %w%s", name, kind, host, err, logTail(proc))
+	}
+	return nil
+}
+
+func findProcess(lab *sandbox.Lab, host, name string) (sandbox.Process, bool) {
+	for _, p := range lab.State.Processes {
+		if p.Host == host && p.Name == name {
+			return p, true
+		}
+	}
+	return sandbox.Process{}, false
+}
