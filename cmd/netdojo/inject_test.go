@@ -15,7 +15,7 @@ func TestInjectShowsTheSymptomAndRevertRemovesIt(t *testing.T) {
 	before := sandboxtest.Take(t)
 	state := t.TempDir()
 	lab := name("fi")
-	if out, code := nd(t, state, "start", "first-lab", "--name", lab); code != 0 {
+	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, out)
 	}
 	ncArgs := []string{"exec", lab, "client", "--", "nc", "-zv", "-w", "2", "203.0.113.80", "80"}
