@@ -1,12 +1,20 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
+	"go.yaml.in/yaml/v3"
 )
 
 // nc runs `nc -zv -w 2` from a host, as a learner would.
@@ -285,5 +293,49 @@ func TestPathQualityFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { runFaultCase(t, c.faultCase) })
+	}
+}
+
+// BenchmarkInjectRevert measures one Inject and RevertByName of a fault on
+// a running lab, through the record in the lab's directory.
+func BenchmarkInjectRevert(b *testing.B) {
+	for _, c := range []struct{ kind, host, params string }{
+		{"firewall-drop", "server", "{port: 80}"},
+		{"service-not-running", "server", "{service: web}"},
+		{"port-conflict", "server", "{service: web}"},
+	} {
+		b.Run(c.kind, func(b *testing.B) {
+			s, err := scenarios.Load("bench.yaml", []byte(routedLab), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			store := sandbox.Store{Dir: b.TempDir()}
+			name := fmt.Sprintf("ft%04x", rand.IntN(1<<16))
+			lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
+				AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				lab.Close()
+				if err := sandbox.Stop(store, name); err != nil {
+					b.Error(err)
+				}
+			}()
+			var node yaml.Node
+			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := faults.Inject(ctx, lab, s, "", c.kind, c.host, node.Content[0]); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := faults.RevertByName(ctx, lab, s, c.kind); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
