@@ -65,6 +65,35 @@ func TestFirewallFaults(t *testing.T) {
 			})
 		})
 	}
+	udpLab := strings.Replace(routedLab, "      - {name: web, kind: http, params: {port: 80}}\n",
+		"      - {name: web, kind: http, params: {port: 80}}\n      - {name: echo, kind: udp-echo, params: {port: 7}}\n", 1)
+	for _, c := range []fw{
+		{"firewall-drop", "server", "INPUT", "DROP", ""},
+		{"firewall-reject-port-unreachable", "router", "FORWARD", "REJECT --reject-with icmp-port-unreachable", ""},
+	} {
+		t.Run(fmt.Sprintf("%s of udp in %s on the %s stops the echo until the rule is deleted", c.kind, c.chain, c.host), func(t *testing.T) {
+			runFaultCase(t, faultCase{
+				kind: c.kind, scenario: udpLab, host: c.host,
+				params: fmt.Sprintf("{chain: %s, proto: udp, port: 7}", c.chain),
+				symptom: func(t *testing.T, l *labEnv) error {
+					out, _ := l.run("client", "sh", "-c", "echo hello-udp | nc -u -w 1 "+serverAddress+" 7")
+					if strings.Contains(out, "hello-udp") {
+						return fmt.Errorf("the echo came back: %s", out)
+					}
+					return nil
+				},
+				fix: []string{fmt.Sprintf("%s: iptables -D %s -p udp --dport 7 -j %s", c.host, c.chain, c.with)},
+			})
+		})
+	}
+	t.Run("stateful-firewall-drops-return in INPUT on the client drops the SYN-ACK it receives", func(t *testing.T) {
+		runFaultCase(t, faultCase{
+			kind: "stateful-firewall-drops-return", scenario: routedLab, host: "client",
+			params:  "{chain: INPUT, port: 80}",
+			symptom: ncShows("client", serverAddress, "80", ncTimeout),
+			fix:     []string{"client: iptables -D INPUT -p tcp --sport 80 -m conntrack --ctstate ESTABLISHED,RELATED -j DROP"},
+		})
+	})
 	t.Run("stateful-firewall-drops-return on the router lets the SYN through and drops the SYN-ACK", func(t *testing.T) {
 		runFaultCase(t, faultCase{
 			kind: "stateful-firewall-drops-return", scenario: routedLab, host: "router",
