@@ -169,7 +169,9 @@ func Inject(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, name, 
 	if err := RecordApplied(lab, a, OriginInject); err != nil {
 		return a, errors.Join(err, a.Revert(context.WithoutCancel(ctx), lab, s))
 	}
-	return a, nil
+	// The lab's state names it too, so 'netdojo status' lists it.
+	lab.State.Faults = append(lab.State.Faults, a.Name)
+	return a, lab.Save()
 }
 
 // RevertByName reverts a fault applied to the lab, found by its name or,

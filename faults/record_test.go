@@ -46,6 +46,9 @@ func TestInjectRecordsAndRevertUndoesExactlyThat(t *testing.T) {
 	if got := rules(t, l, "server"); !strings.Contains(got, rule) || !strings.Contains(got, second) {
 		t.Fatalf("the server's rules lack the injected ones:\n%s", got)
 	}
+	if got := strings.Join(l.lab.State.Faults, ","); got != "firewall-drop,ssh" {
+		t.Errorf("the lab's state names the faults %q", got)
+	}
 	t.Run("the same name twice is refused and changes nothing", func(t *testing.T) {
 		_, err := faults.Inject(ctx, l.lab, l.s, "", "firewall-drop", "server", yamlParams(t, "{port: 443}"))
 		if err == nil || !strings.Contains(err.Error(), `already has a fault named "firewall-drop"`) {
@@ -103,6 +106,9 @@ func TestInjectRecordsAndRevertUndoesExactlyThat(t *testing.T) {
 	}
 	if rs, err := faults.Records(other); err != nil || len(rs) != 0 {
 		t.Errorf("records after both reverts: %+v, %v", rs, err)
+	}
+	if st, err := l.lab.Store().Load(l.lab.Name); err != nil || len(st.Faults) != 0 {
+		t.Errorf("the saved state after both reverts names %v (%v)", st.Faults, err)
 	}
 	sandboxtest.AssertUnchanged(t, before)
 }

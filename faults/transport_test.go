@@ -1,12 +1,20 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
+	"go.yaml.in/yaml/v3"
 )
 
 // nc runs `nc -zv -w 2` from a host, as a learner would.
@@ -57,6 +65,35 @@ func TestFirewallFaults(t *testing.T) {
 			})
 		})
 	}
+	udpLab := strings.Replace(routedLab, "      - {name: web, kind: http, params: {port: 80}}\n",
+		"      - {name: web, kind: http, params: {port: 80}}\n      - {name: echo, kind: udp-echo, params: {port: 7}}\n", 1)
+	for _, c := range []fw{
+		{"firewall-drop", "server", "INPUT", "DROP", ""},
+		{"firewall-reject-port-unreachable", "router", "FORWARD", "REJECT --reject-with icmp-port-unreachable", ""},
+	} {
+		t.Run(fmt.Sprintf("%s of udp in %s on the %s stops the echo until the rule is deleted", c.kind, c.chain, c.host), func(t *testing.T) {
+			runFaultCase(t, faultCase{
+				kind: c.kind, scenario: udpLab, host: c.host,
+				params: fmt.Sprintf("{chain: %s, proto: udp, port: 7}", c.chain),
+				symptom: func(t *testing.T, l *labEnv) error {
+					out, _ := l.run("client", "sh", "-c", "echo hello-udp | nc -u -w 1 "+serverAddress+" 7")
+					if strings.Contains(out, "hello-udp") {
+						return fmt.Errorf("the echo came back: %s", out)
+					}
+					return nil
+				},
+				fix: []string{fmt.Sprintf("%s: iptables -D %s -p udp --dport 7 -j %s", c.host, c.chain, c.with)},
+			})
+		})
+	}
+	t.Run("stateful-firewall-drops-return in INPUT on the client drops the SYN-ACK it receives", func(t *testing.T) {
+		runFaultCase(t, faultCase{
+			kind: "stateful-firewall-drops-return", scenario: routedLab, host: "client",
+			params:  "{chain: INPUT, port: 80}",
+			symptom: ncShows("client", serverAddress, "80", ncTimeout),
+			fix:     []string{"client: iptables -D INPUT -p tcp --sport 80 -m conntrack --ctstate ESTABLISHED,RELATED -j DROP"},
+		})
+	})
 	t.Run("stateful-firewall-drops-return on the router lets the SYN through and drops the SYN-ACK", func(t *testing.T) {
 		runFaultCase(t, faultCase{
 			kind: "stateful-firewall-drops-return", scenario: routedLab, host: "router",
@@ -285,5 +322,49 @@ func TestPathQualityFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { runFaultCase(t, c.faultCase) })
+	}
+}
+
+// BenchmarkInjectRevert measures one Inject and RevertByName of a fault on
+// a running lab, through the record in the lab's directory.
+func BenchmarkInjectRevert(b *testing.B) {
+	for _, c := range []struct{ kind, host, params string }{
+		{"firewall-drop", "server", "{port: 80}"},
+		{"service-not-running", "server", "{service: web}"},
+		{"port-conflict", "server", "{service: web}"},
+	} {
+		b.Run(c.kind, func(b *testing.B) {
+			s, err := scenarios.Load("bench.yaml", []byte(routedLab), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			store := sandbox.Store{Dir: b.TempDir()}
+			name := fmt.Sprintf("ft%04x", rand.IntN(1<<16))
+			lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
+				AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				lab.Close()
+				if err := sandbox.Stop(store, name); err != nil {
+					b.Error(err)
+				}
+			}()
+			var node yaml.Node
+			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := faults.Inject(ctx, lab, s, "", c.kind, c.host, node.Content[0]); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := faults.RevertByName(ctx, lab, s, c.kind); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
