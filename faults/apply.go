@@ -89,6 +89,9 @@ func ApplyAll(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) erro
 		if err := a.Apply(ctx, lab, s); err != nil {
 			return err
 		}
+		if err := RecordApplied(lab, a, OriginScenario); err != nil {
+			return err
+		}
 		lab.State.Faults = append(lab.State.Faults, a.Name)
 	}
 	if len(s.Faults) > 0 {
