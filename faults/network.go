@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
@@ -794,20 +795,21 @@ func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 	if pf.Bits() < 32 {
 		target = target.Next()
 	}
-	h, err := e.handle()
+	hns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	// ip route get: EINVAL for blackhole, EHOSTUNREACH for unreachable,
+	// EACCES for prohibit.
 	wantErr := map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
-	routes, err := h.RouteGet(target.AsSlice())
+	rl, err := probe.RouteGet(hns, target)
 	switch {
-	case err == nil && len(routes) > 0 && typ == "blackhole" && routes[0].Type == unix.RTN_BLACKHOLE:
+	case err == nil && typ == "blackhole" && rl.Type == "blackhole":
 	case errors.Is(err, wantErr):
 	case err != nil:
 		return fmt.Errorf("route lookup for %s on %q: %v, not the %s route's %v", target, e.Host, err, typ, wantErr)
 	default:
-		return fmt.Errorf("route lookup for %s on %q finds a route, not the %s route", target, e.Host, typ)
+		return fmt.Errorf("route lookup for %s on %q finds a %s route via %s, not the %s route", target, e.Host, rl.Type, rl.Dev, typ)
 	}
 	ns, from, to, err := e.flow(flowParams{From: rp.From})
 	if err != nil || !pf.Contains(to) {
@@ -844,21 +846,24 @@ func observeRPFilter(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
-	before, err := counter(rns, "TcpExt:IPReversePathFilter")
+	before, err := counter(rns, "TcpExtIPReversePathFilter")
 	if err != nil {
 		return err
 	}
 	target := netip.AddrPortFrom(to, uint16(rp.Port))
-	derr := dial(ns, target, 700*time.Millisecond)
-	if derr == nil {
-		return fmt.Errorf("%q connects to %s through %q", from, target, e.Host)
+	rr, err := reach(ns, target, 700*time.Millisecond)
+	if err != nil {
+		return err
 	}
-	after, err := counter(rns, "TcpExt:IPReversePathFilter")
+	if rr.Outcome != probe.ReachFiltered {
+		return fmt.Errorf("connecting from %q to %s through %q: %s, not a time-out", from, target, e.Host, rr.Outcome)
+	}
+	after, err := counter(rns, "TcpExtIPReversePathFilter")
 	if err != nil {
 		return err
 	}
 	if after <= before {
-		return fmt.Errorf("connecting from %q to %s failed (%v) but %q dropped nothing by reverse path filter", from, target, derr, e.Host)
+		return fmt.Errorf("connecting from %q to %s timed out but %q dropped nothing by reverse path filter", from, target, e.Host)
 	}
 	return nil
 }
@@ -972,21 +977,15 @@ func observeSilentHop(ctx context.Context, e *Env, p Params) error {
 	if !ok {
 		return fmt.Errorf("the scenario's path from %q to %s does not cross %q", from, to, e.Host)
 	}
-	at, err := pingMany(ns, to, pingOpts{TTL: ttl, Timeout: 500 * time.Millisecond}, 3)
+	tr, err := probe.Traceroute(ns, to, probe.TraceOptions{Mode: "icmp", FirstTTL: ttl, MaxHops: ttl + 1, Queries: 3, Wait: 500 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	for _, r := range at {
-		if !r.Silent() {
-			return fmt.Errorf("hop %d (%q) of the path from %q to %s answers: %s", ttl, e.Host, from, to, r)
-		}
+	if len(tr.Hops) == 0 || !tr.Hops[0].Silent {
+		return fmt.Errorf("hop %d (%q) of the path from %q to %s answers: %v", ttl, e.Host, from, to, tr.Hops)
 	}
-	next, err := ping(ns, to, pingOpts{TTL: ttl + 1, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		return err
-	}
-	if next.Silent() {
-		return fmt.Errorf("hop %d after %q is silent too; the path itself is broken", ttl+1, e.Host)
+	if len(tr.Hops) < 2 || tr.Hops[1].Silent {
+		return fmt.Errorf("the hop after %q is silent too; the path itself is broken", e.Host)
 	}
 	return nil
 }
@@ -1100,10 +1099,13 @@ func observePortRange(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	return poll(2*time.Second, func() error {
-		err := dial(ns, target, 500*time.Millisecond)
-		if errors.Is(err, unix.EADDRNOTAVAIL) {
+		rr, err := reach(ns, target, 500*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		if rr.Outcome == probe.ReachAddrUnavailable {
 			return nil
 		}
-		return fmt.Errorf("connecting from %q to %s: %v, not \"Cannot assign requested address\"", e.Host, target, err)
+		return fmt.Errorf("connecting from %q to %s: %s, not \"Cannot assign requested address\"", e.Host, target, rr.Outcome)
 	})
 }
