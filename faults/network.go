@@ -307,7 +307,8 @@ func moreNetworkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "A router has lost its route to a subnet.",
 			Symptom: "ping through the router prints \"From ROUTER icmp_seq=1 Destination Net Unreachable\" " +
-				"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N; " +
+				"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N " +
+				"(\" 1  10.0.1.1  0.050 ms !N\"); curl fails at once with \"Couldn't connect to server\", while nc -w1 reports \"timed out\"; " +
 				"`ip route get ADDR` on the router says \"RTNETLINK answers: Network is unreachable\".",
 			Fix:       "Add the route back on the router: `ip route add PREFIX via NEXT-HOP`.",
 			NewParams: func() Params { return &RouteParams{} },
@@ -321,7 +322,8 @@ func moreNetworkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "A router no longer forwards IPv4: net.ipv4.ip_forward is 0.",
 			Symptom: "ping through the router times out with no error line (\"100% packet loss\"), yet the router's own addresses, " +
-				"even those on its far side, answer ping; `traceroute -n` shows the router, then `* * *`; " +
+				"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
+				"(a router that does not forward does not send time-exceeded for transit packets either); " +
 				"`sysctl net.ipv4.ip_forward` on the router prints 0.",
 			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router.",
 			NewParams: func() Params { return &FlowParams{} },
@@ -334,8 +336,8 @@ func moreNetworkKinds() []Kind {
 			Observe: observeForwardingOff,
 		},
 		routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
-			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", TCP times out. "+
-				"On the host itself ping prints \"ping: connect: Invalid argument\". "+
+			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
+				"On the host itself ping prints \"ping: connect: Invalid argument\" and nc \"failed: Invalid argument\". "+
 				"`ip route` shows \"blackhole PREFIX\"; `ip route get ADDR` prints \"blackhole ADDR\"."),
 		routeTypeKind("unreachable", unix.RTN_UNREACHABLE,
 			"ping through the host prints \"From HOST icmp_seq=1 Destination Host Unreachable\" at once; nc prints \"No route to host\". "+
@@ -343,7 +345,8 @@ func moreNetworkKinds() []Kind {
 				"`ip route` shows \"unreachable PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: No route to host\"."),
 		routeTypeKind("prohibit", unix.RTN_PROHIBIT,
 			"ping through the host prints \"From HOST icmp_seq=1 Packet filtered\" at once (ICMP administratively prohibited); "+
-				"nc prints \"No route to host\". On the host itself ping prints \"ping: connect: Permission denied\". "+
+				"nc prints \"No route to host\". On the host itself ping prints \"ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\" "+
+				"and nc \"failed: Permission denied\". "+
 				"`ip route` shows \"prohibit PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: Permission denied\"."),
 		{
 			Name:      "asymmetric-rp-filter",
@@ -370,8 +373,9 @@ func moreNetworkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "A link between two routers is narrower than the rest of the path, and the routers drop the ICMP that would say so.",
 			Symptom: "Small requests work (ping, DNS, curl of a small page), but `ping -M do -s 1472` vanishes silently " +
-				"(no \"Frag needed\" line, \"100% packet loss\"), and a large HTTP download stalls at once (curl \"Operation timed out ... with 0 bytes received\"). " +
-				"`tracepath` stops at the narrow link; `ip link` on the routers shows the smaller MTU; " +
+				"(no \"Frag needed\" line, \"100% packet loss\"), and a large HTTP download stalls after its first segment " +
+				"(curl \"(28) Operation timed out after 2001 milliseconds with 512 out of 1000000 bytes received\"). " +
+				"`tracepath -n` prints \"no reply\" from the narrow link on; `ip link` on the routers shows the smaller MTU; " +
 				"`iptables -L OUTPUT -v` on them counts the dropped fragmentation-needed messages.",
 			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both); " +
 				"or clamp the MSS on the routers (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`); " +
