@@ -138,7 +138,7 @@ func (p *GatewayParams) Check() error {
 // RouteParams name a destination prefix on a router, and the flow the
 // symptom shows on.
 type RouteParams struct {
-	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24 (required)." required:"true"`
+	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24." required:"true"`
 	From string `yaml:"from,omitempty" json:"from,omitempty" doc:"Host whose traffic to the prefix shows the symptom (default: a host that routes through this one)."`
 }
 
@@ -239,8 +239,8 @@ func (p *RateLimitParams) Check() error {
 
 // MasqueradeParams name the NAT rule a router loses.
 type MasqueradeParams struct {
-	Dev    string `yaml:"dev,omitempty" json:"dev,omitempty" doc:"The router's public interface, the rule's -o (required)." required:"true"`
-	Source string `yaml:"source,omitempty" json:"source,omitempty" doc:"The private clients' prefix, the rule's -s, such as 10.0.1.0/24 (required)." required:"true"`
+	Dev    string `yaml:"dev,omitempty" json:"dev,omitempty" doc:"The router's public interface, the rule's -o." required:"true"`
+	Source string `yaml:"source,omitempty" json:"source,omitempty" doc:"The private clients' prefix, the rule's -s, such as 10.0.1.0/24." required:"true"`
 	From   string `yaml:"from,omitempty" json:"from,omitempty" doc:"Private host whose traffic shows the symptom (default: found in the scenario)."`
 	To     string `yaml:"to,omitempty" json:"to,omitempty" doc:"Public address it talks to (default: found in the scenario)."`
 }
