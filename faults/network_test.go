@@ -235,7 +235,7 @@ func TestNetworkFaults(t *testing.T) {
 				if strings.Contains(out, "Frag needed") || strings.Contains(out, "mtu") {
 					return fmt.Errorf("ping was told about the MTU:\n%s", out)
 				}
-				got, _ := l.run("client", "curl", "-s", "-o", "/dev/null", "-m", "2", "-w", "%{size_download}", "http://203.0.113.80/")
+				got, _ := l.run("client", "curl", "-s", "-o", "/dev/null", "-m", "1", "-w", "%{size_download}", "http://203.0.113.80/")
 				if strings.TrimSpace(got) == "1000000" {
 					return fmt.Errorf("the large download completed")
 				}
