@@ -64,7 +64,7 @@ func (p *NetmaskParams) Check() error {
 
 // DuplicateIPParams name the address the host takes from its owner.
 type DuplicateIPParams struct {
-	Address string `yaml:"address,omitempty" json:"address,omitempty" doc:"The victim's IPv4 address, which this host takes as well (required)." required:"true"`
+	Address string `yaml:"address,omitempty" json:"address,omitempty" doc:"The victim's IPv4 address, which this host takes as well." required:"true"`
 	Dev     string `yaml:"dev,omitempty" json:"dev,omitempty" doc:"This host's interface on the victim's network (default: the one whose subnet holds the address)."`
 }
 

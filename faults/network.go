@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
@@ -137,7 +138,7 @@ func (p *GatewayParams) Check() error {
 // RouteParams name a destination prefix on a router, and the flow the
 // symptom shows on.
 type RouteParams struct {
-	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24 (required)." required:"true"`
+	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24." required:"true"`
 	From string `yaml:"from,omitempty" json:"from,omitempty" doc:"Host whose traffic to the prefix shows the symptom (default: a host that routes through this one)."`
 }
 
@@ -238,8 +239,8 @@ func (p *RateLimitParams) Check() error {
 
 // MasqueradeParams name the NAT rule a router loses.
 type MasqueradeParams struct {
-	Dev    string `yaml:"dev,omitempty" json:"dev,omitempty" doc:"The router's public interface, the rule's -o (required)." required:"true"`
-	Source string `yaml:"source,omitempty" json:"source,omitempty" doc:"The private clients' prefix, the rule's -s, such as 10.0.1.0/24 (required)." required:"true"`
+	Dev    string `yaml:"dev,omitempty" json:"dev,omitempty" doc:"The router's public interface, the rule's -o." required:"true"`
+	Source string `yaml:"source,omitempty" json:"source,omitempty" doc:"The private clients' prefix, the rule's -s, such as 10.0.1.0/24." required:"true"`
 	From   string `yaml:"from,omitempty" json:"from,omitempty" doc:"Private host whose traffic shows the symptom (default: found in the scenario)."`
 	To     string `yaml:"to,omitempty" json:"to,omitempty" doc:"Public address it talks to (default: found in the scenario)."`
 }
@@ -306,7 +307,8 @@ func moreNetworkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "A router has lost its route to a subnet.",
 			Symptom: "ping through the router prints \"From ROUTER icmp_seq=1 Destination Net Unreachable\" " +
-				"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N; " +
+				"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N " +
+				"(\" 1  10.0.1.1  0.050 ms !N\"); curl fails at once with \"Couldn't connect to server\", while nc -w1 reports \"timed out\"; " +
 				"`ip route get ADDR` on the router says \"RTNETLINK answers: Network is unreachable\".",
 			Fix:       "Add the route back on the router: `ip route add PREFIX via NEXT-HOP`.",
 			NewParams: func() Params { return &RouteParams{} },
@@ -320,7 +322,8 @@ func moreNetworkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "A router no longer forwards IPv4: net.ipv4.ip_forward is 0.",
 			Symptom: "ping through the router times out with no error line (\"100% packet loss\"), yet the router's own addresses, " +
-				"even those on its far side, answer ping; `traceroute -n` shows the router, then `* * *`; " +
+				"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
+				"(a router that does not forward does not send time-exceeded for transit packets either); " +
 				"`sysctl net.ipv4.ip_forward` on the router prints 0.",
 			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router.",
 			NewParams: func() Params { return &FlowParams{} },
@@ -333,8 +336,8 @@ func moreNetworkKinds() []Kind {
 			Observe: observeForwardingOff,
 		},
 		routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
-			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", TCP times out. "+
-				"On the host itself ping prints \"ping: connect: Invalid argument\". "+
+			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
+				"On the host itself ping prints \"ping: connect: Invalid argument\" and nc \"failed: Invalid argument\". "+
 				"`ip route` shows \"blackhole PREFIX\"; `ip route get ADDR` prints \"blackhole ADDR\"."),
 		routeTypeKind("unreachable", unix.RTN_UNREACHABLE,
 			"ping through the host prints \"From HOST icmp_seq=1 Destination Host Unreachable\" at once; nc prints \"No route to host\". "+
@@ -342,7 +345,8 @@ func moreNetworkKinds() []Kind {
 				"`ip route` shows \"unreachable PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: No route to host\"."),
 		routeTypeKind("prohibit", unix.RTN_PROHIBIT,
 			"ping through the host prints \"From HOST icmp_seq=1 Packet filtered\" at once (ICMP administratively prohibited); "+
-				"nc prints \"No route to host\". On the host itself ping prints \"ping: connect: Permission denied\". "+
+				"nc prints \"No route to host\". On the host itself ping prints \"ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\" "+
+				"and nc \"failed: Permission denied\". "+
 				"`ip route` shows \"prohibit PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: Permission denied\"."),
 		{
 			Name:      "asymmetric-rp-filter",
@@ -369,8 +373,9 @@ func moreNetworkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "A link between two routers is narrower than the rest of the path, and the routers drop the ICMP that would say so.",
 			Symptom: "Small requests work (ping, DNS, curl of a small page), but `ping -M do -s 1472` vanishes silently " +
-				"(no \"Frag needed\" line, \"100% packet loss\"), and a large HTTP download stalls at once (curl \"Operation timed out ... with 0 bytes received\"). " +
-				"`tracepath` stops at the narrow link; `ip link` on the routers shows the smaller MTU; " +
+				"(no \"Frag needed\" line, \"100% packet loss\"), and a large HTTP download stalls after its first segment " +
+				"(curl \"(28) Operation timed out after 2001 milliseconds with 512 out of 1000000 bytes received\"). " +
+				"`tracepath -n` prints \"no reply\" from the narrow link on; `ip link` on the routers shows the smaller MTU; " +
 				"`iptables -L OUTPUT -v` on them counts the dropped fragmentation-needed messages.",
 			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both); " +
 				"or clamp the MSS on the routers (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`); " +
@@ -794,20 +799,21 @@ func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 	if pf.Bits() < 32 {
 		target = target.Next()
 	}
-	h, err := e.handle()
+	hns, err := e.Netns("")
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	// ip route get: EINVAL for blackhole, EHOSTUNREACH for unreachable,
+	// EACCES for prohibit.
 	wantErr := map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
-	routes, err := h.RouteGet(target.AsSlice())
+	rl, err := probe.RouteGet(hns, target)
 	switch {
-	case err == nil && len(routes) > 0 && typ == "blackhole" && routes[0].Type == unix.RTN_BLACKHOLE:
+	case err == nil && typ == "blackhole" && rl.Type == "blackhole":
 	case errors.Is(err, wantErr):
 	case err != nil:
 		return fmt.Errorf("route lookup for %s on %q: %v, not the %s route's %v", target, e.Host, err, typ, wantErr)
 	default:
-		return fmt.Errorf("route lookup for %s on %q finds a route, not the %s route", target, e.Host, typ)
+		return fmt.Errorf("route lookup for %s on %q finds a %s route via %s, not the %s route", target, e.Host, rl.Type, rl.Dev, typ)
 	}
 	ns, from, to, err := e.flow(flowParams{From: rp.From})
 	if err != nil || !pf.Contains(to) {
@@ -844,21 +850,24 @@ func observeRPFilter(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
-	before, err := counter(rns, "TcpExt:IPReversePathFilter")
+	before, err := counter(rns, "TcpExtIPReversePathFilter")
 	if err != nil {
 		return err
 	}
 	target := netip.AddrPortFrom(to, uint16(rp.Port))
-	derr := dial(ns, target, 700*time.Millisecond)
-	if derr == nil {
-		return fmt.Errorf("%q connects to %s through %q", from, target, e.Host)
+	rr, err := reach(ns, target, 700*time.Millisecond)
+	if err != nil {
+		return err
 	}
-	after, err := counter(rns, "TcpExt:IPReversePathFilter")
+	if rr.Outcome != probe.ReachFiltered {
+		return fmt.Errorf("connecting from %q to %s through %q: %s, not a time-out", from, target, e.Host, rr.Outcome)
+	}
+	after, err := counter(rns, "TcpExtIPReversePathFilter")
 	if err != nil {
 		return err
 	}
 	if after <= before {
-		return fmt.Errorf("connecting from %q to %s failed (%v) but %q dropped nothing by reverse path filter", from, target, derr, e.Host)
+		return fmt.Errorf("connecting from %q to %s timed out but %q dropped nothing by reverse path filter", from, target, e.Host)
 	}
 	return nil
 }
@@ -972,21 +981,15 @@ func observeSilentHop(ctx context.Context, e *Env, p Params) error {
 	if !ok {
 		return fmt.Errorf("the scenario's path from %q to %s does not cross %q", from, to, e.Host)
 	}
-	at, err := pingMany(ns, to, pingOpts{TTL: ttl, Timeout: 500 * time.Millisecond}, 3)
+	tr, err := probe.Traceroute(ns, to, probe.TraceOptions{Mode: "icmp", FirstTTL: ttl, MaxHops: ttl + 1, Queries: 3, Wait: 500 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	for _, r := range at {
-		if !r.Silent() {
-			return fmt.Errorf("hop %d (%q) of the path from %q to %s answers: %s", ttl, e.Host, from, to, r)
-		}
+	if len(tr.Hops) == 0 || !tr.Hops[0].Silent {
+		return fmt.Errorf("hop %d (%q) of the path from %q to %s answers: %v", ttl, e.Host, from, to, tr.Hops)
 	}
-	next, err := ping(ns, to, pingOpts{TTL: ttl + 1, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		return err
-	}
-	if next.Silent() {
-		return fmt.Errorf("hop %d after %q is silent too; the path itself is broken", ttl+1, e.Host)
+	if len(tr.Hops) < 2 || tr.Hops[1].Silent {
+		return fmt.Errorf("the hop after %q is silent too; the path itself is broken", e.Host)
 	}
 	return nil
 }
@@ -1100,10 +1103,13 @@ func observePortRange(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	return poll(2*time.Second, func() error {
-		err := dial(ns, target, 500*time.Millisecond)
-		if errors.Is(err, unix.EADDRNOTAVAIL) {
+		rr, err := reach(ns, target, 500*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		if rr.Outcome == probe.ReachAddrUnavailable {
 			return nil
 		}
-		return fmt.Errorf("connecting from %q to %s: %v, not \"Cannot assign requested address\"", e.Host, target, err)
+		return fmt.Errorf("connecting from %q to %s: %s, not \"Cannot assign requested address\"", e.Host, target, rr.Outcome)
 	})
 }

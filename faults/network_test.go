@@ -3,6 +3,7 @@ package faults_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -234,7 +235,7 @@ func TestNetworkFaults(t *testing.T) {
 				if strings.Contains(out, "Frag needed") || strings.Contains(out, "mtu") {
 					return fmt.Errorf("ping was told about the MTU:\n%s", out)
 				}
-				got, _ := l.run("client", "curl", "-s", "-o", "/dev/null", "-m", "2", "-w", "%{size_download}", "http://203.0.113.80/")
+				got, _ := l.run("client", "curl", "-s", "-o", "/dev/null", "-m", "1", "-w", "%{size_download}", "http://203.0.113.80/")
 				if strings.TrimSpace(got) == "1000000" {
 					return fmt.Errorf("the large download completed")
 				}
@@ -385,4 +386,86 @@ func runPreparedFaultCase(t *testing.T, prep []string, c faultCase) {
 	runIn(c.fix, "fix")
 	check("after the documented fix", false)
 	sandboxtest.AssertUnchanged(t, before)
+}
+
+// l23Kinds are the link and network kinds this file and link_test.go
+// prove, each by a root test above.
+var l23Kinds = []string{
+	"interface-down", "mtu-mismatch", "wrong-netmask", "duplicate-ip", "broken-neighbour", "bridge-port-down",
+	"no-default-route", "dead-gateway", "missing-route", "forwarding-off", "blackhole-route", "unreachable-route",
+	"prohibit-route", "asymmetric-rp-filter", "pmtu-blackhole", "silent-hop", "icmp-rate-limit", "missing-masquerade",
+	"port-range-exhaustion",
+}
+
+func TestLinkAndNetworkKindsAreDocumented(t *testing.T) {
+	for _, name := range l23Kinds {
+		t.Run(name+" has a layer, symptom, fix and tagged parameters", func(t *testing.T) {
+			k, ok := faults.Lookup(name)
+			if !ok {
+				t.Fatalf("kind %q is not in the catalogue", name)
+			}
+			if k.Layer != faults.LayerLink && k.Layer != faults.LayerNetwork {
+				t.Errorf("layer %q", k.Layer)
+			}
+			if k.Summary == "" || k.Symptom == "" || k.Fix == "" || !k.NeedsHost {
+				t.Errorf("summary %q, symptom %q, fix %q, needs host %v", k.Summary, k.Symptom, k.Fix, k.NeedsHost)
+			}
+			pt := reflect.TypeOf(k.NewParams()).Elem()
+			for i := range pt.NumField() {
+				f := pt.Field(i)
+				y, j, d := f.Tag.Get("yaml"), f.Tag.Get("json"), f.Tag.Get("doc")
+				if !strings.HasSuffix(y, ",omitempty") || y != j || d == "" || !strings.HasSuffix(d, ".") {
+					t.Errorf("field %s has tags yaml %q json %q doc %q", f.Name, y, j, d)
+				}
+			}
+		})
+	}
+}
+
+func TestLinkAndNetworkParamsAreChecked(t *testing.T) {
+	cases := []struct {
+		kind, params, err string // err: the start of the error, "" for none
+	}{
+		{"interface-down", "dev: averyveryverylongname", "dev: "},
+		{"mtu-mismatch", "mtu: 40", "mtu: 40 is outside"},
+		{"mtu-mismatch", "{}", ""},
+		{"wrong-netmask", "prefix: 33", "prefix: 33 is outside"},
+		{"duplicate-ip", "{}", `missing required field "address"`},
+		{"duplicate-ip", "address: 10.0.1.300", "address: "},
+		{"broken-neighbour", "mac: 02:00", "mac: "},
+		{"dead-gateway", "gateway: fe80::1", "gateway: "},
+		{"missing-route", "{}", `missing required field "to"`},
+		{"blackhole-route", "to: 10.0.1.5/24", "to: 10.0.1.5/24 has host bits set"},
+		{"prohibit-route", "to: 203.0.113.0/24", ""},
+		{"forwarding-off", "to: nowhere", "to: "},
+		{"asymmetric-rp-filter", "mode: 2", "mode: 2 is not 1"},
+		{"asymmetric-rp-filter", "port: 70000", "port: "},
+		{"pmtu-blackhole", "mtu: 100", "mtu: 100 is outside"},
+		{"icmp-rate-limit", "msgs_per_sec: -1", "msgs_per_sec: "},
+		{"missing-masquerade", "source: 10.0.1.0/24", `missing required field "dev"`},
+		{"missing-masquerade", "{dev: eth1, source: 10.0.1.1}", "source: "},
+		{"port-range-exhaustion", "ports: 0", ""},
+		{"port-range-exhaustion", "to: 10.0.1.80", "to: "},
+	}
+	for _, c := range cases {
+		name := fmt.Sprintf("%s with %s is rejected", c.kind, c.params)
+		if c.err == "" {
+			name = fmt.Sprintf("%s with %s is accepted", c.kind, c.params)
+		}
+		t.Run(name, func(t *testing.T) {
+			var node yaml.Node
+			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
+				t.Fatal(err)
+			}
+			_, err := faults.New(c.kind, "h", node.Content[0])
+			switch {
+			case c.err == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case c.err != "" && err == nil:
+				t.Errorf("no error, want one starting %q", c.err)
+			case c.err != "" && !strings.Contains(err.Error(), c.err):
+				t.Errorf("error %q does not say %q", err, c.err)
+			}
+		})
+	}
 }

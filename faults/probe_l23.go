@@ -1,24 +1,23 @@
 package faults
 
-// Small observers for the link and network faults: ICMP echo with a
-// chosen size, TTL and DF bit over a raw socket, ARP requests over a
-// packet socket, TCP dials, sysctls and kernel counters. Every socket is
-// created inside the host's namespace (sandbox.Netns.Do) and used from
-// outside it; no tool output is parsed.
+// Small observers for the link and network faults: ICMP echo, TCP
+// reachability and kernel counters through the probe engine, and what it
+// lacks: ARP requests over a packet socket and namespace sysctls. Every
+// socket is created inside the host's namespace (sandbox.Netns.Do) and
+// used from outside it; no tool output is parsed.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -82,159 +81,65 @@ func ping(ns *sandbox.Netns, dst netip.Addr, o pingOpts) (pingResult, error) {
 	return rs[0], nil
 }
 
-// pingMany sends n echo requests at once from a host (sequence numbers
-// 0..n-1, one socket) and collects the answer to each until the timeout.
+// pingMany sends n echo requests in a quick burst from a host with the
+// probe engine and reduces the answer to each to a pingResult.
 func pingMany(ns *sandbox.Netns, dst netip.Addr, o pingOpts, n int) ([]pingResult, error) {
-	res := make([]pingResult, n)
-	for i := range res {
-		res[i].Type = -1
-	}
-	if o.Size == 0 {
-		o.Size = 56
-	}
 	if o.Timeout == 0 {
 		o.Timeout = time.Second
 	}
-	var fd int
-	err := ns.Do(func() error {
-		var err error
-		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
-		return err
-	})
+	pr, err := probe.Ping(ns, dst, probe.PingOptions{Count: n, Size: o.Size, DontFragment: o.DF, TTL: o.TTL,
+		Interval: time.Millisecond, Timeout: o.Timeout})
 	if err != nil {
-		return nil, fmt.Errorf("opening an ICMP socket in namespace %q: %w", ns.Name(), err)
+		return nil, err
 	}
-	defer unix.Close(fd)
-	pmtu := unix.IP_PMTUDISC_DONT
-	if o.DF {
-		pmtu = unix.IP_PMTUDISC_DO
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu); err != nil {
-		return nil, fmt.Errorf("setting IP_MTU_DISCOVER: %w", err)
-	}
-	if o.TTL > 0 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, o.TTL); err != nil {
-			return nil, fmt.Errorf("setting IP_TTL: %w", err)
-		}
-	}
-	id := uint16(rand.IntN(1 << 16))
-	to := &unix.SockaddrInet4{Addr: dst.As4()}
-	pending := 0
-	for seq := range n {
-		msg := make([]byte, 8+o.Size)
-		msg[0] = 8
-		binary.BigEndian.PutUint16(msg[4:], id)
-		binary.BigEndian.PutUint16(msg[6:], uint16(seq))
-		for i := 8; i < len(msg); i++ {
-			msg[i] = byte(i)
-		}
-		binary.BigEndian.PutUint16(msg[2:], checksum(msg))
-		if err := unix.Sendto(fd, msg, 0, to); err != nil {
-			res[seq].SendErr = err
-			continue
-		}
-		pending++
-	}
-	deadline := time.Now().Add(o.Timeout)
-	buf := make([]byte, 65536)
-	for pending > 0 {
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
-		}
-		tv := unix.NsecToTimeval(left.Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return nil, fmt.Errorf("setting a receive timeout: %w", err)
-		}
-		nr, from, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil {
-			// EAGAIN is the timeout; any other error is a pending socket
-			// error (an ICMP error turned into errno), reported once,
-			// while the ICMP packet itself still arrives.
-			continue
-		}
-		src, ok := from.(*unix.SockaddrInet4)
-		if !ok {
-			continue
-		}
-		typ, code, body, ok := parseICMP(buf[:nr])
-		if !ok {
-			continue
-		}
-		var seq int
-		switch typ {
-		case 0:
-			if len(body) < 4 || binary.BigEndian.Uint16(body[0:]) != id {
-				continue
+	out := make([]pingResult, 0, n)
+	for _, r := range pr.Replies {
+		res := pingResult{Type: -1, From: r.From}
+		switch r.Kind {
+		case probe.PingEchoReply:
+			res.Reply = true
+		case probe.PingLocalError:
+			// ENOBUFS is a veth dropping the frame as it leaves (the
+			// peer's MTU is smaller): on the wire nothing happens, and
+			// ping prints nothing, so neither do we.
+			if r.Errno != "ENOBUFS" {
+				res.SendErr = errnoByName(r.Errno)
 			}
-			seq = int(binary.BigEndian.Uint16(body[2:]))
-			if seq >= n || res[seq].Reply || res[seq].Type >= 0 {
-				continue
-			}
-			res[seq].Reply, res[seq].From = true, netip.AddrFrom4(src.Addr)
-		case 3, 11, 12:
-			// body: 4 unused bytes, then the offending IP header and 8 bytes.
-			if len(body) < 4 {
-				continue
-			}
-			etyp, _, ebody, ok := parseICMP(body[4:])
-			if !ok || etyp != 8 || len(ebody) < 4 || binary.BigEndian.Uint16(ebody[0:]) != id {
-				continue
-			}
-			seq = int(binary.BigEndian.Uint16(ebody[2:]))
-			if seq >= n || res[seq].Reply || res[seq].Type >= 0 {
-				continue
-			}
-			res[seq].Type, res[seq].Code, res[seq].From = typ, code, netip.AddrFrom4(src.Addr)
-		default:
-			continue
+		case probe.PingTimeExceeded:
+			res.Type, res.Code = 11, r.Code
+		case probe.PingDestUnreach, probe.PingFragNeeded:
+			res.Type, res.Code = 3, r.Code
 		}
-		pending--
+		out = append(out, res)
 	}
-	return res, nil
+	for len(out) < n {
+		out = append(out, pingResult{Type: -1})
+	}
+	return out, nil
 }
 
-// parseICMP takes an IPv4 packet carrying ICMP and returns the ICMP type,
-// code and the bytes after the first four of the ICMP header.
-func parseICMP(p []byte) (typ, code int, body []byte, ok bool) {
-	if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_ICMP {
-		return 0, 0, nil, false
+func errnoByName(name string) error {
+	for i := 1; i < 256; i++ {
+		if unix.ErrnoName(unix.Errno(i)) == name {
+			return unix.Errno(i)
+		}
 	}
-	ihl := int(p[0]&0x0f) * 4
-	if len(p) < ihl+8 {
-		return 0, 0, nil, false
-	}
-	return int(p[ihl]), int(p[ihl+1]), p[ihl+4:], true
+	return errors.New(name)
 }
 
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
+// reach is the probe engine's TCP reachability from a host.
+func reach(ns *sandbox.Netns, to netip.AddrPort, timeout time.Duration) (probe.ReachResult, error) {
+	return probe.Reach(ns, to, probe.ReachOptions{Timeout: timeout})
 }
 
-// dial opens a TCP connection from a host and closes it; the error is the
-// kernel's (ECONNREFUSED, EHOSTUNREACH, EADDRNOTAVAIL, a timeout, ...).
-func dial(ns *sandbox.Netns, to netip.AddrPort, timeout time.Duration) error {
-	var conn net.Conn
-	err := ns.Do(func() error {
-		var err error
-		d := net.Dialer{Timeout: timeout}
-		conn, err = d.Dial("tcp4", to.String())
-		return err
-	})
-	if conn != nil {
-		conn.Close()
+// counter reads a kernel counter of a host as nstat names it, such as
+// TcpExtIPReversePathFilter.
+func counter(ns *sandbox.Netns, name string) (uint64, error) {
+	c, err := probe.SNMP(ns)
+	if err != nil {
+		return 0, err
 	}
-	return err
+	return c.Get(name), nil
 }
 
 // sysctl reads a namespace sysctl such as net.ipv4.ip_forward.
@@ -271,51 +176,6 @@ func sysctlPath(key string) string {
 // `ip route flush cache`.
 func flushRouteCache(ns *sandbox.Netns) error {
 	return setSysctl(ns, "net.ipv4.route.flush", "1")
-}
-
-// counter reads a kernel SNMP counter such as TcpExt:IPReversePathFilter
-// or Icmp:OutTimeExcds from the host's /proc/net/netstat and snmp.
-func counter(ns *sandbox.Netns, name string) (int64, error) {
-	group, field, ok := strings.Cut(name, ":")
-	if !ok {
-		return 0, fmt.Errorf("counter %q is not GROUP:FIELD", name)
-	}
-	var files [][]byte
-	err := ns.Do(func() error {
-		// /proc/net follows the main thread; thread-self follows this one.
-		for _, f := range []string{"/proc/thread-self/net/netstat", "/proc/thread-self/net/snmp"} {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			files = append(files, b)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("reading counters in namespace %q: %w", ns.Name(), err)
-	}
-	for _, b := range files {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		var head []string
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) == 0 || fields[0] != group+":" {
-				continue
-			}
-			if head == nil {
-				head = fields
-				continue
-			}
-			for i := 1; i < len(head) && i < len(fields); i++ {
-				if head[i] == field {
-					return strconv.ParseInt(fields[i], 10, 64)
-				}
-			}
-			head = nil
-		}
-	}
-	return 0, fmt.Errorf("no counter %s in namespace %q", name, ns.Name())
 }
 
 // arpWho sends an ARP request for addr out of dev and returns the
