@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,11 +36,19 @@ func writeEtc(dir string, h *scenarios.Host) error {
 // lab's state. One symlink per host is the only write to /etc, which is on
 // disk; everything else a lab writes is on tmpfs.
 func linkEtc(links, targets []string) error {
-	if err := os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", EtcNetnsDir, err)
-	}
 	for i, link := range links {
-		if err := os.Symlink(targets[i], link); err != nil {
+		// Another lab's stop removes /etc/netns when it empties it: make
+		// it again if it vanished between two links.
+		var err error
+		for try := 0; try < 5; try++ {
+			if err = os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
+				return fmt.Errorf("creating %s: %w", EtcNetnsDir, err)
+			}
+			if err = os.Symlink(targets[i], link); !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("linking %s: %w", link, err)
 		}
 	}

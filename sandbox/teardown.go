@@ -315,6 +315,10 @@ func switchPorts(sw *Netns) []string {
 
 // waitPortsGone waits until the kernel has destroyed the host namespaces,
 // which it does asynchronously: their veths' switch-side peers vanish.
+// The names are free already (a new lab makes new namespaces); this only
+// spares the machine a pile of dying namespaces. A namespace whose TCP
+// sockets still hold unsent data lingers for a while, so the wait is
+// bounded.
 func waitPortsGone(sw *Netns, ports []string) {
 	if len(ports) == 0 {
 		return
@@ -324,7 +328,7 @@ func waitPortsGone(sw *Netns, ports []string) {
 		return
 	}
 	defer h.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		links, err := h.LinkList()
 		if err != nil {

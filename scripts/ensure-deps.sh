@@ -11,7 +11,7 @@ fi
 
 packages=(
 	iproute2 iptables nftables tcpdump dnsutils iputils-ping traceroute
-	iputils-tracepath netcat-openbsd curl ethtool procps
+	iputils-tracepath iputils-arping netcat-openbsd curl ethtool procps
 	libpcap-dev gcc libc6-dev ca-certificates
 )
 missing=()
