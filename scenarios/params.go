@@ -10,6 +10,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// ComputedRef is the reserved reference ${computed}: in a solution's
+// answer it stands for the value the checker computes from the live lab.
+const ComputedRef = "computed"
+
 var paramRef = regexp.MustCompile(`\$\{([a-zA-Z_][a-zA-Z0-9_]*)\}`)
 
 // drawParams decodes the params section, draws a value for each from the
@@ -90,6 +94,9 @@ func (d *decoder) substitute(n *yaml.Node, values map[string]string, path string
 		}
 		n.Value = paramRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			name := paramRef.FindStringSubmatch(ref)[1]
+			if name == ComputedRef {
+				return ref // filled in by the checker with the live value
+			}
 			v, ok := values[name]
 			if !ok {
 				d.problem(n, "", "${%s} refers to no parameter; define it under params", name)

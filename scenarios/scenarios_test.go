@@ -186,3 +186,16 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestComputedIsLeftForTheChecker(t *testing.T) {
+	src := strings.Replace(paramScenario, "tasks:", `solution:
+  - {task: port, answer: "${computed}"}
+tasks:`, 1)
+	s, err := Load("p.yaml", []byte(src), Options{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Solution[0].Answer; got != "${computed}" {
+		t.Errorf("solution answer = %q, want ${computed} kept", got)
+	}
+}
