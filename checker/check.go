@@ -386,7 +386,16 @@ func (c *Checker) link(l *scenarios.LinkCheck) (judgement, error) {
 		}
 		up := ln.AdminUp && ln.LowerUp
 		pass := (l.Up == nil || *l.Up == up) && (l.MTU == 0 || l.MTU == ln.MTU)
-		return judgement{pass, fmt.Sprintf("%s on %s: state %s, mtu %d", l.Dev, l.Host, ln.OperState, ln.MTU)}, nil
+		// Say the state that was judged: the kernel's operstate lags the
+		// flags by up to a second (linkwatch) after a change.
+		state := "up"
+		switch {
+		case !ln.AdminUp:
+			state = "down"
+		case !ln.LowerUp:
+			state = "down (no carrier)"
+		}
+		return judgement{pass, fmt.Sprintf("%s on %s: state %s, mtu %d", l.Dev, l.Host, state, ln.MTU)}, nil
 	}
 	return judgement{false, fmt.Sprintf("%s has no interface %s", l.Host, l.Dev)}, nil
 }
