@@ -72,9 +72,9 @@ type seededLab struct {
 // computedCase is a scenario whose only task is computed from the live
 // lab, checked on two labs whose seeds draw different parameters.
 type computedCase struct {
-	name   string
-	yml    string
-	param  string
+	name  string
+	yml   string
+	param string
 	// prepare makes the lab show what the task asks (given the drawn
 	// value) and returns the right answer as a real tool prints it.
 	prepare func(t *testing.T, e *env, value string) string
@@ -190,17 +190,17 @@ tasks:
 
 var computedCases = []computedCase{
 	{
-		name:   "pid-of-port is the PID ss shows on the drawn port",
-		yml:    squatterLab,
-		param:  "port",
+		name:  "pid-of-port is the PID ss shows on the drawn port",
+		yml:   squatterLab,
+		param: "port",
 		prepare: func(t *testing.T, e *env, port string) string {
 			return ssPID(t, e, "server", "-tlnp", "sport = :"+port)
 		},
 	},
 	{
-		name:   "path-mtu is the drawn MTU as tracepath finds it",
-		yml:    mtuLab,
-		param:  "mtu",
+		name:  "path-mtu is the drawn MTU as tracepath finds it",
+		yml:   mtuLab,
+		param: "mtu",
 		prepare: func(t *testing.T, e *env, mtu string) string {
 			out := e.run("client", "tracepath -n 203.0.113.80 || true")
 			m := regexp.MustCompile(`Resume: pmtu (\d+)`).FindStringSubmatch(out)
@@ -214,9 +214,9 @@ var computedCases = []computedCase{
 		},
 	},
 	{
-		name:   "silent-hop is the hop of the drawn router, as traceroute shows it",
-		yml:    silentLab,
-		param:  "silent",
+		name:  "silent-hop is the hop of the drawn router, as traceroute shows it",
+		yml:   silentLab,
+		param: "silent",
 		prepare: func(t *testing.T, e *env, router string) string {
 			e.run(router, "iptables -A OUTPUT -p icmp --icmp-type time-exceeded -j DROP")
 			out := e.run("client", "traceroute -n -q 1 -w 1 203.0.113.80")
@@ -234,9 +234,9 @@ var computedCases = []computedCase{
 		},
 	},
 	{
-		name:   "close-wait-process is the drawn worker, as ss shows it",
-		yml:    leakLab,
-		param:  "worker",
+		name:  "close-wait-process is the drawn worker, as ss shows it",
+		yml:   leakLab,
+		param: "worker",
 		prepare: func(t *testing.T, e *env, worker string) string {
 			startLeaker(t, e, worker)
 			out := e.run("client", "ss -tanp state close-wait")
