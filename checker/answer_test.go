@@ -253,6 +253,7 @@ var computedCases = []computedCase{
 // draw different parameters; each lab's right answer (read with the real
 // tool) passes there and fails on the other lab.
 func TestComputedAnswers(t *testing.T) {
+	t.Parallel()
 	for _, cc := range computedCases {
 		t.Run(cc.name, func(t *testing.T) {
 			t.Parallel()

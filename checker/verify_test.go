@@ -74,6 +74,7 @@ var verifyCases = []verifyCase{
 // VerifyAll (two at a time), then checks each report and the JUnit XML of
 // the whole run.
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	var ss []*scenarios.Scenario
 	for _, c := range verifyCases {
 		ss = append(ss, c.load(t))
