@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -243,5 +244,107 @@ func assertJUnit(t *testing.T, data []byte, reports []*checker.Report) {
 	}
 	if j.Tests != total || j.Failures != totalFailed {
 		t.Errorf("testsuites: tests=%d failures=%d, want %d and %d", j.Tests, j.Failures, total, totalFailed)
+	}
+}
+
+// seededScenario's port and process name are drawn from the seed; its solution
+// answers the PID task with the value computed from the live lab.
+const seededScenario = `apiVersion: netdojo/v1
+metadata: {name: ck-seeded, title: "Who holds the port, drawn from the seed"}
+params:
+  - {name: port, choice: ["443", "8443", "4443", "9443"]}
+  - {name: squatter, choice: [nginx, apache2, caddy, envoy]}
+story: The client lost its default route, and something holds a port on the server.
+hosts:
+  client:
+    interfaces: [{network: lan, ipv4: 10.0.1.10/24}]
+    routes: [{to: default, via: 10.0.1.1}]
+  router:
+    interfaces: [{network: lan, ipv4: 10.0.1.1/24}, {network: wan, ipv4: 203.0.113.1/24}]
+    sysctls: {net.ipv4.ip_forward: "1"}
+  server:
+    interfaces: [{network: wan, ipv4: 203.0.113.80/24}]
+    routes: [{to: default, via: 203.0.113.1}]
+    services:
+      - {name: web, kind: http, params: {port: 80}}
+      - {name: holder, kind: squatter, params: {port: "${port}", name: "${squatter}"}}
+networks:
+  lan: {type: bridge}
+  wan: {type: p2p}
+faults:
+  - kind: no-default-route
+    host: client
+tasks:
+  - id: reach-the-server
+    prompt: Make the web server reachable from client.
+    check:
+      reach: {from: client, to: server, port: 80, expect: open}
+      within: 1s
+  - id: who-holds-the-port
+    prompt: Which PID holds TCP port ${port} on server?
+    answer: {computed: pid-of-port, host: server, port: "${port}"}
+invariants:
+  - name: the squatter still holds its port
+    check:
+      sockets: {host: server, state: listen, port: "${port}", process: "${squatter}", min: 1}
+  - name: the squatter's port still answers the router
+    check:
+      reach: {from: router, to: server, port: "${port}", expect: open}
+      within: 1s
+solution:
+  - {host: client, run: ip route add default via 10.0.1.1}
+  - {task: who-holds-the-port, answer: COMPUTED}
+wrong_fixes:
+  - name: routing the server's network only and closing the port asked about
+    steps:
+      - {host: client, run: ip route add 203.0.113.0/24 via 10.0.1.1}
+      - {host: server, run: "iptables -A INPUT -p tcp --dport ${port} -j REJECT --reject-with tcp-reset"}
+`
+
+// TestVerifySeededScenario verifies a scenario under two seeds that draw
+// different ports: both pass, the solution's ${computed} answer is the
+// PID read from each live lab, and the wrong fix is caught by an
+// invariant that follows the drawn port.
+func TestVerifySeededScenario(t *testing.T) {
+	t.Parallel()
+	sa, sb := seedsApart(t, seededScenario, "port")
+	for _, seed := range []uint64{sa, sb} {
+		s := load(t, seededScenario, seed)
+		// The scenario format rejects ${computed} as an undefined
+		// parameter, so it is set here, as the format documents it.
+		for i := range s.Solution {
+			if s.Solution[i].Answer == "COMPUTED" {
+				s.Solution[i].Answer = "${computed}"
+			}
+		}
+		store := sandbox.Store{Dir: t.TempDir()}
+		prefix := labName()
+		r := checker.Verify(context.Background(), s, checker.VerifyOptions{Store: store, LabPrefix: prefix + "-"})
+		for n := 1; n <= 3; n++ {
+			for _, l := range sandbox.Leftovers(store, fmt.Sprintf("%s-%d", prefix, n)) {
+				t.Errorf("seed %d: verify left %s", seed, l)
+			}
+		}
+		if !r.Pass || r.Seed != seed {
+			for _, p := range r.Phases {
+				t.Logf("%s pass=%v problems=%q details=%q", p.Name, p.Pass, p.Problems, p.Details)
+			}
+			t.Fatalf("seed %d (port %s): pass=%v, report seed %d", seed, s.Values["port"], r.Pass, r.Seed)
+		}
+		var solution, wrong string
+		for _, p := range r.Phases {
+			switch {
+			case p.Name == checker.PhaseSolution:
+				solution = strings.Join(p.Details, "\n")
+			case strings.HasPrefix(p.Name, checker.PhaseWrongFix):
+				wrong = strings.Join(p.Details, "\n")
+			}
+		}
+		if !regexp.MustCompile(`task who-holds-the-port: you answered "\d+"`).MatchString(solution) {
+			t.Errorf("seed %d: the solution did not answer a PID:\n%s", seed, solution)
+		}
+		if want := `invariant "the squatter's port still answers the router" is broken: tcp router to 203.0.113.80:` + s.Values["port"]; !strings.Contains(wrong, want) {
+			t.Errorf("seed %d: the wrong fix was not caught by the invariant on the drawn port (%s):\n%s", seed, want, wrong)
+		}
 	}
 }
