@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,13 +89,19 @@ networks:
 // learner would with tcpdump -w.
 func capture(t *testing.T, e *env, filter string, traffic func()) string {
 	t.Helper()
+	return captureOn(t, e, "client", filter, traffic)
+}
+
+// captureOn records a pcap on a host's eth0 while traffic runs.
+func captureOn(t *testing.T, e *env, host, filter string, traffic func()) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "capture.pcap")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h, err := e.lab.Host("client")
+	h, err := e.lab.Host(host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +204,56 @@ func TestPcapJudge(t *testing.T) {
 				t.Errorf("pass=%v observed %q; want pass=%v and %q", o.Pass, o.Observed, tc.pass, tc.saw)
 			}
 		})
+	}
+}
+
+// blackHoleLab has a narrow link between two routers; r2 drops the
+// fragmentation-needed it should send back to the server.
+const blackHoleLab = `apiVersion: netdojo/v1
+metadata: {name: ck-blackhole, title: A PMTU black hole}
+hosts:
+  client:
+    interfaces: [{network: lan, ipv4: 10.0.1.10/24}]
+    routes: [{to: default, via: 10.0.1.1}]
+  r1:
+    interfaces: [{network: lan, ipv4: 10.0.1.1/24}, {network: core, ipv4: 10.0.2.1/24}]
+    routes: [{to: 203.0.113.0/24, via: 10.0.2.2}]
+    sysctls: {net.ipv4.ip_forward: "1"}
+  r2:
+    interfaces: [{network: core, ipv4: 10.0.2.2/24}, {network: wan, ipv4: 203.0.113.1/24}]
+    routes: [{to: 10.0.1.0/24, via: 10.0.2.1}]
+    sysctls: {net.ipv4.ip_forward: "1"}
+  server:
+    interfaces: [{network: wan, ipv4: 203.0.113.80/24}]
+    routes: [{to: default, via: 203.0.113.1}]
+    services:
+      - {name: web, kind: http, params: {port: 80, body_size: 200000}}
+networks:
+  lan: {type: bridge}
+  core: {type: p2p, mtu: 1400}
+  wan: {type: p2p}
+`
+
+// TestPcapJudgeBlackHole captures, on the server, a download stalled by a
+// PMTU black hole (retransmitted full-size segments, no
+// fragmentation-needed), and the same download with the ICMP let through.
+func TestPcapJudgeBlackHole(t *testing.T) {
+	t.Parallel()
+	e := start(t, load(t, blackHoleLab, 0), false)
+	a := decodeAnswer(t, `{pcap: {proves: frag-needed-missing}}`)
+	healthy := captureOn(t, e, "server", "tcp port 80 or icmp", func() {
+		e.run("client", "curl -s -o /dev/null -m 5 http://203.0.113.80/")
+	})
+	e.run("r2", "iptables -A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP")
+	e.run("server", "ip route flush cache")
+	stalled := captureOn(t, e, "server", "tcp port 80 or icmp", func() {
+		e.runIn("client", "curl -s -o /dev/null -m 2 http://203.0.113.80/")
+	})
+	if o := e.c.Answer(context.Background(), a, []string{stalled}); !o.Pass || !strings.Contains(o.Observed, "retransmissions and no fragmentation-needed") {
+		t.Errorf("the stalled download: pass=%v observed %q", o.Pass, o.Observed)
+	}
+	o := e.c.Answer(context.Background(), a, []string{healthy})
+	if o.Pass || !regexp.MustCompile(`[1-9]\d* ICMP errors; it does not show what the task asks`).MatchString(o.Observed) {
+		t.Errorf("the download that got its fragmentation-needed: pass=%v observed %q", o.Pass, o.Observed)
 	}
 }
