@@ -329,7 +329,10 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 	}
 	res, err := probe.HTTP(t, h.URL, probe.HTTPOptions{Timeout: timeout})
 	if err != nil {
-		return judgement{false, fmt.Sprintf("GET %s from %s: %v", h.URL, h.From, err)}, nil
+		// The probe's error repeats the URL and names the host by its
+		// namespace; the learner knows the host by its name.
+		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("http %s from %s: ", h.URL, t.Name()))
+		return judgement{false, fmt.Sprintf("GET %s from %s: %s", h.URL, h.From, msg)}, nil
 	}
 	return judgement{res.Status == want, fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)}, nil
 }
@@ -344,6 +347,11 @@ func (c *Checker) route(r *scenarios.RouteCheck) (judgement, error) {
 		return judgement{}, err
 	}
 	res, err := probe.RouteGet(t, dst)
+	var rerr *probe.RouteError
+	if errors.As(err, &rerr) {
+		// Say what ip route get says, without the namespace name.
+		err = errors.New(rerr.Errno.Error())
+	}
 	routed := err == nil && res.Type == "unicast"
 	expect := r.Expect
 	if expect == "" {

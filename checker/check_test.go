@@ -77,6 +77,9 @@ func (e *env) judge(t *testing.T, cases []checkCase) {
 				t.Errorf("%d attempts", o.Attempts)
 			}
 			assertNoFix(t, o.Observed)
+			if strings.Contains(o.Observed, e.lab.Name+"-") {
+				t.Errorf("the observation names a host by its namespace, which the learner never sees: %s", o.Observed)
+			}
 		})
 	}
 }
@@ -145,7 +148,7 @@ func TestHTTPCheck(t *testing.T) {
 		{"a 503 fails the default status and says 503", `http: {from: client, url: "http://203.0.113.80:8503/"}`, false, "503 Service Unavailable"},
 		{"a 503 passes expect 503", `http: {from: client, url: "http://203.0.113.80:8503/", status: 503}`, true, "503"},
 		{"a 200 fails expect 503", `http: {from: client, url: "http://203.0.113.80/", status: 503}`, false, "200 OK"},
-		{"a refused connection fails and says so", `http: {from: client, url: "http://203.0.113.80:81/"}`, false, "connection refused"},
+		{"a refused connection fails and says so", `http: {from: client, url: "http://203.0.113.80:81/"}`, false, "GET http://203.0.113.80:81/ from client: connecting: dial tcp 203.0.113.80:81: connect: connection refused"},
 	})
 }
 
@@ -156,7 +159,7 @@ func TestRouteCheck(t *testing.T) {
 		{"the client routes the server via r1 on eth0", `route: {host: client, to: server, dev: eth0, via: 10.0.1.1}`, true, "route lookup in client for 203.0.113.80: unicast dev eth0 via 10.0.1.1"},
 		{"another gateway fails", `route: {host: client, to: server, via: 10.0.1.2}`, false, "via 10.0.1.1"},
 		{"another device fails", `route: {host: r1, to: server, dev: eth0}`, false, "dev eth1 via 10.0.2.2"},
-		{"a network r1 has no route to passes expect unreachable", `route: {host: r1, to: 192.0.2.99, expect: unreachable}`, true, "route lookup in r1 for 192.0.2.99: "},
+		{"a network r1 has no route to passes expect unreachable", `route: {host: r1, to: 192.0.2.99, expect: unreachable}`, true, "route lookup in r1 for 192.0.2.99: network is unreachable"},
 		{"a network r1 has no route to fails expect routed", `route: {host: r1, to: 192.0.2.99}`, false, "route lookup in r1 for 192.0.2.99"},
 		{"a routed address fails expect unreachable", `route: {host: client, to: server, expect: unreachable}`, false, "unicast"},
 	})
