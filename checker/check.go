@@ -329,7 +329,10 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 	}
 	res, err := probe.HTTP(t, h.URL, probe.HTTPOptions{Timeout: timeout})
 	if err != nil {
-		return judgement{false, fmt.Sprintf("GET %s from %s: %v", h.URL, h.From, err)}, nil
+		// The probe's error repeats the URL and names the host by its
+		// namespace; the learner knows the host by its name.
+		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("http %s from %s: ", h.URL, t.Name()))
+		return judgement{false, fmt.Sprintf("GET %s from %s: %s", h.URL, h.From, msg)}, nil
 	}
 	return judgement{res.Status == want, fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)}, nil
 }
@@ -344,6 +347,11 @@ func (c *Checker) route(r *scenarios.RouteCheck) (judgement, error) {
 		return judgement{}, err
 	}
 	res, err := probe.RouteGet(t, dst)
+	var rerr *probe.RouteError
+	if errors.As(err, &rerr) {
+		// Say what ip route get says, without the namespace name.
+		err = errors.New(rerr.Errno.Error())
+	}
 	routed := err == nil && res.Type == "unicast"
 	expect := r.Expect
 	if expect == "" {
@@ -386,7 +394,16 @@ func (c *Checker) link(l *scenarios.LinkCheck) (judgement, error) {
 		}
 		up := ln.AdminUp && ln.LowerUp
 		pass := (l.Up == nil || *l.Up == up) && (l.MTU == 0 || l.MTU == ln.MTU)
-		return judgement{pass, fmt.Sprintf("%s on %s: state %s, mtu %d", l.Dev, l.Host, ln.OperState, ln.MTU)}, nil
+		// Say the state that was judged: the kernel's operstate lags the
+		// flags by up to a second (linkwatch) after a change.
+		state := "up"
+		switch {
+		case !ln.AdminUp:
+			state = "down"
+		case !ln.LowerUp:
+			state = "down (no carrier)"
+		}
+		return judgement{pass, fmt.Sprintf("%s on %s: state %s, mtu %d", l.Dev, l.Host, state, ln.MTU)}, nil
 	}
 	return judgement{false, fmt.Sprintf("%s has no interface %s", l.Host, l.Dev)}, nil
 }
@@ -469,7 +486,13 @@ func (c *Checker) rule(r *scenarios.RuleCheck) (judgement, error) {
 	}
 	rep, err := probe.Firewall(t, false, table, r.Chain)
 	if err != nil {
-		return judgement{}, err
+		// iptables fails on a chain that does not exist; say so rather
+		// than pass its error on, when the whole table reads fine.
+		all, aerr := probe.Firewall(t, false, table)
+		if aerr != nil || hasChain(all, r.Chain) {
+			return judgement{}, err
+		}
+		rep = all
 	}
 	for _, ch := range rep.Chains {
 		if ch.Name != r.Chain {
@@ -497,6 +520,15 @@ func (c *Checker) rule(r *scenarios.RuleCheck) (judgement, error) {
 		return judgement{pass, fmt.Sprintf("%s %s chain on %s: %s, %d rules", table, r.Chain, r.Host, strings.Join(obs, ", "), len(ch.Rules))}, nil
 	}
 	return judgement{false, fmt.Sprintf("%s has no %s chain in table %s", r.Host, r.Chain, table)}, nil
+}
+
+func hasChain(rep probe.FirewallReport, name string) bool {
+	for _, ch := range rep.Chains {
+		if ch.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleMatches is true when every word of want appears in spec in order

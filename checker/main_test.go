@@ -1,0 +1,136 @@
+package checker_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestMain lets the test binary stand in for netdojo inside lab hosts:
+// lab.Command re-executes it as `__enter`, services as `__service`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case sandbox.EnterCommand:
+			fmt.Fprintln(os.Stderr, sandbox.EnterMain(os.Args[2:]))
+			os.Exit(4)
+		case services.ServiceCommand:
+			os.Exit(services.Main(os.Args[2:]))
+		}
+	}
+	if os.Geteuid() != 0 {
+		fmt.Println("checker tests need root; skipping")
+		os.Exit(0)
+	}
+	if err := sandbox.EnsureNetnsDir(); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// labName is a fresh lab name with this suite's prefix.
+func labName() string { return fmt.Sprintf("ck%04x", rand.IntN(1<<16)) }
+
+func loadOptions(seed uint64) scenarios.Options {
+	return scenarios.Options{Seed: seed, Services: services.Registry{}, Faults: faults.Registry{}}
+}
+
+// load checks and resolves a scenario given as YAML.
+func load(t *testing.T, yml string, seed uint64) *scenarios.Scenario {
+	t.Helper()
+	s, err := scenarios.Load("test.yaml", []byte(yml), loadOptions(seed))
+	if err != nil {
+		t.Fatalf("test scenario: %v", err)
+	}
+	return s
+}
+
+// env is a running lab with a checker over it.
+type env struct {
+	t   *testing.T
+	lab *sandbox.Lab
+	s   *scenarios.Scenario
+	c   *checker.Checker
+}
+
+// start builds a lab of s (with its faults when withFaults) and registers
+// its stop, which must leave nothing behind.
+func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
+	t.Helper()
+	store := sandbox.Store{Dir: t.TempDir()}
+	name := labName()
+	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
+	if err != nil {
+		t.Fatalf("starting lab %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		lab.Close()
+		if err := sandbox.Stop(store, name); err != nil {
+			t.Errorf("stopping lab %s: %v", name, err)
+		}
+		for _, l := range sandbox.Leftovers(store, name) {
+			t.Errorf("lab %s left %s", name, l)
+		}
+	})
+	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+}
+
+// run runs a shell command in a host and fails the test if it fails.
+func (e *env) run(host, script string) string {
+	e.t.Helper()
+	cmd, err := e.lab.Command(host, "sh", "-c", script)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("in %s: %s: %v\n%s", host, script, err, out)
+	}
+	return string(out)
+}
+
+// check decodes a check written in YAML and judges it.
+func (e *env) check(yml string) checker.Outcome {
+	e.t.Helper()
+	return e.c.Check(context.Background(), decodeCheck(e.t, yml))
+}
+
+func decodeCheck(t *testing.T, yml string) *scenarios.Check {
+	t.Helper()
+	var ch scenarios.Check
+	if err := yaml.Unmarshal([]byte(yml), &ch); err != nil {
+		t.Fatalf("check %q: %v", yml, err)
+	}
+	return &ch
+}
+
+func decodeAnswer(t *testing.T, yml string) *scenarios.Answer {
+	t.Helper()
+	var a scenarios.Answer
+	if err := yaml.Unmarshal([]byte(yml), &a); err != nil {
+		t.Fatalf("answer %q: %v", yml, err)
+	}
+	return &a
+}
+
+// assertNoFix fails when an observation names a fix: observations say
+// what was seen, never what to type.
+func assertNoFix(t *testing.T, observed string, fixWords ...string) {
+	t.Helper()
+	for _, w := range append([]string{"ip route add", "iptables -D", "iptables -F", "ip link set", "sysctl -w"}, fixWords...) {
+		if strings.Contains(observed, w) {
+			t.Errorf("the observation gives the fix away (%q): %s", w, observed)
+		}
+	}
+}
