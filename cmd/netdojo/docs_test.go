@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/services"
 )
 
 var update = flag.Bool("update", false, "rewrite generated docs")
@@ -20,6 +21,7 @@ func TestGeneratedDocs(t *testing.T) {
 	files := map[string]string{
 		"../../docs/scenario.schema.json": string(schema) + "\n",
 		"../../docs/scenario-format.md":   scenarios.Reference(),
+		"../../docs/services.md":          services.Reference(),
 	}
 	for path, want := range files {
 		t.Run(path+" is up to date", func(t *testing.T) {
