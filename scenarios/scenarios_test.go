@@ -199,3 +199,38 @@ tasks:`, 1)
 		t.Errorf("solution answer = %q, want ${computed} kept", got)
 	}
 }
+
+// TestLibraryScenariosAreComplete: every built-in scenario can be played
+// and proved: faults, tasks with hints (at least one judged on the lab), a
+// solution and a wrong fix. verify --all (in CI) proves the rest.
+func TestLibraryScenariosAreComplete(t *testing.T) {
+	for _, b := range Library() {
+		t.Run(b.Name+" has faults, hinted tasks, a solution and a wrong fix", func(t *testing.T) {
+			s, err := Load(b.Path, b.Data, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Faults) == 0 {
+				t.Error("no faults")
+			}
+			lab := 0
+			for _, task := range s.Tasks {
+				if len(task.Hints) == 0 {
+					t.Errorf("task %s has no hints", task.ID)
+				}
+				if task.Check != nil {
+					lab++
+				}
+			}
+			if len(s.Tasks) == 0 || lab == 0 {
+				t.Errorf("%d tasks, %d judged on the lab; want at least one judged on the lab", len(s.Tasks), lab)
+			}
+			if len(s.Solution) == 0 {
+				t.Error("no solution")
+			}
+			if len(s.WrongFixes) == 0 {
+				t.Error("no wrong fix")
+			}
+		})
+	}
+}
