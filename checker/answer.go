@@ -97,6 +97,7 @@ func (c *Checker) Computed(ctx context.Context, a *scenarios.Answer) (string, []
 		}
 		flushRouteCache(t)
 		res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
+		flushRouteCache(t)
 		if err != nil {
 			return "", nil, err
 		}

@@ -419,6 +419,10 @@ func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
 	}
 	flushRouteCache(t)
 	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
+	// What the probe taught the kernel must not outlive the check: a
+	// cached path MTU would make the host's later connections work around
+	// a black hole the learner has not fixed.
+	flushRouteCache(t)
 	if err != nil {
 		return judgement{}, err
 	}

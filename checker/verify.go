@@ -180,10 +180,23 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 		}
 	})
 	v.phase(PhaseSolution, func(p *PhaseResult) {
-		answers := map[string][]string{}
+		// Steps run in order, as a learner plays them: an answer is judged
+		// when it is given, on the lab as it is then (a computed value such
+		// as the leaking process is read before the fix removes it).
+		answered := map[string]Outcome{}
 		for i, st := range v.s.Solution {
 			if st.Task != "" {
-				answers[st.Task] = append(answers[st.Task], st.Answer)
+				t := v.task(st.Task)
+				if t == nil || t.Answer == nil {
+					p.Problems = append(p.Problems, fmt.Sprintf("solution step %d answers %s, which is not an answer task", i+1, st.Task))
+					continue
+				}
+				given, err := c.resolveAnswer(ctx, t.Answer, []string{st.Answer})
+				if err != nil {
+					p.Problems = append(p.Problems, fmt.Sprintf("task %s: %v", t.ID, err))
+					continue
+				}
+				answered[t.ID] = c.Answer(ctx, t.Answer, given)
 				continue
 			}
 			if out, err := runStep(ctx, c.Lab, st); err != nil {
@@ -191,27 +204,24 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 				return
 			}
 		}
-		v.allPass(ctx, c, p, answers)
+		v.allPass(ctx, c, p, answered)
 	})
 }
 
-// allPass judges every task and invariant, which must all pass.
-func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answers map[string][]string) {
+// allPass judges every task and invariant, which must all pass; answer
+// tasks were judged when the solution answered them.
+func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answered map[string]Outcome) {
 	for _, t := range v.s.Tasks {
 		var o Outcome
 		switch {
 		case t.Check != nil:
 			o = c.Check(ctx, t.Check)
-		case answers[t.ID] == nil:
-			p.Problems = append(p.Problems, fmt.Sprintf("task %s is not answered by the solution", t.ID))
-			continue
 		default:
-			given, err := c.resolveAnswer(ctx, t.Answer, answers[t.ID])
-			if err != nil {
-				p.Problems = append(p.Problems, fmt.Sprintf("task %s: %v", t.ID, err))
+			var ok bool
+			if o, ok = answered[t.ID]; !ok {
+				p.Problems = append(p.Problems, fmt.Sprintf("task %s is not answered by the solution", t.ID))
 				continue
 			}
-			o = c.Answer(ctx, t.Answer, given)
 		}
 		p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
 		if !o.Pass {
@@ -219,6 +229,15 @@ func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answ
 		}
 	}
 	v.invariants(ctx, c, p, "after the solution")
+}
+
+func (v *verifier) task(id string) *scenarios.Task {
+	for i := range v.s.Tasks {
+		if v.s.Tasks[i].ID == id {
+			return &v.s.Tasks[i]
+		}
+	}
+	return nil
 }
 
 // resolveAnswer replaces ${computed} in a solution's answer with the live

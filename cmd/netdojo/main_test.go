@@ -166,3 +166,37 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Errorf("validate of the library: exit %d\n%s", code, out)
 	}
 }
+
+func TestServiceStopAndRestart(t *testing.T) {
+	state := t.TempDir()
+	lab := name("s")
+	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
+		t.Fatalf("start: %s", out)
+	}
+	defer func() {
+		nd(t, state, "stop", lab)
+		sandboxtest.AssertNoLeftovers(t, sandbox.Store{Dir: state}, lab)
+	}()
+	reach := func() int {
+		_, code := nd(t, state, "exec", lab, "client", "--", "nc", "-z", "-w", "2", "203.0.113.80", "80")
+		return code
+	}
+	if reach() != 0 {
+		t.Fatal("the web service does not answer after start")
+	}
+	if out, code := nd(t, state, "service", lab, "server", "web", "stop"); code != 0 {
+		t.Fatalf("service stop: %s", out)
+	}
+	if reach() == 0 {
+		t.Error("the web service still answers after service stop")
+	}
+	if out, code := nd(t, state, "service", lab, "server", "web", "restart"); code != 0 {
+		t.Fatalf("service restart: %s", out)
+	}
+	if reach() != 0 {
+		t.Error("the web service does not answer after service restart")
+	}
+	if out, code := nd(t, state, "service", lab, "server", "nope", "restart"); code != exitUsage || !strings.Contains(out, `runs no service "nope"`) {
+		t.Errorf("unknown service: exit %d\n%s", code, out)
+	}
+}

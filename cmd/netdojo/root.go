@@ -48,7 +48,7 @@ Start with:  netdojo list   then   netdojo start SCENARIO`,
 		newShellCmd(g), newExecCmd(g), newStopCmd(g), newCleanCmd(g), newDemoCmd(g),
 		newFaultsCmd(g), newInjectCmd(g), newRevertCmd(g),
 		newProbeCmd(g), newTriageCmd(g), newSocketsCmd(g), newCaptureCmd(g),
-		newCheckCmd(g), newAnswerCmd(g), newHintCmd(g), newVerifyCmd(g),
+		newCheckCmd(g), newAnswerCmd(g), newHintCmd(g), newVerifyCmd(g), newServiceCmd(g),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w; see '%s --help'", err, cmd.CommandPath()))
