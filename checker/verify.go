@@ -57,12 +57,27 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts sandbox.Options, wit
 		if err := services.StartAll(ctx, lab, s); err != nil {
 			return err
 		}
+		if err := setup(ctx, lab, s); err != nil {
+			return err
+		}
 		if !withFaults {
 			return nil
 		}
 		return faults.ApplyAll(ctx, lab, s)
 	}
 	return sandbox.Start(ctx, s, opts)
+}
+
+// setup runs each host's setup commands, in order.
+func setup(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
+	for _, h := range s.Hosts {
+		for _, cmd := range h.Setup {
+			if out, err := runStep(ctx, lab, scenarios.Step{Host: h.Name, Run: cmd}); err != nil {
+				return fmt.Errorf("setup of host %q: %q: %w: %s", h.Name, cmd, err, strings.TrimSpace(out))
+			}
+		}
+	}
+	return nil
 }
 
 // Verify proves a scenario sound on fresh labs: without its faults every

@@ -103,7 +103,7 @@ func resolve(f *File, pos positions) *Scenario {
 	}
 	for _, name := range ordered(f.Hosts, pos, "hosts") {
 		rh := f.Hosts[name]
-		h := &Host{Name: name, HostsFile: rh.HostsFile, Services: rh.Services}
+		h := &Host{Name: name, HostsFile: rh.HostsFile, Services: rh.Services, Setup: rh.Setup}
 		if rh.DNS != nil {
 			h.DNS = *rh.DNS
 		}

@@ -42,6 +42,7 @@ type Host struct {
 	DNS        DNS
 	HostsFile  []HostsEntry
 	Services   []Service
+	Setup      []string
 }
 
 // Iface is a resolved interface.

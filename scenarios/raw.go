@@ -52,6 +52,7 @@ type HostSpec struct {
 	DNS        *DNS              `yaml:"dns" doc:"The host's resolver (its own /etc/resolv.conf)."`
 	HostsFile  []HostsEntry      `yaml:"hosts_file" doc:"Extra lines of the host's own /etc/hosts."`
 	Services   []Service         `yaml:"services" doc:"Daemons the host runs, each its own process."`
+	Setup      []string          `yaml:"setup" doc:"Shell commands run inside the host when the lab starts, after its services and before any fault: the healthy lab's firewall rules, NAT, traffic control."`
 }
 
 // Interface is one end of a network on a host.

@@ -200,3 +200,31 @@ func TestServiceStopAndRestart(t *testing.T) {
 		t.Errorf("unknown service: exit %d\n%s", code, out)
 	}
 }
+
+func TestSetupCommandsRunAtStart(t *testing.T) {
+	state := t.TempDir()
+	file := filepath.Join(t.TempDir(), "setup.yaml")
+	os.WriteFile(file, []byte(`apiVersion: netdojo/v1
+metadata: {name: setup, title: Setup}
+hosts:
+  gw:
+    interfaces: [{network: lan, ipv4: 10.0.0.1/24}]
+    setup:
+      - iptables -A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset
+      - iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE
+networks:
+  lan: {type: bridge}
+`), 0o644)
+	lab := name("u")
+	if out, code := nd(t, state, "start", file, "--name", lab); code != 0 {
+		t.Fatalf("start: %s", out)
+	}
+	defer func() {
+		nd(t, state, "stop", lab)
+		sandboxtest.AssertNoLeftovers(t, sandbox.Store{Dir: state}, lab)
+	}()
+	out, code := nd(t, state, "exec", lab, "gw", "--", "iptables-save")
+	if code != 0 || !strings.Contains(out, "--dport 23 -j REJECT --reject-with tcp-reset") || !strings.Contains(out, "-A POSTROUTING -o eth0 -j MASQUERADE") {
+		t.Errorf("iptables-save in gw after start (exit %d):\n%s", code, out)
+	}
+}
