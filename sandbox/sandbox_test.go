@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -378,4 +379,32 @@ func TestProcessesInHostsEndAtStop(t *testing.T) {
 		t.Errorf("process %d started by hand in the host still runs after stop", stray.Process.Pid)
 	}
 	sandboxtest.AssertNoLeftovers(t, store, name)
+}
+
+func TestCleanRemovesLinksWhoseLabIsGone(t *testing.T) {
+	store := testStore(t)
+	if err := os.MkdirAll(sandbox.EtcNetnsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// What a reboot leaves: /run emptied, the /etc/netns link dangling.
+	dangling := filepath.Join(sandbox.EtcNetnsDir, labName("g")+"-host")
+	if err := os.Symlink(filepath.Join(store.Dir, "labs", "gone", "etc", "host"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	// A link that is not netdojo's must stay.
+	foreign := filepath.Join(sandbox.EtcNetnsDir, labName("x")+"-foreign")
+	if err := os.Symlink("/nonexistent/elsewhere", foreign); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(foreign)
+	if _, err := sandbox.Clean(store, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dangling); err == nil {
+		os.Remove(dangling)
+		t.Error("clean left a dangling /etc/netns link into its store")
+	}
+	if _, err := os.Lstat(foreign); err != nil {
+		t.Error("clean removed a link that is not netdojo's")
+	}
 }
