@@ -408,3 +408,24 @@ func TestCleanRemovesLinksWhoseLabIsGone(t *testing.T) {
 		t.Error("clean removed a link that is not netdojo's")
 	}
 }
+
+func TestCleanRemovesALabKilledBeforeItsFirstState(t *testing.T) {
+	store := testStore(t)
+	name := labName("k")
+	// What a start killed inside its first Save leaves: the lab's
+	// directory with a half-written temporary file, and its lock file.
+	if err := os.MkdirAll(store.LabDir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(store.LabDir(name), "state.json.tmp"), []byte("{"), 0o644)
+	lock, err := store.Lock(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Release()
+	reports, err := sandbox.Clean(store, false)
+	if err != nil {
+		t.Fatalf("clean: %v (%+v)", err, reports)
+	}
+	sandboxtest.AssertNoLeftovers(t, store, name)
+}

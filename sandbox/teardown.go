@@ -67,6 +67,18 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 		}
 		st, err := store.Load(lab)
 		switch {
+		case errors.Is(err, ErrNoLab):
+			// Killed before its first state was written: the state is
+			// written before anything is made, so nothing else exists.
+			if err := store.remove(lab); err != nil {
+				r.Action, r.Error = "failed", err.Error()
+				errs = append(errs, err)
+				lock.Release()
+				break
+			}
+			r.Action = "removed"
+			lock.ReleaseAndRemove()
+			store.prune()
 		case err != nil:
 			r.Action, r.Error = "failed", err.Error()
 			errs = append(errs, err)
