@@ -184,11 +184,20 @@ func TestTopologies(t *testing.T) {
 		{"route-types", func(t *testing.T, lab *sandbox.Lab) {
 			edge := sandbox.NetnsName(lab.Name, "edge")
 			for dst, want := range map[string]string{
-				"198.51.100.7": "blackhole", "192.0.2.7": "unreachable", "203.0.113.7": "prohibit",
+				"198.51.100.0/24": "blackhole", "192.0.2.0/24": "unreachable", "203.0.113.0/24": "prohibit",
 			} {
-				out, _ := exec.Command("ip", "-n", edge, "route", "show", "match", dst).Output()
+				out, _ := exec.Command("ip", "-n", edge, "route", "show", "exact", dst).Output()
 				if !strings.HasPrefix(string(out), want) {
 					t.Errorf("route for %s = %q, want %s", dst, out, want)
+				}
+			}
+			// And what ip route get answers for each, the learner's view.
+			for dst, want := range map[string]string{
+				"198.51.100.7": "Invalid argument", "192.0.2.7": "No route to host", "203.0.113.7": "Permission denied",
+			} {
+				out, _ := exec.Command("ip", "-n", edge, "route", "get", dst).CombinedOutput()
+				if !strings.Contains(string(out), want) {
+					t.Errorf("ip route get %s = %q, want %q", dst, out, want)
 				}
 			}
 			get, err := exec.Command("ip", "-n", edge, "route", "get", "10.20.1.1").Output()
