@@ -369,7 +369,8 @@ func TestProcessesInHostsEndAtStop(t *testing.T) {
 	if err := stray.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go stray.Wait()
+	strayDone := make(chan struct{})
+	go func() { stray.Wait(); close(strayDone) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !p.Alive() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -383,9 +384,11 @@ func TestProcessesInHostsEndAtStop(t *testing.T) {
 	if p.Alive() {
 		t.Errorf("recorded process %d still runs after stop", p.PID)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if stray.ProcessState == nil {
+	select {
+	case <-strayDone:
+	case <-time.After(5 * time.Second):
 		t.Errorf("process %d started by hand in the host still runs after stop", stray.Process.Pid)
+		stray.Process.Kill()
 	}
 	sandboxtest.AssertNoLeftovers(t, store, name)
 }
