@@ -371,8 +371,14 @@ func TestProcessesInHostsEndAtStop(t *testing.T) {
 	}
 	strayDone := make(chan struct{})
 	go func() { stray.Wait(); close(strayDone) }()
+	// Wait until both run inside the lab: ip netns exec has entered the
+	// namespace once it has become sleep.
 	deadline := time.Now().Add(5 * time.Second)
-	for !p.Alive() && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", stray.Process.Pid))
+		if p.Alive() && strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !p.Alive() {
