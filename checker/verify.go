@@ -72,7 +72,7 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts sandbox.Options, wit
 func setup(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
 	for _, h := range s.Hosts {
 		for _, cmd := range h.Setup {
-			if out, err := runStep(ctx, lab, scenarios.Step{Host: h.Name, Run: cmd}); err != nil {
+			if out, err := RunStep(ctx, lab, scenarios.Step{Host: h.Name, Run: cmd}); err != nil {
 				return fmt.Errorf("setup of host %q: %q: %w: %s", h.Name, cmd, err, strings.TrimSpace(out))
 			}
 		}
@@ -214,7 +214,7 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 				answered[t.ID] = c.Answer(ctx, t.Answer, given)
 				continue
 			}
-			if out, err := runStep(ctx, c.Lab, st); err != nil {
+			if out, err := RunStep(ctx, c.Lab, st); err != nil {
 				p.Problems = append(p.Problems, fmt.Sprintf("solution step %d (%s: %s) failed: %v: %s", i+1, st.Host, st.Run, err, strings.TrimSpace(out)))
 				return
 			}
@@ -295,7 +295,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 			if st.Run == "" {
 				continue
 			}
-			out, err := runStep(ctx, c.Lab, st)
+			out, err := RunStep(ctx, c.Lab, st)
 			p.Details = append(p.Details, fmt.Sprintf("ran in %s: %s (%v) %s", st.Host, st.Run, errOr(err), strings.TrimSpace(out)))
 		}
 		failing := 0
@@ -337,10 +337,14 @@ func errOr(err error) string {
 	return "ok"
 }
 
-// runStep runs a step's command inside its host with a time limit.
-func runStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) (string, error) {
+// RunStep runs a step inside its host with a time limit: a shell command,
+// or a service stopped or (re)started with its scenario configuration.
+func RunStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if st.Service != "" {
+		return "", serviceStep(ctx, lab, st)
+	}
 	cmd, err := lab.Command(st.Host, "sh", "-c", st.Run)
 	if err != nil {
 		return "", err
@@ -441,3 +445,27 @@ func JUnit(w io.Writer, reports []*Report) error {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// ServiceStep stops, starts or restarts a lab service with the
+// configuration its scenario gives it, as `netdojo service` does.
+func ServiceStep(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, host, name, action string) error {
+	kind, params, err := services.ScenarioParams(s, host, name)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "stop":
+		return lab.StopProcess(host, name)
+	case "start", "restart":
+		return services.Restart(ctx, lab, host, name, kind.Name, params)
+	}
+	return fmt.Errorf("%q is not start, stop or restart", action)
+}
+
+func serviceStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) error {
+	s := lab.Scenario
+	if s == nil {
+		return fmt.Errorf("lab %q has no scenario loaded", lab.Name)
+	}
+	return ServiceStep(ctx, lab, s, st.Host, st.Service, st.Action)
+}

@@ -285,10 +285,12 @@ type PcapAnswer struct {
 
 // Step is one step of a solution or wrong fix.
 type Step struct {
-	Host   string `yaml:"host" doc:"Host the command runs in."`
-	Run    string `yaml:"run" doc:"Shell command run inside the host (sh -c)."`
-	Task   string `yaml:"task" doc:"Task answered by this step."`
-	Answer string `yaml:"answer" doc:"The answer given to the task; ${computed} uses the live value."`
+	Host    string `yaml:"host" doc:"Host the command runs in, or whose service the step acts on."`
+	Run     string `yaml:"run" doc:"Shell command run inside the host (sh -c)."`
+	Service string `yaml:"service" doc:"A service of the host to stop, start or restart with its scenario configuration, as 'netdojo service' (a learner's systemctl) does."`
+	Action  string `yaml:"action" doc:"What to do with the service." enum:"start,stop,restart"`
+	Task    string `yaml:"task" doc:"Task answered by this step."`
+	Answer  string `yaml:"answer" doc:"The answer given to the task; ${computed} uses the live value."`
 }
 
 // WrongFix is a plausible fix that must not pass.

@@ -385,6 +385,21 @@ func (c *checker) tasks() {
 
 func (c *checker) step(p string, s Step, tasks map[string]bool) {
 	switch {
+	case s.Service != "" && s.Run == "" && s.Task == "":
+		if s.Host == "" || s.Action == "" {
+			c.atKey(p, "a service step needs host, service and action (start, stop or restart)")
+			return
+		}
+		c.hostRef(p+".host", s.Host)
+		if h := c.f.Hosts[s.Host]; h != nil {
+			found := false
+			for _, svc := range h.Services {
+				found = found || svc.Name == s.Service
+			}
+			if !found {
+				c.at(p+".service", "host %q runs no service %q", s.Host, s.Service)
+			}
+		}
 	case s.Run != "" && s.Task == "":
 		if s.Host == "" {
 			c.atKey(p, "a step that runs a command needs host: the host it runs in")
@@ -396,7 +411,7 @@ func (c *checker) step(p string, s Step, tasks map[string]bool) {
 			c.at(p+".task", "task %q is not defined", s.Task)
 		}
 	default:
-		c.atKey(p, "a step either runs a command (host, run) or answers a task (task, answer)")
+		c.atKey(p, "a step either runs a command (host, run), acts on a service (host, service, action) or answers a task (task, answer)")
 	}
 }
 

@@ -174,17 +174,18 @@ func breakAndFix(ctx context.Context, w io.Writer, lab *sandbox.Lab, s *scenario
 	}
 	fmt.Fprintf(w, "\n== the reference solution\n")
 	for _, st := range s.Solution {
-		if st.Run == "" {
+		switch {
+		case st.Run != "":
+			fmt.Fprintf(w, "netdojo exec %s %s -- %s\n", lab.Name, st.Host, st.Run)
+		case st.Service != "":
+			fmt.Fprintf(w, "netdojo service %s %s %s %s\n", lab.Name, st.Host, st.Service, st.Action)
+		default:
 			continue
 		}
-		fmt.Fprintf(w, "netdojo exec %s %s -- %s\n", lab.Name, st.Host, st.Run)
-		cmd, err := lab.Command(st.Host, "sh", "-c", st.Run)
+		out, err := checker.RunStep(ctx, lab, st)
+		fmt.Fprint(w, out)
 		if err != nil {
-			return err
-		}
-		cmd.Stdout, cmd.Stderr = w, w
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("solution step %q: %w", st.Run, err)
+			return fmt.Errorf("solution step on %s: %w", st.Host, err)
 		}
 	}
 	c.Once = false

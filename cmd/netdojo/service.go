@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/services"
 	"github.com/spf13/cobra"
@@ -74,19 +75,13 @@ process holds fails to start, and says so.`,
 				return tw.Flush()
 			}
 			host, name, action := args[1], args[2], args[3]
-			kind, params, err := services.ScenarioParams(s, host, name)
-			if err != nil {
+			if _, _, err := services.ScenarioParams(s, host, name); err != nil {
 				return withCode(exitUsage, err)
 			}
-			switch action {
-			case "stop":
-				err = lab.StopProcess(host, name)
-			case "start", "restart":
-				err = services.Restart(cmd.Context(), lab, host, name, kind.Name, params)
-			default:
+			if action != "start" && action != "stop" && action != "restart" {
 				return withCode(exitUsage, fmt.Errorf("%q is not start, stop or restart", action))
 			}
-			if err != nil {
+			if err := checker.ServiceStep(cmd.Context(), lab, s, host, name, action); err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "service %s on %s: %sed\n", name, host, map[string]string{"stop": "stopp", "start": "start", "restart": "restart"}[action])
