@@ -81,8 +81,10 @@ func TestSNMPCountersMatchNstat(t *testing.T) {
 		if err != nil {
 			continue
 		}
+		// Only counters nothing else moves between the two reads: IPv6
+		// ones grow on their own (router solicitations, MLD reports).
 		switch f[0] {
-		case "IcmpOutEchos", "IcmpInEchoReps", "IpForwarding", "IcmpMsgOutType8", "TcpActiveOpens", "Ip6OutRequests", "TcpExtListenDrops":
+		case "IcmpOutEchos", "IcmpInEchoReps", "IpForwarding", "IcmpMsgOutType8", "TcpActiveOpens", "TcpExtListenDrops":
 			seen++
 			got, ok := after.Counters[f[0]]
 			if !ok || got != v {
