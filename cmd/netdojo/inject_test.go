@@ -18,6 +18,12 @@ func TestInjectShowsTheSymptomAndRevertRemovesIt(t *testing.T) {
 	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, out)
 	}
+	// A test that stops early must not leave its lab behind.
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(state, "labs", lab)); err == nil {
+			nd(t, state, "stop", lab)
+		}
+	})
 	ncArgs := []string{"exec", lab, "client", "--", "nc", "-zv", "-w", "2", "203.0.113.80", "80"}
 	if out, code := nd(t, state, ncArgs...); code != 0 || !strings.Contains(out, "succeeded") {
 		t.Fatalf("before injection nc: exit %d\n%s", code, out)

@@ -120,6 +120,8 @@ func TestSIGKILLAtRandomMomentsThenClean(t *testing.T) {
 	before := sandboxtest.Take(t)
 	state := t.TempDir()
 	store := sandbox.Store{Dir: state}
+	// Whatever happens, nothing of these labs may outlive the test.
+	t.Cleanup(func() { nd(t, state, "clean", "--all") })
 	// Time a whole start of the scenario to spread the kills across it.
 	probe := name("k")
 	t0 := time.Now()
