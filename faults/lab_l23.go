@@ -7,14 +7,12 @@ package faults
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // iface returns the scenario's interface dev of the env's host (its first
@@ -52,37 +50,6 @@ func neighbours(ifc *scenarios.Iface) []*scenarios.Iface {
 	return out
 }
 
-// netlinkRoute turns a scenario route into a netlink route.
-func netlinkRoute(h *netlink.Handle, r scenarios.RouteSpec) (*netlink.Route, error) {
-	dst := &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}
-	rt := &netlink.Route{Dst: dst, Priority: r.Metric, Table: unix.RT_TABLE_MAIN}
-	if r.Dst.Bits() == 0 && r.Dst.Addr().Is4() {
-		rt.Dst = nil
-	}
-	switch r.Type {
-	case "blackhole":
-		rt.Type = unix.RTN_BLACKHOLE
-	case "unreachable":
-		rt.Type = unix.RTN_UNREACHABLE
-	case "prohibit":
-		rt.Type = unix.RTN_PROHIBIT
-	}
-	if r.Via.IsValid() {
-		rt.Gw = r.Via.AsSlice()
-	}
-	if r.Dev != "" {
-		l, err := h.LinkByName(r.Dev)
-		if err != nil {
-			return nil, fmt.Errorf("finding interface %q: %w", r.Dev, err)
-		}
-		rt.LinkIndex = l.Attrs().Index
-		if !r.Via.IsValid() {
-			rt.Scope = netlink.SCOPE_LINK
-		}
-	}
-	return rt, nil
-}
-
 // routeDev is the scenario interface a route leaves by, or nil.
 func routeDev(sh *scenarios.Host, r scenarios.RouteSpec) *scenarios.Iface {
 	if r.Dev != "" {
@@ -104,7 +71,7 @@ func (e *Env) restoreRoutes(h *netlink.Handle, keep func(r scenarios.RouteSpec) 
 		if !r.Dst.Addr().Is4() || !keep(r) {
 			continue
 		}
-		rt, err := netlinkRoute(h, r)
+		rt, err := sandbox.NetlinkRoute(h, r)
 		if err != nil {
 			return err
 		}
@@ -127,16 +94,10 @@ func (e *Env) defaultGateway() (netip.Addr, *scenarios.Iface, bool) {
 	return netip.Addr{}, nil, false
 }
 
-// hostOf returns the scenario host that owns an IPv4 address.
+// hostOf returns the scenario interface that holds an address.
 func hostOf(s *scenarios.Scenario, a netip.Addr) (*scenarios.Iface, bool) {
-	for _, h := range s.Hosts {
-		for _, i := range h.Interfaces {
-			if i.IPv4.IsValid() && i.IPv4.Addr() == a {
-				return i, true
-			}
-		}
-	}
-	return nil, false
+	i := s.IfaceWithAddr(a)
+	return i, i != nil
 }
 
 // scenarioRoute is the scenario's route that a host uses for an address,

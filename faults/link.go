@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -404,7 +405,7 @@ func applyWrongNetmask(ctx context.Context, e *Env, p Params) error {
 		if !r.Dst.Addr().Is4() || routeDev(sh, r) != ifc {
 			continue
 		}
-		rt, err := netlinkRoute(h, r)
+		rt, err := sandbox.NetlinkRoute(h, r)
 		if err != nil {
 			return err
 		}

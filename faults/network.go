@@ -75,23 +75,7 @@ func revertNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 		return err
 	}
 	defer h.Close()
-	for _, r := range e.ScenarioHost().Routes {
-		if r.Dst.Bits() != 0 || !r.Dst.Addr().Is4() || r.Type != "unicast" {
-			continue
-		}
-		rt := &netlink.Route{Gw: r.Via.AsSlice(), Priority: r.Metric}
-		if r.Dev != "" {
-			l, err := h.LinkByName(r.Dev)
-			if err != nil {
-				return err
-			}
-			rt.LinkIndex = l.Attrs().Index
-		}
-		if err := h.RouteReplace(rt); err != nil {
-			return fmt.Errorf("restoring default route via %s: %w", r.Via, err)
-		}
-	}
-	return nil
+	return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return r.Dst.Bits() == 0 && r.Type == "unicast" })
 }
 
 // observeNoDefaultRoute asks the kernel for a route off every local

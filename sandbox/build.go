@@ -504,8 +504,18 @@ func (b *builder) vxlan(nh *netlink.Handle, h *scenarios.Host, ifc *scenarios.If
 }
 
 func addRoute(nh *netlink.Handle, r scenarios.RouteSpec) error {
+	rt, err := NetlinkRoute(nh, r)
+	if err != nil {
+		return err
+	}
+	return nh.RouteAdd(rt)
+}
+
+// NetlinkRoute turns a scenario route into the netlink route of the main
+// table that a lab host gets (and that faults delete and restore).
+func NetlinkRoute(nh *netlink.Handle, r scenarios.RouteSpec) (*netlink.Route, error) {
 	dst := &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}
-	rt := &netlink.Route{Dst: dst, Priority: r.Metric}
+	rt := &netlink.Route{Dst: dst, Priority: r.Metric, Table: unix.RT_TABLE_MAIN}
 	if r.Dst.Bits() == 0 {
 		rt.Dst = nil
 		if r.Dst.Addr().Is6() {
@@ -527,14 +537,14 @@ func addRoute(nh *netlink.Handle, r scenarios.RouteSpec) error {
 	if r.Dev != "" {
 		l, err := nh.LinkByName(r.Dev)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("finding interface %q: %w", r.Dev, err)
 		}
 		rt.LinkIndex = l.Attrs().Index
 		if !r.Via.IsValid() {
 			rt.Scope = netlink.SCOPE_LINK
 		}
 	}
-	return nh.RouteAdd(rt)
+	return rt, nil
 }
 
 // writeSysctls writes namespace sysctls from a thread inside the

@@ -82,6 +82,19 @@ type Sysctl struct {
 	Key, Value string
 }
 
+// IfaceWithAddr returns the interface that holds address a (IPv4 or
+// IPv6), or nil.
+func (s *Scenario) IfaceWithAddr(a netip.Addr) *Iface {
+	for _, h := range s.Hosts {
+		for _, i := range h.Interfaces {
+			if i.IPv4.IsValid() && i.IPv4.Addr() == a || i.IPv6.IsValid() && i.IPv6.Addr() == a {
+				return i
+			}
+		}
+	}
+	return nil
+}
+
 // Host returns the host of that name, or nil.
 func (s *Scenario) Host(name string) *Host {
 	for _, h := range s.Hosts {
