@@ -87,17 +87,11 @@ func (c *Checker) Computed(ctx context.Context, a *scenarios.Answer) (string, []
 		name, err := c.closeWaitProcess(a.Host)
 		return name, nil, err
 	case "path-mtu":
-		t, err := c.host(a.Host)
+		t, dst, err := c.path(a.Host, a.To)
 		if err != nil {
 			return "", nil, err
 		}
-		dst, err := c.addr(a.To)
-		if err != nil {
-			return "", nil, err
-		}
-		flushRouteCache(t)
-		res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
-		flushRouteCache(t)
+		res, err := measurePathMTU(t, dst)
 		if err != nil {
 			return "", nil, err
 		}
@@ -112,11 +106,7 @@ func (c *Checker) Computed(ctx context.Context, a *scenarios.Answer) (string, []
 // with the addresses of the router at that hop (found by following the
 // lab's routing tables hop by hop) as other accepted answers.
 func (c *Checker) silentHop(from, to string) (string, []string, error) {
-	t, err := c.host(from)
-	if err != nil {
-		return "", nil, err
-	}
-	dst, err := c.addr(to)
+	t, dst, err := c.path(from, to)
 	if err != nil {
 		return "", nil, err
 	}
@@ -154,24 +144,13 @@ func (c *Checker) routerAtHop(from string, dst netip.Addr, hop int) (*scenarios.
 		if err != nil || !rt.Gateway.IsValid() {
 			return nil, fmt.Errorf("no gateway from %s", cur.Name)
 		}
-		next := c.ownerOf(rt.Gateway)
+		next := c.Scenario.IfaceWithAddr(rt.Gateway)
 		if next == nil {
 			return nil, fmt.Errorf("no lab host has %s", rt.Gateway)
 		}
-		cur = next
+		cur = next.Host
 	}
 	return cur, nil
-}
-
-func (c *Checker) ownerOf(a netip.Addr) *scenarios.Host {
-	for _, h := range c.Scenario.Hosts {
-		for _, i := range h.Interfaces {
-			if i.IPv4.IsValid() && i.IPv4.Addr() == a || i.IPv6.IsValid() && i.IPv6.Addr() == a {
-				return h
-			}
-		}
-	}
-	return nil
 }
 
 func oneOfFold(v string, options []string) bool {

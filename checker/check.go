@@ -116,6 +116,17 @@ func (c *Checker) host(name string) (probe.Target, error) {
 	return c.Lab.Host(name)
 }
 
+// path is a probe's start and destination: a lab host, and an address
+// or a host name of the scenario.
+func (c *Checker) path(from, to string) (probe.Target, netip.Addr, error) {
+	t, err := c.host(from)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	dst, err := c.addr(to)
+	return t, dst, err
+}
+
 // addr resolves an address or a host name of the scenario (its first IPv4
 // address).
 func (c *Checker) addr(s string) (netip.Addr, error) {
@@ -161,11 +172,7 @@ var reachWords = map[probe.ReachOutcome]string{
 }
 
 func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
-	t, err := c.host(r.From)
-	if err != nil {
-		return judgement{}, err
-	}
-	dst, err := c.addr(r.To)
+	t, dst, err := c.path(r.From, r.To)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -197,11 +204,7 @@ func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
 }
 
 func (c *Checker) ping(p *scenarios.PingCheck) (judgement, error) {
-	t, err := c.host(p.From)
-	if err != nil {
-		return judgement{}, err
-	}
-	dst, err := c.addr(p.To)
+	t, dst, err := c.path(p.From, p.To)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -338,11 +341,7 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 }
 
 func (c *Checker) route(r *scenarios.RouteCheck) (judgement, error) {
-	t, err := c.host(r.Host)
-	if err != nil {
-		return judgement{}, err
-	}
-	dst, err := c.addr(r.To)
+	t, dst, err := c.path(r.Host, r.To)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -409,20 +408,11 @@ func (c *Checker) link(l *scenarios.LinkCheck) (judgement, error) {
 }
 
 func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
-	t, err := c.host(p.From)
+	t, dst, err := c.path(p.From, p.To)
 	if err != nil {
 		return judgement{}, err
 	}
-	dst, err := c.addr(p.To)
-	if err != nil {
-		return judgement{}, err
-	}
-	flushRouteCache(t)
-	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
-	// What the probe taught the kernel must not outlive the check: a
-	// cached path MTU would make the host's later connections work around
-	// a black hole the learner has not fixed.
-	flushRouteCache(t)
+	res, err := measurePathMTU(t, dst)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -435,11 +425,7 @@ func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
 }
 
 func (c *Checker) trace(tr *scenarios.TraceCheck) (judgement, error) {
-	t, err := c.host(tr.From)
-	if err != nil {
-		return judgement{}, err
-	}
-	dst, err := c.addr(tr.To)
+	t, dst, err := c.path(tr.From, tr.To)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -567,6 +553,16 @@ func (c *Checker) counter(k *scenarios.CounterCheck) (judgement, error) {
 	}
 	pass := (k.Min == nil || int64(v) >= *k.Min) && (k.Max == nil || int64(v) <= *k.Max)
 	return judgement{pass, fmt.Sprintf("%s on %s is %d", k.Name, k.Host, v)}, nil
+}
+
+// measurePathMTU probes the path MTU from a clean cache, and forgets what
+// the probe taught the kernel afterwards: a cached path MTU would make the
+// host's later connections work around a black hole the learner has not
+// fixed.
+func measurePathMTU(t probe.Target, dst netip.Addr) (probe.MTUResult, error) {
+	flushRouteCache(t)
+	defer flushRouteCache(t)
+	return probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
 }
 
 // flushRouteCache forgets cached path MTUs in a host, so that a check
