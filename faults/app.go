@@ -71,15 +71,9 @@ func appKinds() []Kind {
 			Fix: "Measure with `dig NAME` (Query time) against each server (`dig @SERVER NAME`) and point the client at a fast one, " +
 				"or repair the slow server: in a lab, restart its dns service without the delay.",
 			NewParams: func() Params { return &DNSSlowParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*DNSSlowParams)
-				return applyDNSFault(ctx, e, x.Service, x.fault())
-			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*DNSSlowParams)
-				return revertDNSFault(ctx, e, x.Service, x.fault())
-			},
-			Observe: observeDNSSlow,
+			Apply:     applyDNSFault,
+			Revert:    revertDNSFault,
+			Observe:   observeDNSSlow,
 		},
 		dnsModeKind("dns-refused", services.DNSRefused,
 			"The lab's DNS server refuses queries for a name (REFUSED).",
@@ -120,15 +114,9 @@ func appKinds() []Kind {
 			Fix: "Compare the answer with the address the server really has (`ip -br addr` on the server, or the inventory), " +
 				"then correct the record on the DNS server: in a lab, restart its dns service with the right zone.",
 			NewParams: func() Params { return &WrongRecordParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*WrongRecordParams)
-				return applyDNSFault(ctx, e, x.Service, x.fault())
-			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*WrongRecordParams)
-				return revertDNSFault(ctx, e, x.Service, x.fault())
-			},
-			Observe: observeWrongRecord,
+			Apply:     applyDNSFault,
+			Revert:    revertDNSFault,
+			Observe:   observeWrongRecord,
 		},
 		{
 			Name:      "stale-hosts-entry",
@@ -450,12 +438,10 @@ func dnsModeKind(name, mode, summary, symptom, fix string) Kind {
 		Fix:       fix,
 		NewParams: func() Params { return &DNSModeParams{mode: mode} },
 		Apply: func(ctx context.Context, e *Env, p Params) error {
-			x := params(p)
-			return applyDNSFault(ctx, e, x.Service, x.fault())
+			return applyDNSFault(ctx, e, params(p))
 		},
 		Revert: func(ctx context.Context, e *Env, p Params) error {
-			x := params(p)
-			return revertDNSFault(ctx, e, x.Service, x.fault())
+			return revertDNSFault(ctx, e, params(p))
 		},
 		Observe: func(ctx context.Context, e *Env, p Params) error {
 			return observeDNSMode(ctx, e, params(p))
@@ -496,12 +482,27 @@ func currentDNSParams(e *Env, name string) (*services.DNSParams, error) {
 	return p.(*services.DNSParams), nil
 }
 
-func applyDNSFault(ctx context.Context, e *Env, service string, f services.DNSFault) error {
-	return applyDNSFaults(ctx, e, service, func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{f} })
+// dnsFaultParams are the parameters of a fault that is one fault mode of
+// one dns service.
+type dnsFaultParams interface {
+	dnsService() string
+	fault() services.DNSFault
 }
 
-func revertDNSFault(ctx context.Context, e *Env, service string, f services.DNSFault) error {
-	return revertDNSFaults(ctx, e, service, func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{f} })
+func (p *DNSModeParams) dnsService() string     { return p.Service }
+func (p *DNSSlowParams) dnsService() string     { return p.Service }
+func (p *WrongRecordParams) dnsService() string { return p.Service }
+
+// applyDNSFault and revertDNSFault are Apply and Revert of the faults whose
+// parameters are a dnsFaultParams.
+func applyDNSFault(ctx context.Context, e *Env, p Params) error {
+	x := p.(dnsFaultParams)
+	return applyDNSFaults(ctx, e, x.dnsService(), func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{x.fault()} })
+}
+
+func revertDNSFault(ctx context.Context, e *Env, p Params) error {
+	x := p.(dnsFaultParams)
+	return revertDNSFaults(ctx, e, x.dnsService(), func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{x.fault()} })
 }
 
 // applyDNSFaults restarts the dns service with the faults made from its

@@ -314,6 +314,19 @@ func kubeParams(e *Env, proxy string) (svc string, cur, orig *services.KubeProxy
 	return svc, cur, orig, nil
 }
 
+// kubeService is the fault's service as kube-proxy runs it now (running),
+// or as the scenario configures it.
+func kubeService(e *Env, x *KubeServiceParams, running bool) (*services.KubeService, error) {
+	_, cur, orig, err := kubeParams(e, x.Proxy)
+	if err != nil {
+		return nil, err
+	}
+	if running {
+		return findKubeService(cur, x.Name)
+	}
+	return findKubeService(orig, x.Name)
+}
+
 func findKubeService(p *services.KubeProxyParams, name string) (*services.KubeService, error) {
 	for i := range p.Services {
 		if p.Services[i].Name == name {
@@ -380,11 +393,7 @@ func reachService(e *Env, s *services.KubeService, timeout time.Duration) (probe
 
 func observeNoEndpoints(ctx context.Context, e *Env, p Params) error {
 	x := p.(*KubeServiceParams)
-	_, _, orig, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return err
-	}
-	s, err := findKubeService(orig, x.Name)
+	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
 	}
@@ -400,11 +409,7 @@ func observeNoEndpoints(ctx context.Context, e *Env, p Params) error {
 
 func applyMissingDNAT(ctx context.Context, e *Env, p Params) error {
 	x := p.(*KubeServiceParams)
-	_, cur, _, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return err
-	}
-	s, err := findKubeService(cur, x.Name)
+	s, err := kubeService(e, x, true)
 	if err != nil {
 		return err
 	}
@@ -421,11 +426,7 @@ func applyMissingDNAT(ctx context.Context, e *Env, p Params) error {
 
 func revertMissingDNAT(ctx context.Context, e *Env, p Params) error {
 	x := p.(*KubeServiceParams)
-	_, cur, _, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return err
-	}
-	s, err := findKubeService(cur, x.Name)
+	s, err := kubeService(e, x, true)
 	if err != nil {
 		return err
 	}
@@ -438,11 +439,7 @@ func revertMissingDNAT(ctx context.Context, e *Env, p Params) error {
 // node un-NATed (a timeout, or an unreachable from a router).
 func observeMissingDNAT(ctx context.Context, e *Env, p Params) error {
 	x := p.(*KubeServiceParams)
-	_, _, orig, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return err
-	}
-	s, err := findKubeService(orig, x.Name)
+	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
 	}
