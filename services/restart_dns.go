@@ -3,7 +3,6 @@ package services
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -20,18 +19,9 @@ func ScenarioParams(s *scenarios.Scenario, host, name string) (*Kind, Params, er
 		return nil, nil, fmt.Errorf("scenario %q has no host %q", s.Name, host)
 	}
 	for _, svc := range h.Services {
-		if svc.Name != name {
-			continue
+		if svc.Name == name {
+			return Decode(s.File, host, svc)
 		}
-		k, ok := Lookup(svc.Kind)
-		if !ok {
-			return nil, nil, fmt.Errorf("host %q: unknown service kind %q", host, svc.Kind)
-		}
-		p := k.NewParams()
-		if err := scenarios.DecodeParams(s.File, fmt.Sprintf("hosts.%s.services.%s.params", host, name), &svc.Params, p); err != nil {
-			return nil, nil, err
-		}
-		return k, p, nil
 	}
 	return nil, nil, fmt.Errorf("host %q runs no service %q", host, name)
 }
@@ -67,33 +57,13 @@ func Restart(ctx context.Context, lab *sandbox.Lab, host, name, kind string, p P
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("service %q on host %q: %w", name, host, err)
 	}
-	data, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encoding parameters of service %q: %w", name, err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding the netdojo binary: %w", err)
-	}
 	if _, ok := findProcess(lab, host, name); ok {
 		if err := lab.StopProcess(host, name); err != nil {
 			return fmt.Errorf("stopping service %q on host %q: %w", name, host, err)
 		}
 	}
-	proc, err := lab.Spawn(host, name, self, ServiceCommand, kind, string(data))
-	if err != nil {
-		return err
-	}
-	t, err := lab.Host(host)
-	if err != nil {
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
-	if err := k.Ready(rctx, t, p); err != nil {
-		return fmt.Errorf("service %q (%s) on host %q is not ready after a restart: %w%s", name, kind, host, err, logTail(proc))
-	}
-	return nil
+	_, err := Run(ctx, lab, host, name, k, p)
+	return err
 }
 
 func findProcess(lab *sandbox.Lab, host, name string) (sandbox.Process, bool) {

@@ -2,8 +2,6 @@ package services
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -40,52 +38,31 @@ func (Registry) Kinds() []string { return Names() }
 // lab's state so stop ends it), and waits until each is ready. A service
 // that is not ready in time fails the start with the end of its log.
 func StartAll(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding the netdojo binary: %w", err)
-	}
 	type started struct {
 		host string
-		svc  scenarios.Service
+		name string
 		kind *Kind
 		p    Params
 		proc sandbox.Process
 	}
+	// All are launched first, so that they come up side by side.
 	var all []started
 	for _, h := range s.Hosts {
 		for _, svc := range h.Services {
-			kind, ok := Lookup(svc.Kind)
-			if !ok {
-				return fmt.Errorf("host %q: unknown service kind %q", h.Name, svc.Kind)
-			}
-			p := kind.NewParams()
-			if err := scenarios.DecodeParams(s.File, fmt.Sprintf("hosts.%s.services.%s.params", h.Name, svc.Name), &svc.Params, p); err != nil {
-				return err
-			}
-			data, err := json.Marshal(p)
-			if err != nil {
-				return fmt.Errorf("encoding parameters of service %q: %w", svc.Name, err)
-			}
-			proc, err := lab.Spawn(h.Name, svc.Name, self, ServiceCommand, svc.Kind, string(data))
+			kind, p, err := Decode(s.File, h.Name, svc)
 			if err != nil {
 				return err
 			}
-			all = append(all, started{h.Name, svc, kind, p, proc})
+			proc, err := Launch(lab, h.Name, svc.Name, svc.Kind, p)
+			if err != nil {
+				return err
+			}
+			all = append(all, started{h.Name, svc.Name, kind, p, proc})
 		}
 	}
 	for _, st := range all {
-		t, err := lab.Host(st.host)
-		if err != nil {
+		if err := WaitReady(ctx, lab, st.host, st.name, st.kind, st.p, st.proc); err != nil {
 			return err
-		}
-		rctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-		err = st.kind.Ready(rctx, t, st.p)
-		cancel()
-		if err != nil {
-			if cerr := ctx.Err(); cerr != nil {
-				return fmt.Errorf("starting service %q on host %q: %w", st.svc.Name, st.host, cerr)
-			}
-			return fmt.Errorf("service %q (%s) on host %q is not ready: %w%s", st.svc.Name, st.svc.Kind, st.host, err, logTail(st.proc))
 		}
 	}
 	return nil
