@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 	"go.yaml.in/yaml/v3"
@@ -19,24 +19,7 @@ import (
 // TestMain lets the test binary stand in for netdojo inside lab hosts:
 // lab.Command re-executes it as `__enter`, services as `__service`.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case sandbox.EnterCommand:
-			fmt.Fprintln(os.Stderr, sandbox.EnterMain(os.Args[2:]))
-			os.Exit(4)
-		case services.ServiceCommand:
-			os.Exit(services.Main(os.Args[2:]))
-		}
-	}
-	if os.Geteuid() != 0 {
-		fmt.Println("checker tests need root; skipping")
-		os.Exit(0)
-	}
-	if err := sandbox.EnsureNetnsDir(); err != nil {
-		fmt.Println(err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
+	sandboxtest.Main(m, "checker", map[string]func([]string) int{services.ServiceCommand: services.Main})
 }
 
 // labName is a fresh lab name with this suite's prefix.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,24 +17,7 @@ import (
 
 // TestMain lets the test binary stand in for netdojo inside lab hosts.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case sandbox.EnterCommand:
-			fmt.Fprintln(os.Stderr, sandbox.EnterMain(os.Args[2:]))
-			os.Exit(4)
-		case services.ServiceCommand:
-			os.Exit(services.Main(os.Args[2:]))
-		}
-	}
-	if os.Geteuid() != 0 {
-		fmt.Println("fault tests need root; skipping")
-		os.Exit(0)
-	}
-	if err := sandbox.EnsureNetnsDir(); err != nil {
-		fmt.Println(err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
+	sandboxtest.Main(m, "fault", map[string]func([]string) int{services.ServiceCommand: services.Main})
 }
 
 // faultCase proves one fault: injected, its symptom shows (Observe and

@@ -21,22 +21,7 @@ import (
 
 // TestMain lets the test binary stand in for netdojo when a lab host is
 // entered (Lab.Command re-executes the running binary).
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == sandbox.EnterCommand {
-		err := sandbox.EnterMain(os.Args[2:])
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(4)
-	}
-	if os.Geteuid() != 0 {
-		fmt.Println("sandbox tests need root (network namespaces); skipping")
-		os.Exit(0)
-	}
-	if err := sandbox.EnsureNetnsDir(); err != nil {
-		fmt.Println(err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { sandboxtest.Main(m, "sandbox", nil) }
 
 // testStore keeps each test's labs apart from real ones.
 func testStore(t *testing.T) sandbox.Store {

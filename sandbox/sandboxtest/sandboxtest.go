@@ -148,3 +148,29 @@ func AssertNoLeftovers(t testing.TB, store sandbox.Store, lab string) {
 
 // Leftovers lists what remains of a lab (see sandbox.Leftovers).
 func Leftovers(store sandbox.Store, lab string) []string { return sandbox.Leftovers(store, lab) }
+
+// Main is the TestMain of a package whose tests build labs. The test
+// binary stands in for netdojo inside lab hosts: Lab.Command re-executes
+// it as `__enter`, and children maps other hidden subcommands (such as
+// `__service`) to their entry points. Without root the tests are skipped,
+// saying so; otherwise /run/netns is prepared and the tests run.
+func Main(m *testing.M, suite string, children map[string]func(args []string) int) {
+	if len(os.Args) > 1 {
+		if os.Args[1] == sandbox.EnterCommand {
+			fmt.Fprintln(os.Stderr, sandbox.EnterMain(os.Args[2:]))
+			os.Exit(4)
+		}
+		if child, ok := children[os.Args[1]]; ok {
+			os.Exit(child(os.Args[2:]))
+		}
+	}
+	if os.Geteuid() != 0 {
+		fmt.Printf("%s tests need root (network namespaces); skipping\n", suite)
+		os.Exit(0)
+	}
+	if err := sandbox.EnsureNetnsDir(); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
