@@ -202,7 +202,7 @@ func (p *PMTUParams) Check() error {
 // RateLimitParams bring back the kernel's ICMP rate limit.
 type RateLimitParams struct {
 	RatelimitMS int    `yaml:"ratelimit_ms,omitempty" json:"ratelimit_ms,omitempty" doc:"net.ipv4.icmp_ratelimit: milliseconds between ICMP errors to one destination after a burst of 6 (default 1000, the kernel's own default)."`
-	MsgsPerSec  int    `yaml:"msgs_per_sec,omitempty" json:"msgs_per_sec,omitempty" doc:"net.ipv4.icmp_msgs_per_sec, a host-wide limit (default: left at the kernel's 1000)."`
+	MsgsPerSec  int    `yaml:"msgs_per_sec,omitempty" json:"msgs_per_sec,omitempty" doc:"net.ipv4.icmp_msgs_per_sec, the namespace-wide limit (default: left as the lab has it, 100000)."`
 	From        string `yaml:"from,omitempty" json:"from,omitempty" doc:"Host whose probes show the symptom (default: found in the scenario)."`
 	To          string `yaml:"to,omitempty" json:"to,omitempty" doc:"IPv4 address beyond this router probed through it (default: found in the scenario)."`
 }
@@ -393,7 +393,7 @@ func moreNetworkKinds() []Kind {
 			Summary:   "A router limits its ICMP errors to one a second per destination, the kernel's default.",
 			Symptom: "`traceroute -n -q 10` shows `*` among the answers at the router's hop although it is healthy; " +
 				"a burst of probes gets only about 6 time-exceeded or unreachable answers; `nstat -az IcmpRateLimitHost` on the router counts the rest.",
-			Fix:       "Turn the limit off on the router: `sysctl -w net.ipv4.icmp_ratelimit=0` (and `net.ipv4.icmp_msgs_per_sec=1000` if it was lowered).",
+			Fix:       "Turn the limit off on the router: `sysctl -w net.ipv4.icmp_ratelimit=0` (and raise `net.ipv4.icmp_msgs_per_sec` again if it was lowered).",
 			NewParams: func() Params { return &RateLimitParams{} },
 			Apply:     applyRateLimit,
 			Revert:    revertRateLimit,
@@ -451,11 +451,16 @@ func (e *Env) setHostSysctl(host, key, value string) error {
 
 // scenarioSysctl is the env host's value of a sysctl in the scenario, or
 // def.
+// scenarioSysctl is the value the host had when the lab started: the
+// scenario's, else the lab default (sandbox.HostDefaults), else def.
 func (e *Env) scenarioSysctl(key, def string) string {
 	for _, s := range e.ScenarioHost().Sysctls {
 		if s.Key == key {
 			return s.Value
 		}
+	}
+	if v, ok := sandbox.DefaultSysctl(key); ok {
+		return v
 	}
 	return def
 }
@@ -993,8 +998,8 @@ func applyRateLimit(ctx context.Context, e *Env, p Params) error {
 
 func revertRateLimit(ctx context.Context, e *Env, p Params) error {
 	return errors.Join(
-		e.setHostSysctl("", "net.ipv4.icmp_ratelimit", e.scenarioSysctl("net.ipv4.icmp_ratelimit", "0")),
-		e.setHostSysctl("", "net.ipv4.icmp_msgs_per_sec", e.scenarioSysctl("net.ipv4.icmp_msgs_per_sec", "1000")))
+		e.setHostSysctl("", "net.ipv4.icmp_ratelimit", e.scenarioSysctl("net.ipv4.icmp_ratelimit", "")),
+		e.setHostSysctl("", "net.ipv4.icmp_msgs_per_sec", e.scenarioSysctl("net.ipv4.icmp_msgs_per_sec", "")))
 }
 
 // observeRateLimit sends a burst of probes that expire at the router:

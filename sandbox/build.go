@@ -173,6 +173,29 @@ func plan(name string, s *scenarios.Scenario, opts Options) *State {
 	return st
 }
 
+// HostDefaults are the sysctls every lab host gets unless its scenario
+// sets them: no ICMP error rate limits, per destination or for the whole
+// namespace (the kernel's 1 per second per destination, and 1000 per
+// second in bursts of 50, make traceroute print '*' on healthy hops and
+// make unreachable checks flaky).
+var HostDefaults = []scenarios.Sysctl{
+	{Key: "net.ipv4.icmp_ratelimit", Value: "0"},
+	{Key: "net.ipv6.icmp.ratelimit", Value: "0"},
+	{Key: "net.ipv4.icmp_msgs_per_sec", Value: "100000"},
+	{Key: "net.ipv4.icmp_msgs_burst", Value: "10000"},
+}
+
+// DefaultSysctl is the value a lab host has for key when its scenario
+// does not set it, if netdojo sets one.
+func DefaultSysctl(key string) (string, bool) {
+	for _, s := range HostDefaults {
+		if s.Key == key {
+			return s.Value, true
+		}
+	}
+	return "", false
+}
+
 var noDAD = []scenarios.Sysctl{
 	{Key: "net.ipv6.conf.default.accept_dad", Value: "0"},
 	{Key: "net.ipv6.conf.all.accept_dad", Value: "0"},
@@ -428,7 +451,7 @@ func (b *builder) configure(h *scenarios.Host) error {
 		return fmt.Errorf("bringing up lo on host %q: %w", h.Name, err)
 	}
 	// Defaults first, so that the scenario's own sysctls win.
-	sysctls := []scenarios.Sysctl{{Key: "net.ipv4.icmp_ratelimit", Value: "0"}, {Key: "net.ipv6.icmp.ratelimit", Value: "0"}}
+	sysctls := append([]scenarios.Sysctl(nil), HostDefaults...)
 	for _, n := range b.s.Networks {
 		if n.Owner == h {
 			// A host holding a bridge behaves as a Kubernetes node does.
