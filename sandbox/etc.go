@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,18 +36,12 @@ func writeEtc(dir string, h *scenarios.Host) error {
 // disk; everything else a lab writes is on tmpfs.
 func linkEtc(links, targets []string) error {
 	for i, link := range links {
-		// Another lab's stop removes /etc/netns when it empties it: make
-		// it again if it vanished between two links.
-		var err error
-		for try := 0; try < 5; try++ {
-			if err = os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
-				return fmt.Errorf("creating %s: %w", EtcNetnsDir, err)
+		if err := retryVanished(func() error {
+			if err := os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
+				return err
 			}
-			if err = os.Symlink(targets[i], link); !errors.Is(err, os.ErrNotExist) {
-				break
-			}
-		}
-		if err != nil {
+			return os.Symlink(targets[i], link)
+		}); err != nil {
 			return fmt.Errorf("linking %s: %w", link, err)
 		}
 	}

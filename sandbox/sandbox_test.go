@@ -432,3 +432,42 @@ func TestCleanRemovesALabKilledBeforeItsFirstState(t *testing.T) {
 	}
 	sandboxtest.AssertNoLeftovers(t, store, name)
 }
+
+// TestLabsStartAndStopConcurrentlyInOneStore: a stop that empties the
+// store's directories (and /etc/netns) must not break another lab's start
+// that is creating them at the same moment.
+func TestLabsStartAndStopConcurrentlyInOneStore(t *testing.T) {
+	store := testStore(t)
+	s := builtin(t, "p2p-pair")
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	var names []string
+	for w := 0; w < 2; w++ {
+		name := labName(fmt.Sprintf("w%d", w))
+		names = append(names, name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 60; i++ {
+				lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store})
+				if err != nil {
+					errs <- fmt.Errorf("start %d of %s: %w", i, name, err)
+					return
+				}
+				lab.Close()
+				if err := sandbox.Stop(store, name); err != nil {
+					errs <- fmt.Errorf("stop %d of %s: %w", i, name, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, n := range names {
+		sandboxtest.AssertNoLeftovers(t, store, n)
+	}
+}

@@ -82,17 +82,32 @@ func (s Store) hasState(lab string) bool {
 	return err == nil
 }
 
+// retryVanished runs fn again while it fails because a directory it made
+// vanished: another lab's stop or clean removes the store's (and
+// /etc/netns's) directories when they are empty, at any moment.
+func retryVanished(fn func() error) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = fn(); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
 // Save writes the state atomically.
 func (s Store) Save(st *State) error {
-	if err := os.MkdirAll(s.labDir(st.Lab), 0o755); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
-	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding state of lab %q: %w", st.Lab, err)
 	}
 	tmp := s.statePath(st.Lab) + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := retryVanished(func() error {
+		if err := os.MkdirAll(s.labDir(st.Lab), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(tmp, data, 0o644)
+	}); err != nil {
 		return fmt.Errorf("writing state of lab %q: %w", st.Lab, err)
 	}
 	if err := os.Rename(tmp, s.statePath(st.Lab)); err != nil {
@@ -173,12 +188,17 @@ var ErrLocked = errors.New("lab is locked")
 // Lock takes the lab's lock without waiting. The lock file holds the
 // holder's PID so the refusal can name it.
 func (s Store) Lock(lab string) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(s.lockPath(lab)), 0o755); err != nil {
-		return nil, fmt.Errorf("creating lock directory: %w", err)
-	}
 	for {
 		path := s.lockPath(lab)
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		var f *os.File
+		err := retryVanished(func() error {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+			var err error
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("opening lock of lab %q: %w", lab, err)
 		}
