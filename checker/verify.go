@@ -169,18 +169,7 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 	}
 	defer stop()
 	v.phase(PhaseBroken, func(p *PhaseResult) {
-		for i := range v.s.Faults {
-			a, err := faults.Resolve(v.s, i)
-			if err != nil {
-				p.Problems = append(p.Problems, err.Error())
-				continue
-			}
-			if err := a.Observe(ctx, c.Lab, v.s); err != nil {
-				p.Problems = append(p.Problems, fmt.Sprintf("fault %s: its symptom is not observed: %v", a.Name, err))
-			} else {
-				p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", a.Name))
-			}
-		}
+		v.symptoms(ctx, c, p)
 		once := *c
 		once.Once = true
 		for _, t := range v.s.Tasks {
@@ -221,6 +210,22 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 		}
 		v.allPass(ctx, c, p, answered)
 	})
+}
+
+// symptoms observes every fault's documented symptom in a broken lab.
+func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult) {
+	for i := range v.s.Faults {
+		a, err := faults.Resolve(v.s, i)
+		if err != nil {
+			p.Problems = append(p.Problems, err.Error())
+			continue
+		}
+		if err := a.Observe(ctx, c.Lab, v.s); err != nil {
+			p.Problems = append(p.Problems, fmt.Sprintf("fault %s: its symptom is not observed: %v", a.Name, err))
+		} else {
+			p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", a.Name))
+		}
+	}
 }
 
 // allPass judges every task and invariant, which must all pass; answer
@@ -291,12 +296,20 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 			return
 		}
 		defer stop()
+		// The wrong fix is tried on a lab that is really broken: every
+		// fault's symptom is there first (a symptom that needs traffic, such
+		// as a flood's half-open connections, takes a moment after start).
+		v.symptoms(ctx, c, p)
 		for _, st := range w.Steps {
-			if st.Run == "" {
+			if st.Run == "" && st.Service == "" {
 				continue
 			}
 			out, err := RunStep(ctx, c.Lab, st)
-			p.Details = append(p.Details, fmt.Sprintf("ran in %s: %s (%v) %s", st.Host, st.Run, errOr(err), strings.TrimSpace(out)))
+			what := st.Run
+			if st.Service != "" {
+				what = "service " + st.Service + " " + st.Action
+			}
+			p.Details = append(p.Details, fmt.Sprintf("ran in %s: %s (%v) %s", st.Host, what, errOr(err), strings.TrimSpace(out)))
 		}
 		failing := 0
 		for _, t := range v.s.Tasks {
