@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
@@ -48,7 +49,24 @@ func WaitReady(ctx context.Context, lab *sandbox.Lab, host, name string, kind *K
 	}
 	rctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
-	if err := kind.Ready(rctx, t, p); err != nil {
+	// A service that exits (an address already in use, bad parameters)
+	// will never be ready: stop waiting as soon as it is gone.
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for proc.Alive() {
+			select {
+			case <-rctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		cancel()
+	}()
+	err = kind.Ready(rctx, t, p)
+	cancel()
+	<-exited
+	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("starting service %q on host %q: %w", name, host, cerr)
 		}
