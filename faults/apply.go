@@ -78,6 +78,18 @@ func (a *Applied) Observe(ctx context.Context, lab *sandbox.Lab, s *scenarios.Sc
 	return a.Kind.Observe(ctx, a.Env(lab, s), a.Params)
 }
 
+// Cleared returns nil when the fault's root cause is gone where the fault
+// is; an error says what is still wrong there without giving the fix.
+func (a *Applied) Cleared(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
+	if a.Kind.Cleared != nil {
+		return a.Kind.Cleared(ctx, a.Env(lab, s), a.Params)
+	}
+	if a.Kind.Observe(ctx, a.Env(lab, s), a.Params) == nil {
+		return fmt.Errorf("the fault's symptom is still there")
+	}
+	return nil
+}
+
 // ApplyAll injects every fault of the scenario, in order, and records
 // their names in the lab's state.
 func ApplyAll(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {

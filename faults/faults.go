@@ -47,6 +47,14 @@ type Kind struct {
 	// Observe returns nil when the symptom is there, measured with the
 	// probe engine or the lab's real tools; an error says what was seen.
 	Observe func(ctx context.Context, e *Env, p Params) error
+	// Cleared returns nil when the fault's root cause is gone where the
+	// fault is (the route is back on that host, the dropping rule no longer
+	// matches in that chain, the hop sends "fragmentation needed" again),
+	// however the lab behaves end to end. An error is an observation of what
+	// is still wrong there, in words that never state the fix. A kind
+	// without one is judged by its symptom: cleared when Observe no longer
+	// sees it.
+	Cleared func(ctx context.Context, e *Env, p Params) error
 }
 
 // Params are a kind's typed parameters. Check validates them and fills
