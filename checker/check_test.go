@@ -77,7 +77,7 @@ func (e *env) judge(t *testing.T, cases []checkCase) {
 				t.Errorf("%d attempts", o.Attempts)
 			}
 			assertNoFix(t, o.Observed)
-			if strings.Contains(o.Observed, e.lab.Name+"-") {
+			if strings.Contains(o.Observed, e.lab.Name+".") {
 				t.Errorf("the observation names a host by its namespace, which the learner never sees: %s", o.Observed)
 			}
 		})

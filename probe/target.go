@@ -30,7 +30,7 @@ type Target interface {
 	// inherit it.
 	Do(fn func() error) error
 	// EtcFile is the path of the file that processes in the target see as
-	// /etc/NAME (for a lab host, /etc/netns/LAB-HOST/NAME when it exists).
+	// /etc/NAME (for a lab host, /etc/netns/LAB.HOST/NAME when it exists).
 	EtcFile(name string) string
 }
 

@@ -38,10 +38,18 @@ type Options struct {
 	Trace func(phase string, d time.Duration)
 }
 
-// SwitchSuffix names the lab's private namespace that holds its bridges:
-// LAB.switch. Lab and host names cannot hold a dot, so it never collides
-// with a host namespace LAB-HOST.
-const SwitchSuffix = ".switch"
+// Namespace names. A host's namespace is LAB.HOST and the lab's private
+// namespace that holds its bridges is LAB._switch. Lab and host names never
+// hold a dot or an underscore (scenarios.ValidName), so the first dot ends
+// the lab's name: whatever the names, two labs never share a namespace
+// name, no host takes the switch's, and everything a lab names starts
+// with LAB. and nothing of another lab does.
+const (
+	// NetnsSep separates the lab's name from the host's.
+	NetnsSep = "."
+	// SwitchSuffix makes the lab's switch namespace name: LAB._switch.
+	SwitchSuffix = NetnsSep + "_switch"
+)
 
 // ErrRunning refuses to start a lab that is running.
 var ErrRunning = errors.New("lab is running")
@@ -49,8 +57,35 @@ var ErrRunning = errors.New("lab is running")
 // ScenarioFile is the copy of the scenario in a lab's directory.
 const ScenarioFile = "scenario.yaml"
 
-// NetnsName is the namespace of a host: LAB-HOST.
-func NetnsName(lab, host string) string { return lab + "-" + host }
+// NetnsName is the namespace of a host: LAB.HOST.
+func NetnsName(lab, host string) string { return lab + NetnsSep + host }
+
+// SwitchNetnsName is the lab's namespace for its bridges: LAB._switch.
+func SwitchNetnsName(lab string) string { return lab + SwitchSuffix }
+
+// ParseNetnsName splits a namespace name into the lab and the host; host
+// is empty for the lab's switch namespace. ok is false for any name that
+// is not a lab's (with a valid lab and host name).
+func ParseNetnsName(ns string) (lab, host string, ok bool) {
+	lab, rest, found := strings.Cut(ns, NetnsSep)
+	if !found || ValidLabName(lab) != nil {
+		return "", "", false
+	}
+	if NetnsSep+rest == SwitchSuffix {
+		return lab, "", true
+	}
+	if scenarios.ValidName("host", rest) != nil {
+		return "", "", false
+	}
+	return lab, rest, true
+}
+
+// labOwns tells whether a namespace (or /etc/netns entry) name is one of
+// lab's: LAB.HOST or LAB._switch, never another lab's.
+func labOwns(lab, ns string) bool {
+	l, _, ok := ParseNetnsName(ns)
+	return ok && l == lab
+}
 
 // Start builds a lab from a checked scenario. It records every namespace
 // and file before creating it; if anything fails, or ctx is cancelled
@@ -79,7 +114,11 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 		lock.Release()
 	}()
 
-	if old, err := opts.Store.Load(name); err == nil {
+	old, err := opts.Store.Load(name)
+	if err != nil && !errors.Is(err, ErrNoLab) {
+		return nil, err // a state that fails its checks is never acted on
+	}
+	if err == nil {
 		if old.Status == StatusRunning {
 			return nil, fmt.Errorf("lab %q is already running; stop it with 'netdojo stop %s' or start another with --name: %w", name, name, ErrRunning)
 		}
@@ -90,6 +129,8 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 	}
 
 	st := plan(name, s, opts)
+	// A friendly early refusal; the creation of each object is exclusive
+	// anyway, and a rollback removes only what this run made.
 	for _, ns := range st.Namespaces {
 		if NetnsExists(ns) {
 			return nil, fmt.Errorf("namespace %q already exists and is not part of lab %q; choose another lab name with --name", ns, name)
@@ -147,13 +188,9 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 	return lab, nil
 }
 
-// ValidLabName checks a lab name.
-func ValidLabName(name string) error {
-	if len(name) == 0 || len(name) > scenarios.MaxNameLen || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || name[0] == '-' || name[len(name)-1] == '-' {
-		return fmt.Errorf("%q is not a valid lab name; use at most %d lower-case letters, digits and dashes", name, scenarios.MaxNameLen)
-	}
-	return nil
-}
+// ValidLabName checks a lab name against the one name rule
+// (scenarios.ValidName); the error is a *scenarios.NameError.
+func ValidLabName(name string) error { return scenarios.ValidName("lab", name) }
 
 // plan is the state of a lab before anything exists: every namespace and
 // /etc/netns directory it will make.
@@ -161,7 +198,7 @@ func plan(name string, s *scenarios.Scenario, opts Options) *State {
 	st := &State{
 		Lab: name, Scenario: s.Name, Source: opts.Source, Seed: s.Seed,
 		Status: StatusStarting, PID: os.Getpid(), Started: time.Now().UTC(),
-		SwitchNetns: name + SwitchSuffix,
+		SwitchNetns: SwitchNetnsName(name),
 	}
 	st.Namespaces = append(st.Namespaces, st.SwitchNetns)
 	for _, h := range s.Hosts {
@@ -171,6 +208,26 @@ func plan(name string, s *scenarios.Scenario, opts Options) *State {
 		st.EtcDirs = append(st.EtcDirs, filepath.Join(EtcNetnsDir, ns))
 	}
 	return st
+}
+
+// forget drops a namespace or /etc/netns entry from the lab's record when
+// its creation found it already there: it is not the lab's, so neither a
+// rollback nor a later clean may remove it. The record is saved at once.
+func (l *Lab) forget(name string) error {
+	l.mu.Lock()
+	drop := func(list []string) []string {
+		var keep []string
+		for _, n := range list {
+			if n != name {
+				keep = append(keep, n)
+			}
+		}
+		return keep
+	}
+	l.State.Namespaces = drop(l.State.Namespaces)
+	l.State.EtcDirs = drop(l.State.EtcDirs)
+	l.mu.Unlock()
+	return l.Save()
 }
 
 // HostDefaults are the sysctls every lab host gets unless its scenario
@@ -217,13 +274,20 @@ func (b *builder) build(ctx context.Context) (err error) {
 		targets = append(targets, filepath.Join(lab.Dir(), "etc", h.Name))
 	}
 	etc := make(chan error, 1)
-	go func() { etc <- linkEtc(lab.State.EtcDirs, targets) }()
+	links := append([]string(nil), lab.State.EtcDirs...)
+	go func() { etc <- linkEtc(lab, links, targets) }()
 	defer func() { err = errors.Join(err, <-etc) }()
 	// Phase 1: every namespace, in parallel.
 	t0 := time.Now()
 	var mu sync.Mutex
-	if err := b.each(ctx, len(lab.State.Namespaces), func(i int) error {
-		ns, err := CreateNetns(lab.State.Namespaces[i])
+	names := append([]string(nil), lab.State.Namespaces...)
+	if err := b.each(ctx, len(names), func(i int) error {
+		ns, err := CreateNetns(names[i])
+		if errors.Is(err, os.ErrExist) {
+			// Someone else's: this run did not make it, and its rollback
+			// must not remove it.
+			return errors.Join(err, lab.forget(names[i]))
+		}
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +35,11 @@ func writeEtc(dir string, h *scenarios.Host) error {
 // linkEtc makes /etc/netns/NS a symlink to the host's directory in the
 // lab's state. One symlink per host is the only write to /etc, which is on
 // disk; everything else a lab writes is on tmpfs.
-func linkEtc(links, targets []string) error {
+//
+// Each link is created exclusively: one that exists already is someone
+// else's, is dropped from the lab's record (so that no rollback removes
+// it), and fails the start.
+func linkEtc(lab *Lab, links, targets []string) error {
 	for i, link := range links {
 		if err := retryVanished(func() error {
 			if err := os.MkdirAll(EtcNetnsDir, 0o755); err != nil {
@@ -42,6 +47,9 @@ func linkEtc(links, targets []string) error {
 			}
 			return os.Symlink(targets[i], link)
 		}); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return errors.Join(fmt.Errorf("%s already exists and is not part of lab %q: %w", link, lab.Name, err), lab.forget(link))
+			}
 			return fmt.Errorf("linking %s: %w", link, err)
 		}
 	}

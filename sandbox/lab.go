@@ -25,7 +25,8 @@ type Lab struct {
 	netns map[string]*Netns
 }
 
-// Open finds a lab by name.
+// Open finds a lab by name. The name is checked before anything is read,
+// and the state is checked as untrusted input (see Store.Load).
 func Open(store Store, name string) (*Lab, error) {
 	st, err := store.Load(name)
 	if err != nil {
@@ -59,6 +60,9 @@ func (l *Lab) HostNames() []string {
 // Host opens the namespace of a host. The handle is cached and closed by
 // Close.
 func (l *Lab) Host(name string) (*Netns, error) {
+	if err := scenarios.ValidName("host", name); err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, h := range l.State.Hosts {
@@ -94,6 +98,9 @@ func (l *Lab) closeHandles() error {
 
 // netnsOf returns the namespace name of a host.
 func (l *Lab) netnsOf(host string) (string, error) {
+	if err := scenarios.ValidName("host", host); err != nil {
+		return "", err
+	}
 	for _, h := range l.State.Hosts {
 		if h.Name == host {
 			return h.Netns, nil
@@ -120,7 +127,15 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	}
 	args := append([]string{EnterCommand, "--netns", ns, "--hostname", host, "--"}, argv...)
 	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), "NETDOJO_LAB="+l.Name, "NETDOJO_HOST="+host)
+	// The marker is this lab's alone, even when netdojo runs from inside
+	// another lab's host.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, LabMarker+"=") && !strings.HasPrefix(kv, "NETDOJO_HOST=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, LabMarker+"="+l.Name, "NETDOJO_HOST="+host)
 	return cmd, nil
 }
 
@@ -183,7 +198,7 @@ func (l *Lab) StopProcess(host, name string) error {
 	if target == nil {
 		return fmt.Errorf("host %q runs no process %q", host, name)
 	}
-	if target.Alive() {
+	if target.Alive() && provablyLabs(*target, l.Name) {
 		syscall.Kill(target.PID, syscall.SIGTERM)
 		deadline := time.Now().Add(3 * time.Second)
 		for target.Alive() && time.Now().Before(deadline) {

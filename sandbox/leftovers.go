@@ -15,9 +15,7 @@ import (
 // use it to prove that stop leaves nothing behind.
 func Leftovers(store Store, lab string) []string {
 	var left []string
-	owned := func(name string) bool {
-		return strings.HasPrefix(name, lab+"-") || name == lab+SwitchSuffix
-	}
+	owned := func(name string) bool { return labOwns(lab, name) }
 	if entries, err := os.ReadDir(NetnsDir); err == nil {
 		for _, e := range entries {
 			if owned(e.Name()) {

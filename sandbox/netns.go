@@ -149,7 +149,7 @@ func CreateNetns(name string) (*Netns, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("namespace %q already exists", name)
+			return nil, fmt.Errorf("namespace %q already exists and is not this lab's: %w", name, os.ErrExist)
 		}
 		return nil, fmt.Errorf("creating namespace file %s: %w", path, err)
 	}

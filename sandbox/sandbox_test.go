@@ -390,12 +390,12 @@ func TestCleanRemovesLinksWhoseLabIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a reboot leaves: /run emptied, the /etc/netns link dangling.
-	dangling := filepath.Join(sandbox.EtcNetnsDir, labName("g")+"-host")
+	dangling := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(labName("g"), "host"))
 	if err := os.Symlink(filepath.Join(store.Dir, "labs", "gone", "etc", "host"), dangling); err != nil {
 		t.Fatal(err)
 	}
 	// A link that is not netdojo's must stay.
-	foreign := filepath.Join(sandbox.EtcNetnsDir, labName("x")+"-foreign")
+	foreign := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(labName("x"), "foreign"))
 	if err := os.Symlink("/nonexistent/elsewhere", foreign); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netdojo/netdojo/scenarios"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,8 +80,22 @@ func (s Store) lockPath(lab string) string  { return filepath.Join(s.Dir, "locks
 func (s Store) LabDir(lab string) string { return s.labDir(lab) }
 
 func (s Store) hasState(lab string) bool {
+	if ValidLabName(lab) != nil {
+		return false
+	}
 	_, err := os.Stat(s.statePath(lab))
 	return err == nil
+}
+
+// writeFileNoFollow writes a file of the store, refusing to follow a
+// symbolic link planted at its path.
+func writeFileNoFollow(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
 }
 
 // retryVanished runs fn again while it fails because a directory it made
@@ -97,6 +113,9 @@ func retryVanished(fn func() error) error {
 
 // Save writes the state atomically.
 func (s Store) Save(st *State) error {
+	if err := ValidLabName(st.Lab); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding state of lab %q: %w", st.Lab, err)
@@ -106,7 +125,7 @@ func (s Store) Save(st *State) error {
 		if err := os.MkdirAll(s.labDir(st.Lab), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(tmp, data, 0o644)
+		return writeFileNoFollow(tmp, data)
 	}); err != nil {
 		return fmt.Errorf("writing state of lab %q: %w", st.Lab, err)
 	}
@@ -119,23 +138,122 @@ func (s Store) Save(st *State) error {
 // ErrNoLab is returned for a lab that has no state.
 var ErrNoLab = errors.New("no such lab")
 
-// Load reads a lab's state.
+// ErrBadState is a state file that fails the checks of checkState: it is
+// reported and never acted on.
+var ErrBadState = errors.New("state fails its checks")
+
+// Load reads a lab's state. The lab's name is checked before anything is
+// read, the lab's directory must be a directory of the store (not a
+// symbolic link out of it), and the state is untrusted input: every name
+// and path in it must be this lab's (see checkState), or Load refuses it
+// with ErrBadState.
 func (s Store) Load(lab string) (*State, error) {
-	data, err := os.ReadFile(s.statePath(lab))
+	if err := ValidLabName(lab); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(s.labDir(lab)); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("state of lab %q: %s is not a directory: %w; remove it by hand", lab, s.labDir(lab), ErrBadState)
+	}
+	f, err := os.OpenFile(s.statePath(lab), os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lab %q: %w; 'netdojo status' lists the running labs", lab, ErrNoLab)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
+	}
+	if len(data) > maxStateSize {
+		return nil, fmt.Errorf("state of lab %q is larger than %d bytes: %w; remove %s by hand", lab, maxStateSize, ErrBadState, s.labDir(lab))
+	}
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
 	}
+	if err := s.checkState(lab, &st); err != nil {
+		return nil, err
+	}
 	return &st, nil
 }
 
+// maxStateSize bounds a state file; a lab of the largest scenario needs a
+// few hundred kilobytes.
+const maxStateSize = 64 << 20
+
+// checkState checks a state read from disk as untrusted input: it must be
+// the state of the lab it is stored under, and every name and path in it
+// must be one of that lab's own: namespaces LAB.HOST and LAB._switch under
+// /run/netns, /etc/netns entries with those names, hosts and processes
+// with valid names and PIDs, logs inside the lab's directory. A state that
+// fails is reported with every problem, and nothing it names is touched.
+func (s Store) checkState(lab string, st *State) error {
+	var bad []string
+	badf := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
+	if st.Lab != lab {
+		badf("it names lab %q", st.Lab)
+	}
+	switch st.Status {
+	case StatusStarting, StatusRunning, StatusStopping:
+	default:
+		badf("unknown status %q", st.Status)
+	}
+	if st.SwitchNetns != SwitchNetnsName(lab) {
+		badf("switch namespace %q is not %q", st.SwitchNetns, SwitchNetnsName(lab))
+	}
+	hosts := map[string]bool{}
+	owned := map[string]bool{SwitchNetnsName(lab): true}
+	for _, h := range st.Hosts {
+		switch {
+		case scenarios.ValidName("host", h.Name) != nil:
+			badf("host name %q is not valid", h.Name)
+		case hosts[h.Name]:
+			badf("host %q is listed twice", h.Name)
+		case h.Netns != NetnsName(lab, h.Name):
+			badf("host %q has namespace %q, not %q", h.Name, h.Netns, NetnsName(lab, h.Name))
+		default:
+			hosts[h.Name] = true
+			owned[h.Netns] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, ns := range st.Namespaces {
+		if !owned[ns] || seen[ns] {
+			badf("namespace %q is not one of the lab's (%s or %s)", ns, SwitchNetnsName(lab), NetnsName(lab, "HOST"))
+		}
+		seen[ns] = true
+	}
+	seen = map[string]bool{}
+	for _, dir := range st.EtcDirs {
+		if filepath.Dir(dir) != EtcNetnsDir || !owned[filepath.Base(dir)] || filepath.Base(dir) == SwitchNetnsName(lab) || seen[dir] {
+			badf("/etc/netns entry %q is not one of the lab's (%s)", dir, filepath.Join(EtcNetnsDir, NetnsName(lab, "HOST")))
+		}
+		seen[dir] = true
+	}
+	logs := filepath.Join(s.labDir(lab), "logs") + string(filepath.Separator)
+	for _, p := range st.Processes {
+		if p.PID <= 1 {
+			badf("process %q has PID %d", p.Name, p.PID)
+		}
+		if !hosts[p.Host] {
+			badf("process %q runs in host %q, which the lab does not have", p.Name, p.Host)
+		}
+		if p.Log != "" && (filepath.Clean(p.Log) != p.Log || !strings.HasPrefix(p.Log, logs)) {
+			badf("log %q of process %q is not in %s", p.Log, p.Name, logs)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("state of lab %q (%s) fails its checks: %s: %w; nothing it names was touched; remove what is left of the lab by hand, and then %s",
+			lab, s.statePath(lab), strings.Join(bad, "; "), ErrBadState, s.labDir(lab))
+	}
+	return nil
+}
+
 // Labs lists the labs that have a state, sorted by name.
+// Names that break the name rule are listed too, so that Clean reports
+// them; Load refuses them.
 func (s Store) Labs() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.Dir, "labs"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -157,8 +275,8 @@ func (s Store) Labs() ([]string, error) {
 // remove deletes a lab's state directory and, if nothing else is left, the
 // store's own directories.
 func (s Store) remove(lab string) error {
-	if lab == "" {
-		return fmt.Errorf("removing state: no lab named")
+	if err := ValidLabName(lab); err != nil {
+		return fmt.Errorf("removing state: %w", err)
 	}
 	err := os.RemoveAll(s.labDir(lab))
 	s.prune()
@@ -188,6 +306,9 @@ var ErrLocked = errors.New("lab is locked")
 // Lock takes the lab's lock without waiting. The lock file holds the
 // holder's PID so the refusal can name it.
 func (s Store) Lock(lab string) (*Lock, error) {
+	if err := ValidLabName(lab); err != nil {
+		return nil, err
+	}
 	for {
 		path := s.lockPath(lab)
 		var f *os.File
@@ -196,7 +317,7 @@ func (s Store) Lock(lab string) (*Lock, error) {
 				return err
 			}
 			var err error
-			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 			return err
 		})
 		if err != nil {
@@ -206,7 +327,7 @@ func (s Store) Lock(lab string) (*Lock, error) {
 			holder, _ := os.ReadFile(path)
 			f.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
-				return nil, fmt.Errorf("lab %q is being started, stopped or cleaned by another netdojo (pid %s); wait for it to finish: %w", lab, strings.TrimSpace(string(holder)), ErrLocked)
+				return nil, fmt.Errorf("lab %q is being changed by another netdojo (pid %s); wait for it to finish and try again: %w", lab, strings.TrimSpace(string(holder)), ErrLocked)
 			}
 			return nil, fmt.Errorf("locking lab %q: %w", lab, err)
 		}
@@ -244,6 +365,36 @@ func (l *Lock) ReleaseAndRemove() error {
 		err = nil
 	}
 	return errors.Join(err, l.Release())
+}
+
+// LockLab takes the lock of an existing lab and reads its state: what
+// every command that changes a lab does first. A lab with no state is
+// refused with ErrNoLab before any lock file is made, and a lab whose
+// state vanished while the lock was taken (stopped meanwhile) leaves no
+// lock file either. A state that fails its checks is refused
+// (ErrBadState); the lock file then stays, as the state does.
+func (s Store) LockLab(lab string) (*Lock, *State, error) {
+	if err := ValidLabName(lab); err != nil {
+		return nil, nil, err
+	}
+	if !s.hasState(lab) {
+		return nil, nil, fmt.Errorf("lab %q: %w; 'netdojo status' lists the running labs", lab, ErrNoLab)
+	}
+	lock, err := s.Lock(lab)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := s.Load(lab)
+	if errors.Is(err, ErrNoLab) {
+		lock.ReleaseAndRemove()
+		s.prune()
+		return nil, nil, err
+	}
+	if err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	return lock, st, nil
 }
 
 // Locked reports whether someone holds the lab's lock now.

@@ -15,15 +15,14 @@ import (
 )
 
 // Stop removes a running lab and everything it made, and returns once the
-// namespaces' names are free for an immediate start of the same lab.
+// namespaces' names are free for an immediate start of the same lab. A
+// lab that does not exist is refused (ErrNoLab) and leaves no lock file; a
+// state that fails its checks (ErrBadState) is refused and nothing it
+// names is touched. If any step fails, Stop returns an error that says
+// what is left, and the state stays for 'netdojo clean'.
 func Stop(store Store, lab string) error {
-	lock, err := store.Lock(lab)
+	lock, st, err := store.LockLab(lab)
 	if err != nil {
-		return err
-	}
-	st, err := store.Load(lab)
-	if err != nil {
-		lock.Release()
 		return err
 	}
 	st.Status, st.PID = StatusStopping, os.Getpid()
@@ -33,11 +32,47 @@ func Stop(store Store, lab string) error {
 	}
 	if err := teardown(store, st); err != nil {
 		lock.Release()
-		return fmt.Errorf("stopping lab %q: %w; run 'netdojo clean' to retry", lab, err)
+		return leftError(store, st, fmt.Errorf("stopping lab %q: %w", lab, err))
 	}
 	err = lock.ReleaseAndRemove()
 	store.prune()
 	return err
+}
+
+// leftError adds to a failed stop or clean what is left of the lab, and
+// the next step.
+func leftError(store Store, st *State, err error) error {
+	left := Remains(store, st)
+	if len(left) == 0 {
+		return fmt.Errorf("%w; run 'netdojo clean' to retry", err)
+	}
+	return fmt.Errorf("%w; left: %s; run 'netdojo clean' to retry", err, strings.Join(left, ", "))
+}
+
+// Remains lists what a checked state records that still exists: its
+// namespaces, /etc/netns entries, recorded processes that are provably
+// the lab's, and the state itself.
+func Remains(store Store, st *State) []string {
+	var left []string
+	for _, ns := range st.Namespaces {
+		if NetnsExists(ns) {
+			left = append(left, "namespace "+ns)
+		}
+	}
+	for _, dir := range st.EtcDirs {
+		if _, err := os.Lstat(dir); err == nil {
+			left = append(left, dir)
+		}
+	}
+	for _, p := range st.Processes {
+		if provablyLabs(p, st.Lab) && processAlive(p.PID) {
+			left = append(left, fmt.Sprintf("process %d (%s on %s)", p.PID, p.Name, p.Host))
+		}
+	}
+	if _, err := os.Lstat(store.statePath(st.Lab)); err == nil {
+		left = append(left, "state "+store.labDir(st.Lab))
+	}
+	return left
 }
 
 // CleanReport says what Clean did with each lab it found.
@@ -59,9 +94,21 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 	var errs []error
 	for _, lab := range labs {
 		r := CleanReport{Lab: lab}
+		if err := ValidLabName(lab); err != nil {
+			// Not a directory netdojo made: reported, never touched.
+			err = fmt.Errorf("%s in the store: %w; remove it by hand", store.labDir(lab), err)
+			r.Action, r.Error = "failed", err.Error()
+			errs = append(errs, err)
+			reports = append(reports, r)
+			continue
+		}
 		lock, err := store.Lock(lab)
 		if err != nil {
 			r.Action = "skipped-busy"
+			if !errors.Is(err, ErrLocked) {
+				r.Action, r.Error = "failed", err.Error()
+				errs = append(errs, err)
+			}
 			reports = append(reports, r)
 			continue
 		}
@@ -88,8 +135,9 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 			lock.Release()
 		default:
 			if err := teardown(store, st); err != nil {
+				err = leftError(store, st, fmt.Errorf("cleaning lab %q: %w", lab, err))
 				r.Action, r.Error = "failed", err.Error()
-				errs = append(errs, fmt.Errorf("cleaning lab %q: %w", lab, err))
+				errs = append(errs, err)
 				lock.Release()
 			} else {
 				r.Action = "removed"
@@ -104,6 +152,9 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 	locks, _ := filepath.Glob(filepath.Join(store.Dir, "locks", "*.lock"))
 	for _, l := range locks {
 		lab := strings.TrimSuffix(filepath.Base(l), ".lock")
+		if ValidLabName(lab) != nil {
+			continue
+		}
 		if _, err := os.Stat(store.statePath(lab)); err == nil {
 			continue
 		}
@@ -115,6 +166,9 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 	// rebooted, emptying /run): only links that point into the store.
 	if entries, err := os.ReadDir(EtcNetnsDir); err == nil {
 		for _, e := range entries {
+			if _, _, ok := ParseNetnsName(e.Name()); !ok {
+				continue
+			}
 			link := filepath.Join(EtcNetnsDir, e.Name())
 			target, err := os.Readlink(link)
 			if err != nil || !strings.HasPrefix(target, filepath.Join(store.Dir, "labs")+"/") {
@@ -130,53 +184,87 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 	return reports, errors.Join(errs...)
 }
 
-// teardown removes everything a state records, trying every step and
-// joining the errors. It removes the state only when everything is gone.
+// teardown removes everything a checked state records, trying every step
+// and joining the errors. It removes the state only when everything else
+// is gone.
 func teardown(store Store, st *State) error {
 	var errs []error
 	inodes := map[uint64]bool{}
+	own := map[uint64]bool{nsInode("/proc/self/ns/net"): true, nsInode("/proc/1/ns/net"): true}
 	for _, ns := range st.Namespaces {
+		path := filepath.Join(NetnsDir, ns)
 		var sb unix.Stat_t
-		if unix.Stat(filepath.Join(NetnsDir, ns), &sb) == nil && sb.Dev != 0 {
-			if isNsfs(filepath.Join(NetnsDir, ns)) {
-				inodes[sb.Ino] = true
-			}
+		if unix.Stat(path, &sb) != nil || !isNsfs(path) {
+			continue
 		}
+		if own[sb.Ino] {
+			// Someone mounted the machine's own namespace under the lab's
+			// name: its processes are not the lab's.
+			errs = append(errs, fmt.Errorf("namespace %q is the machine's own network namespace; its processes are left alone", ns))
+			continue
+		}
+		inodes[sb.Ino] = true
 	}
 	errs = append(errs, killProcesses(st, inodes))
 
 	// Host namespaces first; the kernel then frees their veths, whose
 	// switch-side ports vanish; then the switch namespace.
-	var ports []string
-	if sw, err := OpenNetns(st.SwitchNetns); err == nil {
-		ports = switchPorts(sw)
-		defer func() {
-			waitPortsGone(sw, ports)
-			sw.Close()
-			errs = append(errs, DeleteNetns(st.SwitchNetns))
-			finish(store, st, &errs)
-		}()
-	} else {
-		defer finish(store, st, &errs)
+	var (
+		sw    *Netns
+		ports []string
+	)
+	if n, err := OpenNetns(st.SwitchNetns); err == nil {
+		sw, ports = n, switchPorts(n)
 	}
 	// The /etc/netns links are on disk: removed while the kernel works.
 	etc := make(chan error, 1)
-	go func() { etc <- unlinkEtc(st.EtcDirs) }()
+	go func() { etc <- unlinkEtc(store, st) }()
+	hasSwitch := false
 	for _, ns := range st.Namespaces {
 		if ns == st.SwitchNetns {
+			hasSwitch = true
 			continue
 		}
 		errs = append(errs, DeleteNetns(ns))
 	}
 	errs = append(errs, <-etc)
-	return errors.Join(errs...)
+	if sw != nil {
+		waitPortsGone(sw, ports)
+		sw.Close()
+	}
+	// Only a switch namespace the state records: a start that found the
+	// name taken did not make it, and must not remove it.
+	if hasSwitch {
+		errs = append(errs, DeleteNetns(st.SwitchNetns))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return store.remove(st.Lab)
 }
 
-func unlinkEtc(links []string) error {
+// unlinkEtc removes the lab's /etc/netns links: only symbolic links that
+// point to the host's directory in this lab's state. Anything else found
+// under the lab's names is someone else's, and is reported and kept.
+func unlinkEtc(store Store, st *State) error {
 	var errs []error
-	for _, link := range links {
-		if filepath.Dir(link) != EtcNetnsDir {
-			errs = append(errs, fmt.Errorf("refusing to remove %q: not under %s", link, EtcNetnsDir))
+	for _, link := range st.EtcDirs {
+		lab, host, ok := ParseNetnsName(filepath.Base(link))
+		if filepath.Dir(link) != EtcNetnsDir || !ok || lab != st.Lab || host == "" {
+			errs = append(errs, fmt.Errorf("refusing to remove %q: not one of lab %q's /etc/netns entries", link, st.Lab))
+			continue
+		}
+		fi, err := os.Lstat(link)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		want := filepath.Join(store.labDir(st.Lab), "etc", host)
+		if err == nil && fi.Mode()&os.ModeSymlink == 0 {
+			errs = append(errs, fmt.Errorf("keeping %s: it is not netdojo's link to %s; remove it by hand", link, want))
+			continue
+		}
+		if target, err := os.Readlink(link); err == nil && target != want {
+			errs = append(errs, fmt.Errorf("keeping %s: it points to %s, not to lab %q's %s; remove it by hand", link, target, st.Lab, want))
 			continue
 		}
 		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -187,15 +275,12 @@ func unlinkEtc(links []string) error {
 	return errors.Join(errs...)
 }
 
-// finish removes the state once everything else is gone. It runs deferred,
-// after the switch namespace, so the state outlives every object.
-func finish(store Store, st *State, errs *[]error) {
-	if errors.Join(*errs...) != nil {
-		return
+func nsInode(path string) uint64 {
+	var sb unix.Stat_t
+	if unix.Stat(path, &sb) != nil {
+		return 0
 	}
-	if err := store.remove(st.Lab); err != nil {
-		*errs = append(*errs, err)
-	}
+	return sb.Ino
 }
 
 func isNsfs(path string) bool {
@@ -209,7 +294,7 @@ func isNsfs(path string) bool {
 func killProcesses(st *State, inodes map[uint64]bool) error {
 	targets := map[int]bool{}
 	for _, p := range st.Processes {
-		if p.PID > 0 && procStartTime(p.PID) == p.StartTime {
+		if provablyLabs(p, st.Lab) {
 			targets[p.PID] = true
 		}
 	}
@@ -250,6 +335,38 @@ func killProcesses(st *State, inodes map[uint64]bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// LabMarker is the environment entry every process started in a lab's
+// host carries (Lab.Command sets it): NETDOJO_LAB=LAB.
+const LabMarker = "NETDOJO_LAB"
+
+// provablyLabs reports whether a recorded process is provably the lab's,
+// so that it may be signalled: its PID still runs the process that was
+// started (the same start time, so a reused PID is never signalled) and
+// it carries the lab's marker. A state file is untrusted: a PID it names
+// that fails either is left alone. (Later markers, such as a cgroup per
+// lab, belong here.)
+func provablyLabs(p Process, lab string) bool {
+	if p.PID <= 1 || p.PID == os.Getpid() || p.StartTime == 0 || procStartTime(p.PID) != p.StartTime {
+		return false
+	}
+	return hasLabMarker(p.PID, lab)
+}
+
+// hasLabMarker reads a process's initial environment for NETDOJO_LAB=LAB.
+func hasLabMarker(pid int, lab string) bool {
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return false
+	}
+	want := LabMarker + "=" + lab
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if kv == want {
+			return true
+		}
+	}
+	return false
 }
 
 // processAlive is true for a process that exists and is not a zombie.

@@ -16,7 +16,7 @@ type File struct {
 	Metadata   Metadata                `yaml:"metadata" doc:"Name, title and classification of the scenario." required:"true"`
 	Story      string                  `yaml:"story" doc:"What the learner is told when the lab starts: the situation, not the answer."`
 	Params     []Param                 `yaml:"params" doc:"Values drawn from a seed and substituted wherever ${name} appears in a string."`
-	Hosts      map[string]*HostSpec    `yaml:"hosts" doc:"The lab's hosts, by name; each becomes a network namespace LAB-HOST." required:"true"`
+	Hosts      map[string]*HostSpec    `yaml:"hosts" doc:"The lab's hosts, by name; each becomes a network namespace LAB.HOST." required:"true"`
 	Networks   map[string]*NetworkSpec `yaml:"networks" doc:"The links between hosts, by name: bridges (LANs), point-to-point veths and vxlan overlays."`
 	Faults     []Fault                 `yaml:"faults" doc:"What is broken when the lab starts."`
 	Tasks      []Task                  `yaml:"tasks" doc:"What the learner must find out or fix; each judged by a check or an answer."`

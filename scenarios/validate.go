@@ -21,9 +21,35 @@ var (
 	domainRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
 )
 
-// MaxNameLen bounds lab and host names so that LAB-HOST stays readable in
+// MaxNameLen bounds lab and host names so that LAB.HOST stays readable in
 // `ip netns list`.
 const MaxNameLen = 32
+
+// NameError is a name that breaks the name rule (see ValidName).
+type NameError struct {
+	What string // lab, host, scenario, service, task
+	Name string
+}
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("%q is not a valid %s name; use at most %d lower-case letters, digits and dashes, starting and ending with a letter or digit", e.Name, e.What, MaxNameLen)
+}
+
+// ValidName is the one name rule for labs, hosts, scenarios, services and
+// tasks: 1 to MaxNameLen lower-case letters, digits and dashes, starting
+// and ending with a letter or digit. Such a name is safe as a file name
+// (no '/', never "." or ".."), a shell word and a part of a namespace
+// name; it never holds a dot, which separates the lab from the host in a
+// namespace name (LAB.HOST), nor an underscore, which marks the lab's own
+// namespaces (LAB._switch). Every command that takes a lab or host name
+// checks it before it touches anything. what names the kind of name in
+// the error, which is a *NameError.
+func ValidName(what, name string) error {
+	if len(name) > MaxNameLen || !nameRE.MatchString(name) {
+		return &NameError{What: what, Name: name}
+	}
+	return nil
+}
 
 // checker is the semantic pass: it reads the decoded file and records every
 // problem with the position of the field at fault.
@@ -73,8 +99,8 @@ func (c *checker) check() {
 }
 
 func (c *checker) name(path, v, what string) {
-	if !nameRE.MatchString(v) || len(v) > MaxNameLen {
-		c.atKey(path, "%q is not a valid %s name; use at most %d lower-case letters, digits and dashes, starting and ending with a letter or digit", v, what, MaxNameLen)
+	if err := ValidName(what, v); err != nil {
+		c.atKey(path, "%s", err)
 	}
 }
 

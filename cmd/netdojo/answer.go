@@ -19,11 +19,11 @@ func newAnswerCmd(g *globalOptions) *cobra.Command {
 			if err := needRoot("netdojo answer"); err != nil {
 				return err
 			}
-			lab, s, rest, err := openLabForTasks(g, args)
+			lab, s, rest, unlock, err := openLabForTasks(g, args)
 			if err != nil {
 				return err
 			}
-			defer lab.Close()
+			defer unlock()
 			if len(rest) < 2 {
 				return withCode(exitUsage, fmt.Errorf("give the task and your answer: netdojo answer %s TASK VALUE", lab.Name))
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,38 +13,37 @@ import (
 )
 
 // openLabForTasks finds the lab (the only running one when no name is
-// given) and the scenario it was started from.
-func openLabForTasks(g *globalOptions, args []string) (*sandbox.Lab, *scenarios.Scenario, []string, error) {
+// given) and the scenario it was started from, and takes the lab's lock:
+// check, answer and hint write the learner's progress into the lab, so
+// they change it, and a concurrent stop, service or inject is refused
+// (exit 5) while they run. The returned function releases the lab.
+func openLabForTasks(g *globalOptions, args []string) (*sandbox.Lab, *scenarios.Scenario, []string, func(), error) {
 	store := g.store()
 	var name string
-	if len(args) > 0 {
-		if _, err := store.Load(args[0]); err == nil {
+	if len(args) > 0 && sandbox.ValidLabName(args[0]) == nil {
+		if _, err := store.Load(args[0]); err == nil || !errors.Is(err, sandbox.ErrNoLab) {
 			name, args = args[0], args[1:]
 		}
 	}
 	if name == "" {
 		labs, err := store.Labs()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		switch len(labs) {
 		case 0:
-			return nil, nil, nil, withCode(exitUsage, fmt.Errorf("no lab is running; start one with 'netdojo start SCENARIO'"))
+			return nil, nil, nil, nil, withCode(exitUsage, fmt.Errorf("no lab is running; start one with 'netdojo start SCENARIO'"))
 		case 1:
 			name = labs[0]
 		default:
-			return nil, nil, nil, withCode(exitUsage, fmt.Errorf("%d labs are running (%s); name one", len(labs), strings.Join(labs, ", ")))
+			return nil, nil, nil, nil, withCode(exitUsage, fmt.Errorf("%d labs are running (%s); name one", len(labs), strings.Join(labs, ", ")))
 		}
 	}
-	lab, err := sandbox.Open(store, name)
+	lab, s, unlock, err := openRunningLab(g, name)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	s, err := labScenario(lab)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("reloading the scenario of lab %q: %w", name, err)
-	}
-	return lab, s, args, nil
+	return lab, s, args, unlock, nil
 }
 
 func findTask(s *scenarios.Scenario, id string) (*scenarios.Task, error) {
@@ -80,11 +80,11 @@ kept in the lab. Exit code 0 when everything passes, 1 otherwise.`,
 			if err := needRoot("netdojo check"); err != nil {
 				return err
 			}
-			lab, s, rest, err := openLabForTasks(g, args)
+			lab, s, rest, unlock, err := openLabForTasks(g, args)
 			if err != nil {
 				return err
 			}
-			defer lab.Close()
+			defer unlock()
 			prog, err := checker.LoadProgress(lab.Dir())
 			if err != nil {
 				return err

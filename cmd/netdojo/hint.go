@@ -13,11 +13,11 @@ func newHintCmd(g *globalOptions) *cobra.Command {
 		Short: "Show the next hint of a task (or of the scenario); hints are recorded",
 		Args:  cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, s, rest, err := openLabForTasks(g, args)
+			lab, s, rest, unlock, err := openLabForTasks(g, args)
 			if err != nil {
 				return err
 			}
-			defer lab.Close()
+			defer unlock()
 			prog, err := checker.LoadProgress(lab.Dir())
 			if err != nil {
 				return err

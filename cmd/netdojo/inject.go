@@ -158,11 +158,13 @@ func scalarNode(v string) (*yaml.Node, error) {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}, nil
 }
 
-// openRunningLab locks a running lab against a concurrent start, stop,
-// inject or revert, and reloads the scenario it was started from.
+// openRunningLab locks a running lab against every other command that
+// changes it (start, stop, clean, service, inject, revert, check, answer,
+// hint), and reloads the scenario it was started from. A lab that does not
+// exist is refused without leaving a lock file.
 func openRunningLab(g *globalOptions, name string) (*sandbox.Lab, *scenarios.Scenario, func(), error) {
 	store := g.store()
-	lock, err := store.Lock(name)
+	lock, _, err := store.LockLab(name)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -20,7 +21,7 @@ const (
 	exitUsage    = 2 // bad command line or bad scenario file
 	exitTimeout  = 3 // a deadline passed
 	exitNotReady = 4 // environment not ready: not root, a tool missing
-	exitBusy     = 5 // the lab is locked by another netdojo, or already running
+	exitBusy     = 5 // the lab is locked by another netdojo (changing it), or already running
 )
 
 // exitError carries an exit code to main.
@@ -75,6 +76,10 @@ func run(args []string) int {
 	}
 	if errors.Is(err, sandbox.ErrLocked) {
 		return exitBusy
+	}
+	var bad *scenarios.NameError
+	if errors.As(err, &bad) {
+		return exitUsage // a lab or host name that breaks the name rule
 	}
 	if isUsage(err) {
 		return exitUsage

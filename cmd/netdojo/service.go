@@ -31,17 +31,17 @@ process holds fails to start, and says so.`,
 			if err := needRoot("netdojo service"); err != nil {
 				return err
 			}
-			lab, err := sandbox.Open(g.store(), args[0])
-			if err != nil {
-				return err
-			}
-			defer lab.Close()
-			s, err := labScenario(lab)
-			if err != nil {
-				return err
-			}
 			w := cmd.OutOrStdout()
 			if len(args) == 1 {
+				lab, err := sandbox.Open(g.store(), args[0])
+				if err != nil {
+					return err
+				}
+				defer lab.Close()
+				s, err := labScenario(lab)
+				if err != nil {
+					return err
+				}
 				type row struct {
 					Host  string `json:"host"`
 					Name  string `json:"name"`
@@ -75,11 +75,18 @@ process holds fails to start, and says so.`,
 				return tw.Flush()
 			}
 			host, name, action := args[1], args[2], args[3]
-			if _, _, err := services.ScenarioParams(s, host, name); err != nil {
-				return withCode(exitUsage, err)
-			}
 			if action != "start" && action != "stop" && action != "restart" {
 				return withCode(exitUsage, fmt.Errorf("%q is not start, stop or restart", action))
+			}
+			// Held until the service has started or stopped: a concurrent
+			// stop of the lab is refused (exit 5) rather than racing it.
+			lab, s, unlock, err := openRunningLab(g, args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			if _, _, err := services.ScenarioParams(s, host, name); err != nil {
+				return withCode(exitUsage, err)
 			}
 			if err := checker.ServiceStep(cmd.Context(), lab, s, host, name, action); err != nil {
 				return err

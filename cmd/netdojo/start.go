@@ -26,7 +26,7 @@ func newStartCmd(g *globalOptions) *cobra.Command {
 		Use:   "start SCENARIO|FILE",
 		Short: "Build a lab from a scenario and leave it running",
 		Long: `Build a lab from a built-in scenario (see 'netdojo list') or a scenario file.
-Each host becomes a network namespace LAB-HOST that 'ip netns list' shows.
+Each host becomes a network namespace LAB.HOST that 'ip netns list' shows.
 Interrupting the start (Ctrl-C) removes everything it built.`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {

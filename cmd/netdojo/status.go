@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -58,8 +59,12 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 			}
 			var states []*sandbox.State
 			for _, name := range labs {
-				if st, err := store.Load(name); err == nil {
+				st, err := store.Load(name)
+				if err == nil {
 					states = append(states, st)
+				} else if !errors.Is(err, sandbox.ErrNoLab) {
+					// A state that fails its checks is shown, never used.
+					fmt.Fprintln(cmd.ErrOrStderr(), "netdojo:", err)
 				}
 			}
 			if g.json() {
