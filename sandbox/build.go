@@ -128,19 +128,11 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 		}
 	}
 
+	// No separate existence check: each namespace and /etc/netns link is
+	// created exclusively, one found there already fails the start and is
+	// dropped from the record, and the rollback removes only what this
+	// run made.
 	st := plan(name, s, opts)
-	// A friendly early refusal; the creation of each object is exclusive
-	// anyway, and a rollback removes only what this run made.
-	for _, ns := range st.Namespaces {
-		if NetnsExists(ns) {
-			return nil, fmt.Errorf("namespace %q already exists and is not part of lab %q; choose another lab name with --name", ns, name)
-		}
-	}
-	for _, dir := range st.EtcDirs {
-		if _, err := os.Lstat(dir); err == nil {
-			return nil, fmt.Errorf("%s already exists and is not part of lab %q; choose another lab name with --name", dir, name)
-		}
-	}
 	if err := EnsureNetnsDir(); err != nil {
 		return nil, err
 	}
@@ -210,15 +202,23 @@ func plan(name string, s *scenarios.Scenario, opts Options) *State {
 	return st
 }
 
-// forget drops a namespace or /etc/netns entry from the lab's record when
-// its creation found it already there: it is not the lab's, so neither a
-// rollback nor a later clean may remove it. The record is saved at once.
-func (l *Lab) forget(name string) error {
+// forget drops namespaces or /etc/netns entries from the lab's record
+// when a failed start did not make them (one found there already is
+// someone else's): neither the rollback nor a later clean may remove
+// them. The record is saved at once.
+func (l *Lab) forget(names ...string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	gone := map[string]bool{}
+	for _, n := range names {
+		gone[n] = true
+	}
 	l.mu.Lock()
 	drop := func(list []string) []string {
 		var keep []string
 		for _, n := range list {
-			if n != name {
+			if !gone[n] {
 				keep = append(keep, n)
 			}
 		}
@@ -281,12 +281,11 @@ func (b *builder) build(ctx context.Context) (err error) {
 	t0 := time.Now()
 	var mu sync.Mutex
 	names := append([]string(nil), lab.State.Namespaces...)
+	made := map[string]bool{}
 	if err := b.each(ctx, len(names), func(i int) error {
 		ns, err := CreateNetns(names[i])
 		if errors.Is(err, os.ErrExist) {
-			// Someone else's: this run did not make it, and its rollback
-			// must not remove it.
-			return errors.Join(err, lab.forget(names[i]))
+			return fmt.Errorf("%w; remove it, or choose another lab name with --name", err)
 		}
 		if err != nil {
 			return err
@@ -300,10 +299,19 @@ func (b *builder) build(ctx context.Context) (err error) {
 		}
 		mu.Lock()
 		lab.netns[ns.Name()] = ns
+		made[ns.Name()] = true
 		mu.Unlock()
 		return nil
 	}); err != nil {
-		return err
+		// A namespace found there already is someone else's, and one never
+		// tried may be too: neither may the rollback remove.
+		var notMade []string
+		for _, n := range names {
+			if !made[n] {
+				notMade = append(notMade, n)
+			}
+		}
+		return errors.Join(err, lab.forget(notMade...))
 	}
 	b.trace("namespaces", time.Since(t0))
 	// Phase 2: bridges, in the switch namespace or in the hosts that hold them.

@@ -37,8 +37,8 @@ func writeEtc(dir string, h *scenarios.Host) error {
 // disk; everything else a lab writes is on tmpfs.
 //
 // Each link is created exclusively: one that exists already is someone
-// else's, is dropped from the lab's record (so that no rollback removes
-// it), and fails the start.
+// else's and fails the start. On failure, the links this run did not make
+// are dropped from the lab's record, so that no rollback removes them.
 func linkEtc(lab *Lab, links, targets []string) error {
 	for i, link := range links {
 		if err := retryVanished(func() error {
@@ -48,9 +48,11 @@ func linkEtc(lab *Lab, links, targets []string) error {
 			return os.Symlink(targets[i], link)
 		}); err != nil {
 			if errors.Is(err, os.ErrExist) {
-				return errors.Join(fmt.Errorf("%s already exists and is not part of lab %q: %w", link, lab.Name, err), lab.forget(link))
+				err = fmt.Errorf("%s already exists and is not part of lab %q; remove it, or choose another lab name with --name", link, lab.Name)
+			} else {
+				err = fmt.Errorf("linking %s: %w", link, err)
 			}
-			return fmt.Errorf("linking %s: %w", link, err)
+			return errors.Join(err, lab.forget(links[i:]...))
 		}
 	}
 	return nil

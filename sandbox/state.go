@@ -245,7 +245,7 @@ func (s Store) checkState(lab string, st *State) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("state of lab %q (%s) fails its checks: %s: %w; nothing it names was touched; remove what is left of the lab by hand, and then %s",
+		return fmt.Errorf("state of lab %q (%s) fails its checks: %s: %w; nothing it names was touched; remove what is left of the lab by hand, then the directory %s",
 			lab, s.statePath(lab), strings.Join(bad, "; "), ErrBadState, s.labDir(lab))
 	}
 	return nil
