@@ -30,6 +30,9 @@ func newExecCmd(g *globalOptions) *cobra.Command {
 // runInHost runs a command attached to this terminal inside a host and
 // passes on its exit code.
 func runInHost(g *globalOptions, labName, host string, argv ...string) error {
+	if err := checkLabHost(labName, host); err != nil {
+		return err
+	}
 	lab, err := sandbox.Open(g.store(), labName)
 	if err != nil {
 		return err

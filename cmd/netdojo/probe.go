@@ -35,6 +35,9 @@ func (o *targetOptions) open(g *globalOptions) (probe.Target, func(), error) {
 	if !ok || labName == "" || host == "" {
 		return nil, nil, withCode(exitUsage, fmt.Errorf("--in wants LAB/HOST, not %q; see 'netdojo status' for labs and hosts", o.in))
 	}
+	if err := checkLabHost(labName, host); err != nil {
+		return nil, nil, err
+	}
 	if err := needRoot("probing a lab host"); err != nil {
 		return nil, nil, err
 	}

@@ -19,6 +19,9 @@ func newShellCmd(g *globalOptions) *cobra.Command {
 			if err := needRoot("netdojo shell"); err != nil {
 				return err
 			}
+			if err := checkLabHost(args[0], args[1]); err != nil {
+				return err
+			}
 			lab, err := sandbox.Open(g.store(), args[0])
 			if err != nil {
 				return err

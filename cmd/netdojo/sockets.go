@@ -75,6 +75,9 @@ func sockcapTarget(g *globalOptions, in, what string) (probe.Target, func() erro
 	if !ok || labName == "" || host == "" {
 		return nil, nil, withCode(exitUsage, fmt.Errorf("--in wants LAB/HOST, not %q", in))
 	}
+	if err := checkLabHost(labName, host); err != nil {
+		return nil, nil, err
+	}
 	if err := needRoot(what + " --in"); err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
+	"golang.org/x/sys/unix"
+)
+
+// victims are a file, a directory and a process that a crafted state
+// names; none of them is a lab's.
+type victims struct {
+	file, dir string
+	sleep     *exec.Cmd
+	start     uint64
+}
+
+func newVictims(t *testing.T) *victims {
+	t.Helper()
+	tmp := t.TempDir()
+	v := &victims{file: filepath.Join(tmp, "file"), dir: filepath.Join(tmp, "dir")}
+	os.WriteFile(v.file, []byte("keep"), 0o644)
+	os.MkdirAll(v.dir, 0o755)
+	os.WriteFile(filepath.Join(v.dir, "inside"), []byte("keep"), 0o644)
+	v.sleep = exec.Command("sleep", "600")
+	if err := v.sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.sleep.Process.Kill(); v.sleep.Wait() })
+	for i := 0; i < 100 && v.start == 0; i++ {
+		v.start = procStart(v.sleep.Process.Pid)
+	}
+	return v
+}
+
+func (v *victims) assertAlive(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(v.file); err != nil {
+		t.Errorf("the file a crafted state named is gone: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(v.dir, "inside")); err != nil {
+		t.Errorf("the directory a crafted state named is gone: %v", err)
+	}
+	if procStart(v.sleep.Process.Pid) != v.start {
+		t.Errorf("the process %d a crafted state named was ended", v.sleep.Process.Pid)
+	}
+}
+
+// state is a crafted state.json naming the victims.
+func (v *victims) state(lab string) []byte {
+	data, _ := json.Marshal(map[string]any{
+		"lab": lab, "status": "stopping", "switch_netns": "../../.." + v.dir,
+		"hosts":      []map[string]any{{"name": "h", "netns": "../../.." + v.dir}},
+		"namespaces": []string{"../../.." + v.dir, "../../.." + v.file},
+		"etc_dirs":   []string{v.file, v.dir},
+		"processes":  []map[string]any{{"name": "p", "host": "h", "pid": v.sleep.Process.Pid, "start_time": v.start, "log": v.file}},
+	})
+	return data
+}
+
+func procStart(pid int) uint64 {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}
+
+// TestACraftedStateTurnsNoCommandAgainstTheMachine: `netdojo stop
+// ../../elsewhere/x` reaching a state outside the store, and `netdojo
+// clean` over a crafted state in the store, delete no file or directory
+// and end no process they name; both exit non-zero saying why.
+func TestACraftedStateTurnsNoCommandAgainstTheMachine(t *testing.T) {
+	v := newVictims(t)
+	root := t.TempDir()
+	state := filepath.Join(root, "store")
+	outside := filepath.Join(root, "elsewhere", "x")
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "state.json"), v.state("../../elsewhere/x"), 0o644)
+	out, code := nd(t, state, "stop", "../../elsewhere/x")
+	if code != exitUsage || !strings.Contains(out, "not a valid lab name") || strings.Contains(out, "nothing of it is left") {
+		t.Errorf("stop ../../elsewhere/x: exit %d, want %d refusing the name\n%s", code, exitUsage, out)
+	}
+	v.assertAlive(t)
+	if _, err := os.Stat(filepath.Join(root, "elsewhere", "x.lock")); err == nil {
+		t.Error("stop left a lock file outside the store")
+	}
+
+	evil := name("store-evil")
+	os.MkdirAll(filepath.Join(state, "labs", evil), 0o755)
+	os.WriteFile(filepath.Join(state, "labs", evil, "state.json"), v.state(evil), 0o644)
+	for _, args := range [][]string{{"stop", evil}, {"clean"}, {"clean", "--all"}, {"service", evil, "h", "p", "stop"}} {
+		out, code := nd(t, state, args...)
+		if code == 0 || !strings.Contains(out, "fails its checks") || strings.Contains(out, "nothing of it is left") {
+			t.Errorf("%s over a crafted state: exit %d, want non-zero saying the state fails its checks\n%s", strings.Join(args, " "), code, out)
+		}
+		v.assertAlive(t)
+	}
+}
+
+// TestEveryCommandThatTakesALabRefusesABadName: exit 2 before anything is
+// read or made.
+func TestEveryCommandThatTakesALabRefusesABadName(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, "store")
+	for _, bad := range []string{"../x", "a/b", "x.y", "X"} {
+		for _, args := range [][]string{
+			{"stop", bad}, {"status", bad}, {"shell", bad, "h"}, {"exec", bad, "h", "--", "true"},
+			{"service", bad}, {"service", bad, "h", "web", "restart"},
+			{"inject", bad, "link-down", "--host", "h"}, {"revert", bad, "link-down"},
+			{"probe", "--in", bad + "/h", "route"}, {"sockets", "--in", bad + "/h"},
+			{"capture", "--in", bad + "/h", "-c", "1"}, {"triage", "--in", bad + "/h", "--target", "10.0.0.1"},
+			{"check", bad, "task"}, {"answer", bad, "task", "x"}, {"hint", bad, "task"},
+		} {
+			out, code := nd(t, state, args...)
+			if code != exitUsage {
+				t.Errorf("%s: exit %d, want %d\n%s", strings.Join(args, " "), code, exitUsage, out)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("bad lab names made %v", entries)
+	}
+	// A host name with a path in it is refused too.
+	if out, code := nd(t, state, "probe", "--in", "store-l/../h", "route"); code != exitUsage {
+		t.Errorf("probe --in store-l/../h: exit %d, want %d\n%s", code, exitUsage, out)
+	}
+}
+
+func TestStopOfALabThatDoesNotExistLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, "store")
+	out, code := nd(t, state, "stop", name("store-none"))
+	if code != exitFailed || !strings.Contains(out, "no such lab") {
+		t.Errorf("stop of no lab: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"service", name("store-none"), "h", "web", "restart"}, {"inject", name("store-none"), "link-down", "--host", "h"}, {"revert", name("store-none"), "x"}} {
+		if out, code := nd(t, state, args...); code == 0 {
+			t.Errorf("%v: exit 0\n%s", args, out)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("commands on a lab that does not exist made %v", entries)
+	}
+}
+
+// TestStopSaysWhatIsLeftWhenAStepFails: the lab's switch namespace is
+// mounted twice, so that removing it fails (busy); stop exits 1 and names
+// it, never saying that nothing is left; a second stop finishes.
+func TestStopSaysWhatIsLeftWhenAStepFails(t *testing.T) {
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	lab := name("store-left")
+	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
+		t.Fatalf("start: %s", out)
+	}
+	sw := filepath.Join(sandbox.NetnsDir, sandbox.SwitchNetnsName(lab))
+	t.Cleanup(func() {
+		for unix.Unmount(sw, unix.MNT_DETACH) == nil {
+		}
+		nd(t, state, "clean", "--all")
+		sandboxtest.AssertNoLeftovers(t, store, lab)
+		sandboxtest.AssertUnchanged(t, before)
+	})
+	if err := unix.Mount(sw, sw, "none", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("mounting %s over itself: %v", sw, err)
+	}
+	out, code := nd(t, state, "stop", lab)
+	if code != exitFailed || !strings.Contains(out, "left: namespace "+sandbox.SwitchNetnsName(lab)) || strings.Contains(out, "nothing of it is left") {
+		t.Errorf("stop with a switch namespace that cannot be removed: exit %d, want %d naming what is left\n%s", code, exitFailed, out)
+	}
+	out, _ = nd(t, state, "status")
+	if !strings.Contains(out, lab) || !strings.Contains(out, sandbox.StatusStopping) {
+		t.Errorf("status after a failed stop does not say stopping:\n%s", out)
+	}
+	if out, code := nd(t, state, "stop", lab); code != 0 || !strings.Contains(out, "nothing of it is left") {
+		t.Errorf("second stop: exit %d\n%s", code, out)
+	}
+	sandboxtest.AssertNoLeftovers(t, store, lab)
+}
+
+// TestServiceAndStopNeverRace runs `netdojo stop L & netdojo service L
+// server web restart`: the service either finishes before the stop or is
+// refused (busy, or no such lab once it is stopped), and the stop either
+// removes everything or is refused as busy; no nd-http outlives the lab.
+func TestServiceAndStopNeverRace(t *testing.T) {
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	lab := name("store-race")
+	t.Cleanup(func() {
+		nd(t, state, "clean", "--all")
+		sandboxtest.AssertNoLeftovers(t, store, lab)
+	})
+	for round := 0; round < 6; round++ {
+		if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
+			t.Fatalf("round %d: start: %s", round, out)
+		}
+		stop := exec.Command(binary, "--state-dir", state, "stop", lab)
+		svc := exec.Command(binary, "--state-dir", state, "service", lab, "server", "web", "restart")
+		var stopOut, svcOut strings.Builder
+		stop.Stdout, stop.Stderr = &stopOut, &stopOut
+		svc.Stdout, svc.Stderr = &svcOut, &svcOut
+		// Either goes first, the other a moment later.
+		first, second := stop, svc
+		if round%2 == 1 {
+			first, second = svc, stop
+		}
+		first.Start()
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+		second.Start()
+		stopCode, svcCode := exitCode(stop.Wait()), exitCode(svc.Wait())
+		t.Logf("round %d: stop exit %d, service exit %d", round, stopCode, svcCode)
+		switch {
+		case svcCode == 0, svcCode == exitBusy, svcCode == exitFailed && strings.Contains(svcOut.String(), "no such lab"):
+		default:
+			t.Errorf("round %d: service restart: exit %d\n%s", round, svcCode, svcOut.String())
+		}
+		switch stopCode {
+		case 0:
+		case exitBusy:
+			if out, code := nd(t, state, "stop", lab); code != 0 {
+				t.Fatalf("round %d: stop after a busy refusal: exit %d\n%s", round, code, out)
+			}
+		default:
+			t.Fatalf("round %d: stop: exit %d\n%s", round, stopCode, stopOut.String())
+		}
+		if left := sandboxtest.Leftovers(store, lab); len(left) > 0 {
+			t.Fatalf("round %d: left behind (stop exit %d, service exit %d): %v\nstop: %s\nservice: %s", round, stopCode, svcCode, left, stopOut.String(), svcOut.String())
+		}
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
