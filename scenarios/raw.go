@@ -16,7 +16,7 @@ type File struct {
 	Metadata   Metadata                `yaml:"metadata" doc:"Name, title and classification of the scenario." required:"true"`
 	Story      string                  `yaml:"story" doc:"What the learner is told when the lab starts: the situation, not the answer."`
 	Params     []Param                 `yaml:"params" doc:"Values drawn from a seed and substituted wherever ${name} appears in a string."`
-	Hosts      map[string]*HostSpec    `yaml:"hosts" doc:"The lab's hosts, by name; each becomes a network namespace LAB.HOST." required:"true"`
+	Hosts      map[string]*HostSpec    `yaml:"hosts" doc:"The lab's hosts, by name (1 to 32 lower-case letters, digits and dashes, starting and ending with a letter or digit); each becomes a network namespace LAB.HOST." required:"true"`
 	Networks   map[string]*NetworkSpec `yaml:"networks" doc:"The links between hosts, by name: bridges (LANs), point-to-point veths and vxlan overlays."`
 	Faults     []Fault                 `yaml:"faults" doc:"What is broken when the lab starts."`
 	Tasks      []Task                  `yaml:"tasks" doc:"What the learner must find out or fix; each judged by a check or an answer."`
@@ -28,7 +28,7 @@ type File struct {
 
 // Metadata names and classifies a scenario.
 type Metadata struct {
-	Name    string   `yaml:"name" doc:"Identifier: lower-case letters, digits and dashes; the default lab name." required:"true"`
+	Name    string   `yaml:"name" doc:"Identifier: 1 to 32 lower-case letters, digits and dashes, starting and ending with a letter or digit; the default lab name." required:"true"`
 	Title   string   `yaml:"title" doc:"One-line title shown by netdojo list." required:"true"`
 	Level   string   `yaml:"level" doc:"beginner, intermediate or advanced." enum:"beginner,intermediate,advanced"`
 	Topics  []string `yaml:"topics" doc:"Curriculum topics, such as triage, icmp, dns, sockets, tcpdump, errors, kubernetes."`
