@@ -1,0 +1,177 @@
+package scenarios
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The loader's limits. A scenario file is read before anything else is
+// trusted, so its size and shape are bounded before it is decoded: a YAML
+// alias may stand for a whole subtree, and a file of a few kilobytes can
+// otherwise stand for millions of nodes (the "billion laughs"), or for an
+// endless tree when an alias sits inside its own anchor. Every limit is far
+// above what a real scenario needs (lan-200, the largest built-in scenario,
+// is 14 KB, about 2,000 nodes and 7 levels deep) and is documented in
+// docs/scenario-format.md.
+const (
+	// MaxFileBytes bounds the size of a scenario file.
+	MaxFileBytes = 1 << 20
+	// MaxNodes bounds the YAML nodes of the file as written (every
+	// scalar, list and mapping counts one).
+	MaxNodes = 100_000
+	// MaxExpandedNodes bounds the nodes of the file once every alias is
+	// replaced by what it stands for.
+	MaxExpandedNodes = 200_000
+	// MaxDepth bounds the nesting of lists and mappings, aliases expanded.
+	MaxDepth = 64
+
+	// MaxHosts, MaxNetworks, MaxInterfaces (of all hosts together) and
+	// MaxTasks (tasks and invariants each) bound what one scenario holds.
+	MaxHosts      = 1000
+	MaxNetworks   = 1000
+	MaxInterfaces = 4000
+	MaxTasks      = 200
+)
+
+// ReadFile reads a scenario file of at most MaxFileBytes; a larger file
+// (or a device that never ends) is refused after reading one byte more.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario %s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, Problems{sizeProblem(path)}
+	}
+	return data, nil
+}
+
+func sizeProblem(file string) Problem {
+	return Problem{File: file, Pos: Pos{1, 1}, Msg: fmt.Sprintf("the file is larger than %d bytes, the most a scenario may be; split the scenario", MaxFileBytes)}
+}
+
+// shape is what the limits measure of one node: its own subtree's size
+// and height once aliases are expanded.
+type shape struct{ nodes, depth int }
+
+// limiter walks a parsed document once, following each alias to its anchor
+// but measuring every anchor only once, so that the walk itself stays
+// linear in the file however much the aliases multiply.
+type limiter struct {
+	file     string
+	written  int                         // nodes as written
+	measured map[*yaml.Node]shape        // expanded shape of each node seen
+	active   map[*yaml.Node]bool         // nodes on the path from the root
+	over     *yaml.Node                  // the node at which MaxNodes was passed
+	uses     map[*yaml.Node][]*yaml.Node // anchor -> the aliases to it
+	problems Problems
+}
+
+// checkLimits refuses a document that is too large or too deep, written or
+// expanded, or that holds an alias inside the node it stands for.
+func checkLimits(file string, root *yaml.Node) Problems {
+	l := &limiter{file: file, measured: map[*yaml.Node]shape{}, active: map[*yaml.Node]bool{}, uses: map[*yaml.Node][]*yaml.Node{}}
+	s, ok := l.measure(root, 0)
+	if !ok {
+		return l.problems
+	}
+	if l.written > MaxNodes {
+		return Problems{{File: file, Pos: Pos{l.over.Line, l.over.Column}, Msg: fmt.Sprintf("the file holds more than %d YAML nodes (values, lists and mappings) by here, the most a scenario may hold", MaxNodes)}}
+	}
+	if s.nodes > MaxExpandedNodes {
+		// Name the anchor whose aliases add the most.
+		var worst *yaml.Node
+		for anchor, aliases := range l.uses {
+			if worst == nil || len(aliases)*l.measured[anchor].nodes > len(l.uses[worst])*l.measured[worst].nodes ||
+				len(aliases)*l.measured[anchor].nodes == len(l.uses[worst])*l.measured[worst].nodes && anchor.Line < worst.Line {
+				worst = anchor
+			}
+		}
+		first := l.uses[worst][0]
+		return Problems{{File: file, Pos: Pos{first.Line, first.Column}, Msg: fmt.Sprintf("with its aliases expanded the file holds more than %d YAML nodes, the most a scenario may hold; *%s stands for %s and is used %d times; repeat less", MaxExpandedNodes, first.Value, nodeCount(l.measured[worst].nodes), len(l.uses[worst]))}}
+	}
+	return nil
+}
+
+// measure returns the expanded shape of n, saturated just above the limits.
+// It stops (false) at the first alias cycle or nesting too deep, with the
+// problem recorded.
+func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
+	if n == nil {
+		return shape{}, true
+	}
+	if s, ok := l.measured[n]; ok {
+		if depth+s.depth > MaxDepth {
+			l.tooDeep(n)
+			return s, false
+		}
+		return s, true
+	}
+	if l.active[n] {
+		// Only an alias leads back to a node on the path, and it reports
+		// the cycle before following it; this is a parser's surprise.
+		l.problems = append(l.problems, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: "this node contains itself; an alias may only refer to something outside itself"})
+		return shape{}, false
+	}
+	if depth > MaxDepth {
+		l.tooDeep(n)
+		return shape{}, false
+	}
+	l.written++
+	if l.written > MaxNodes {
+		if l.over == nil {
+			l.over = n
+		}
+		// Stop walking: the count is already over the limit.
+		return shape{nodes: MaxExpandedNodes + 1}, true
+	}
+	l.active[n] = true
+	defer delete(l.active, n)
+	s := shape{nodes: 1}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return s, true
+		}
+		if l.active[n.Alias] {
+			l.problems = append(l.problems, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: fmt.Sprintf("alias *%s refers to the anchor &%s (line %d) that contains it, which would make the file endless; an alias may only refer to something outside itself", n.Value, n.Alias.Anchor, n.Alias.Line)})
+			return s, false
+		}
+		a, ok := l.measure(n.Alias, depth)
+		if !ok {
+			return a, false
+		}
+		// The alias node itself is replaced by what it stands for.
+		l.measured[n] = a
+		l.uses[n.Alias] = append(l.uses[n.Alias], n)
+		return a, true
+	}
+	for _, c := range n.Content {
+		cs, ok := l.measure(c, depth+1)
+		if !ok {
+			return s, false
+		}
+		s.nodes = min(s.nodes+cs.nodes, MaxExpandedNodes+1)
+		s.depth = max(s.depth, cs.depth+1)
+	}
+	l.measured[n] = s
+	return s, true
+}
+
+func (l *limiter) tooDeep(n *yaml.Node) {
+	l.problems = append(l.problems, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: fmt.Sprintf("lists and mappings are nested more than %d levels deep here (aliases expanded), the most a scenario may nest", MaxDepth)})
+}
+
+func nodeCount(n int) string {
+	if n > MaxExpandedNodes {
+		return fmt.Sprintf("more than %d nodes", MaxExpandedNodes)
+	}
+	return fmt.Sprintf("%d nodes", n)
+}
