@@ -18,7 +18,7 @@ import (
 // docs/scenario-format.md.
 const (
 	// MaxFileBytes bounds the size of a scenario file.
-	MaxFileBytes = 1 << 20
+	MaxFileBytes = 256 << 10
 	// MaxNodes bounds the YAML nodes of the file as written (every
 	// scalar, list and mapping counts one).
 	MaxNodes = 100_000
@@ -91,7 +91,8 @@ func checkLimits(file string, root *yaml.Node) Problems {
 		var worst *yaml.Node
 		for anchor, aliases := range l.uses {
 			if worst == nil || len(aliases)*l.measured[anchor].nodes > len(l.uses[worst])*l.measured[worst].nodes ||
-				len(aliases)*l.measured[anchor].nodes == len(l.uses[worst])*l.measured[worst].nodes && anchor.Line < worst.Line {
+				len(aliases)*l.measured[anchor].nodes == len(l.uses[worst])*l.measured[worst].nodes &&
+					(anchor.Line < worst.Line || anchor.Line == worst.Line && anchor.Column < worst.Column) {
 				worst = anchor
 			}
 		}
@@ -143,6 +144,10 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 		if l.active[n.Alias] {
 			l.problems = append(l.problems, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: fmt.Sprintf("alias *%s refers to the anchor &%s (line %d) that contains it, which would make the file endless; an alias may only refer to something outside itself", n.Value, n.Alias.Anchor, n.Alias.Line)})
 			return s, false
+		}
+		if a, ok := l.measured[n.Alias]; ok && depth+a.depth > MaxDepth {
+			l.tooDeep(n) // here, where the alias makes it deep
+			return a, false
 		}
 		a, ok := l.measure(n.Alias, depth)
 		if !ok {

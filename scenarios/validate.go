@@ -82,7 +82,7 @@ type checker struct {
 	d    *decoder
 	f    *File
 	ifs  map[string]map[string]bool // host -> interface names
-	nets map[string][]string        // network -> "host/if" ends
+	nets map[string][]end           // network -> its ends
 }
 
 func (c *checker) at(path, format string, args ...any) {
@@ -128,7 +128,7 @@ func (c *checker) check() {
 		}
 	}
 	c.ifs = map[string]map[string]bool{}
-	c.nets = map[string][]string{}
+	c.nets = map[string][]end{}
 	for _, name := range ordered(f.Networks, c.d.pos, "networks") {
 		c.network(name, f.Networks[name])
 	}
@@ -215,7 +215,7 @@ func (c *checker) host(name string, h *HostSpec) {
 		if !ok {
 			c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
 		} else {
-			c.nets[ifc.Network] = append(c.nets[ifc.Network], name+"/"+ifname+"|"+ip)
+			c.nets[ifc.Network] = append(c.nets[ifc.Network], end{host: name, ifname: ifname, path: ip, ifc: ifc})
 			if nw.Host == name && ifc.Name != "" && ifc.Name != ifc.Network {
 				c.at(ip+".name", "on host %q the interface on bridge %q is the bridge itself; name it %q or leave the name out", name, ifc.Network, ifc.Network)
 			}
@@ -299,13 +299,13 @@ func (c *checker) ends() {
 		if (n.Type == "p2p" || n.Type == "vxlan") && len(ends) != 2 {
 			c.atKey(p, "a %s network joins exactly two hosts; %s on %q%s", n.Type, countIfaces(len(ends)), name, endList(ends))
 		}
-		if n.Type == "p2p" && len(ends) == 2 && hostOf(ends[0]) == hostOf(ends[1]) {
-			c.atKey(p, "a p2p network must join two different hosts, not %q to itself", hostOf(ends[0]))
+		if n.Type == "p2p" && len(ends) == 2 && ends[0].host == ends[1].host {
+			c.atKey(p, "a p2p network must join two different hosts, not %q to itself", ends[0].host)
 		}
 		if n.Host != "" {
 			held := false
 			for _, e := range ends {
-				held = held || hostOf(e) == n.Host
+				held = held || e.host == n.Host
 			}
 			if !held {
 				c.at(p+".host", "host %q holds bridge %q but has no interface on it; add one with network: %s", n.Host, name, name)
@@ -314,24 +314,24 @@ func (c *checker) ends() {
 		if n.Type == "vxlan" {
 			if u, ok := c.f.Networks[n.Underlay]; ok && u != nil {
 				for _, e := range ends {
-					if !c.hasIPv4On(hostOf(e), n.Underlay) {
-						c.at(pathOf(e), "host %q is on vxlan %q but has no IPv4 address on its underlay %q", hostOf(e), name, n.Underlay)
+					if !c.hasIPv4On(e.host, n.Underlay) {
+						c.at(e.path, "host %q is on vxlan %q but has no IPv4 address on its underlay %q", e.host, name, n.Underlay)
 					}
 				}
 			}
 		}
 		seen := map[netip.Addr]string{}
 		for _, e := range ends {
-			ifc := c.iface(e)
+			ifc := e.ifc
 			for _, a := range []struct{ s, f string }{{ifc.IPv4, "ipv4"}, {ifc.IPv6, "ipv6"}} {
 				pf, err := netip.ParsePrefix(a.s)
 				if err != nil {
 					continue
 				}
 				if other, dup := seen[pf.Addr()]; dup {
-					c.at(pathOf(e)+"."+a.f, "address %s is already used on network %q by %s", pf.Addr(), name, other)
+					c.at(e.path+"."+a.f, "address %s is already used on network %q by %s", pf.Addr(), name, other)
 				}
-				seen[pf.Addr()] = strings.SplitN(e, "|", 2)[0]
+				seen[pf.Addr()] = e.host + "/" + e.ifname
 			}
 		}
 	}
@@ -378,13 +378,13 @@ func (c *checker) ports() {
 			continue // reported by network
 		}
 		for _, e := range c.nets[name] {
-			host, ifname := hostOf(e), ifnameOf(e)
+			host, ifname := e.host, e.ifname
 			if host == n.Host || len(ifname) > 15 {
 				continue // the bridge itself, or reported by host
 			}
 			claim(n.Host, PortName(host, ifname), device{
 				what: fmt.Sprintf("the bridge port of interface %q of host %q", ifname, host),
-				path: pathOf(e) + ".name",
+				path: e.path + ".name",
 			})
 		}
 	}
@@ -627,30 +627,20 @@ func (c *checker) hasIPv4On(host, network string) bool {
 	return false
 }
 
-// iface finds the raw interface of an end recorded as "host/if|path".
-func (c *checker) iface(end string) Interface {
-	path := pathOf(end)
-	var idx int
-	host, rest, _ := strings.Cut(strings.TrimPrefix(path, "hosts."), ".interfaces[")
-	fmt.Sscanf(rest, "%d]", &idx)
-	return c.f.Hosts[host].Interfaces[idx]
+// end is an interface on a network.
+type end struct {
+	host, ifname string
+	path         string // hosts.HOST.interfaces[I]
+	ifc          Interface
 }
 
-func hostOf(end string) string { h, _, _ := strings.Cut(end, "/"); return h }
-func ifnameOf(end string) string {
-	_, rest, _ := strings.Cut(end, "/")
-	n, _, _ := strings.Cut(rest, "|")
-	return n
-}
-func pathOf(end string) string { _, p, _ := strings.Cut(end, "|"); return p }
-
-func endList(ends []string) string {
+func endList(ends []end) string {
 	if len(ends) == 0 {
 		return ""
 	}
 	var names []string
 	for _, e := range ends {
-		names = append(names, strings.SplitN(e, "|", 2)[0])
+		names = append(names, e.host+"/"+e.ifname)
 	}
 	return " (" + strings.Join(names, ", ") + ")"
 }
