@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -179,4 +181,51 @@ func nodeCount(n int) string {
 		return fmt.Sprintf("more than %d nodes", MaxExpandedNodes)
 	}
 	return fmt.Sprintf("%d nodes", n)
+}
+
+// limitsReference is the part of docs/scenario-format.md on the loader's
+// limits and on names.
+func limitsReference() string {
+	reserved := make([]string, 0, len(reservedIfnames))
+	for n := range reservedIfnames {
+		reserved = append(reserved, "`"+n+"`")
+	}
+	sort.Strings(reserved)
+	return fmt.Sprintf(`
+## Limits
+
+A scenario file is read as untrusted input. The loader refuses, with the file and
+line, a file that exceeds any of these (far above what a real scenario needs: the
+largest built-in scenario, lan-200, is 14 KB and 2,000 nodes; a 1000-host LAN is
+62 KB):
+
+| limit | value |
+|---|---|
+| file size | %d bytes (256 KiB) |
+| YAML nodes as written (every value, list and mapping) | %d |
+| YAML nodes with every alias expanded | %d |
+| nesting of lists and mappings, aliases expanded | %d levels |
+| hosts | %d |
+| networks | %d |
+| interfaces, all hosts together | %d |
+| tasks; invariants | %d each |
+
+A file holds one YAML document (a second `+"`---`"+` is refused, whatever follows it).
+Anchors and aliases may repeat a part of the file, but an alias may not refer to an
+anchor that contains it (that would make the file endless).
+
+## Names
+
+Host names (and lab names) are lower-case letters, digits and dashes. Interface and
+network names are at most 15 bytes of letters, digits, `+"`-`"+`, `+"`_`"+` and `+"`.`"+`
+(a bridge is a device named after its network), and not one of %s: names Linux
+refuses or that a network namespace already holds.
+
+The switch side of an interface on a bridge (the bridge's port, in the lab's switch
+namespace `+"`LAB.switch`"+` or in the host that holds the bridge) is named `+"`HOST_IF`"+`, or
+`+"`veth`"+` and ten hex digits when that is longer than 15 bytes. A scenario in which a
+port would have the name of another device of its namespace (a bridge there, an
+interface of the host holding the bridge) is refused: rename the network or the
+interface.
+`, MaxFileBytes, MaxNodes, MaxExpandedNodes, MaxDepth, MaxHosts, MaxNetworks, MaxInterfaces, MaxTasks, strings.Join(reserved, ", "))
 }
