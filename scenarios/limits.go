@@ -43,12 +43,12 @@ const (
 func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading scenario: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading scenario %s: %w", path, err)
+		return nil, err
 	}
 	if len(data) > MaxFileBytes {
 		return nil, Problems{sizeProblem(path)}

@@ -27,7 +27,11 @@ type Options struct {
 func LoadFile(path string, opts Options) (*Scenario, error) {
 	data, err := ReadFile(path)
 	if err != nil {
-		return nil, err
+		var ps Problems
+		if errors.As(err, &ps) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("reading scenario: %w", err)
 	}
 	return Load(path, data, opts)
 }

@@ -151,3 +151,12 @@ func TestStartOfAFileSaysWhatRunsAsRootAndShowLabShowsItsValues(t *testing.T) {
 		t.Errorf("start of a built-in scenario wrote to stderr: %q", errOut)
 	}
 }
+
+// TestValidateReadsAtMostTheLimit: a scenario "file" that never ends is
+// refused after MaxFileBytes, not read into memory.
+func TestValidateReadsAtMostTheLimit(t *testing.T) {
+	out, code := nd(t, t.TempDir(), "validate", "/dev/zero")
+	if code != exitUsage || !strings.HasPrefix(out, "/dev/zero:1:1: the file is larger than 262144 bytes, the most a scenario may be; split the scenario\n") {
+		t.Errorf("validate /dev/zero: exit %d\n%s", code, out)
+	}
+}
