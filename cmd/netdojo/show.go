@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -110,6 +112,9 @@ func loadLab(store sandbox.Store, name string) (*sandbox.State, *loaded, error) 
 		return nil, nil, nil
 	}
 	data, err := scenarios.ReadFile(filepath.Join(store.LabDir(name), sandbox.ScenarioFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil // a start killed before it saved the scenario: show the scenario
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the scenario of lab %q: %w", name, err)
 	}
