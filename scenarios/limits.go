@@ -29,6 +29,9 @@ const (
 	MaxExpandedNodes = 200_000
 	// MaxDepth bounds the nesting of lists and mappings, aliases expanded.
 	MaxDepth = 64
+	// MaxSubstitutedBytes bounds what ${name} references add to the file
+	// when they are replaced by the parameters' values.
+	MaxSubstitutedBytes = MaxFileBytes
 
 	// MaxHosts, MaxNetworks, MaxInterfaces (of all hosts together) and
 	// MaxTasks (tasks and invariants each) bound what one scenario holds.
@@ -205,6 +208,7 @@ levels, and a 1000-host LAN is 62 KB):
 | YAML nodes as written (every value, list and mapping) | %d |
 | YAML nodes with every alias expanded | %d |
 | nesting of lists and mappings, aliases expanded | %d levels |
+| bytes that ${name} references add when replaced by the parameters' values | %d |
 | hosts | %d |
 | networks | %d |
 | interfaces, all hosts together | %d |
@@ -227,5 +231,5 @@ namespace `+"`LAB.switch`"+` or in the host that holds the bridge) is named `+"`
 port would have the name of another device of its namespace (a bridge there, an
 interface of the host holding the bridge) is refused: rename the network or the
 interface.
-`, MaxFileBytes, MaxNodes, MaxExpandedNodes, MaxDepth, MaxHosts, MaxNetworks, MaxInterfaces, MaxTasks, strings.Join(reserved, ", "))
+`, MaxFileBytes, MaxNodes, MaxExpandedNodes, MaxDepth, MaxSubstitutedBytes, MaxHosts, MaxNetworks, MaxInterfaces, MaxTasks, strings.Join(reserved, ", "))
 }

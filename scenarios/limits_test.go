@@ -89,6 +89,9 @@ var limitCases = []struct {
 	{"nesting built of aliases counts as nesting", func() string {
 		return limitHead + "x: &a " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\nhints: " + strings.Repeat("[", 30) + "*a" + strings.Repeat("]", 30) + "\n"
 	}, "x.yaml:4:38: lists and mappings are nested more than 64 levels deep here (aliases expanded), the most a scenario may nest"},
+	{"parameter values that would make a small file enormous are refused", func() string {
+		return limitHead + "hosts: {a: {}}\nparams: [{name: p, choice: [" + strings.Repeat("A", 10000) + "]}]\nhints: [\"" + strings.Repeat("${p}", 30) + "\"]\n"
+	}, "x.yaml:5:9: the parameters' values substituted up to here add more than 262144 bytes to the file, the most they may; refer to long values less often"},
 	{"a file over 256 KiB is refused before it is parsed", func() string {
 		return limitHead + "story: |\n" + strings.Repeat("  a long story\n", MaxFileBytes/15)
 	}, "x.yaml:1:1: the file is larger than 262144 bytes, the most a scenario may be; split the scenario"},
@@ -159,6 +162,8 @@ func hostileInputs(t testing.TB) map[string][]byte {
 	for _, c := range limitCases {
 		in[c.name] = []byte(c.in())
 	}
+	// 180 KB that stood for 1.8 GB: a 60 KB value referred to 30,000 times.
+	in["a parameter bomb"] = []byte(limitHead + "hosts: {a: {}}\nparams: [{name: p, choice: [" + strings.Repeat("A", 60000) + "]}]\nhints: [\"" + strings.Repeat("${p}", 30000) + "\"]\n")
 	in["the largest file, all nodes"] = []byte("hints: [" + strings.Repeat("0,", MaxFileBytes/2-10) + "0]")
 	in["the largest file, all problems"] = []byte("hints:\n" + strings.Repeat("- [0]\n", MaxFileBytes/6-10))
 	return in
@@ -167,7 +172,8 @@ func hostileInputs(t testing.TB) map[string][]byte {
 // TestHostileFilesAreRefusedInBoundedMemory loads each hostile input in a
 // child process limited to 1 GiB of data, so that a regression fails this
 // test instead of taking the machine (before the limits, the alias cycle
-// grew past 1.3 GB in 3 s; under this limit it dies in 0.1 s). Each input
+// grew past 1.3 GB in 3 s, and a 180 KB parameter bomb made a 1.8 GB
+// string; under this limit they die in a second). Each input
 // must be refused and allocate less than LoadMemoryBound. The limit is
 // ulimit -d (RLIMIT_DATA, the heap): ulimit -v counts the address space the
 // Go runtime reserves, far more than it uses.
