@@ -32,12 +32,19 @@ const MaxNameLen = 32
 // drivers puts in every new namespace, the names of the per-device sysctl
 // directories all and default, and the path names . and ..
 var reservedIfnames = map[string]string{
-	"lo": "the loopback every host already has", ".": "Linux refuses it", "..": "Linux refuses it",
-	"all": "Linux refuses it (net.ipv4.conf.all is every interface's sysctl)", "default": "Linux refuses it (net.ipv4.conf.default is the sysctl of new interfaces)",
-	"tunl0": "a kernel with IP-in-IP puts it in every namespace", "sit0": "a kernel with SIT puts it in every namespace",
-	"ip6tnl0": "a kernel with IPv6 tunnels puts it in every namespace", "gre0": "a kernel with GRE puts it in every namespace",
-	"gretap0": "a kernel with GRE puts it in every namespace", "erspan0": "a kernel with GRE puts it in every namespace",
-	"ip6gre0": "a kernel with IPv6 GRE puts it in every namespace", "ip_vti0": "a kernel with VTI puts it in every namespace",
+	"lo":       "the loopback every host already has",
+	".":        "Linux refuses it",
+	"..":       "Linux refuses it",
+	"all":      "Linux refuses it (net.ipv4.conf.all is every interface's sysctl)",
+	"default":  "Linux refuses it (net.ipv4.conf.default is the sysctl of new interfaces)",
+	"tunl0":    "a kernel with IP-in-IP puts it in every namespace",
+	"sit0":     "a kernel with SIT puts it in every namespace",
+	"ip6tnl0":  "a kernel with IPv6 tunnels puts it in every namespace",
+	"gre0":     "a kernel with GRE puts it in every namespace",
+	"gretap0":  "a kernel with GRE puts it in every namespace",
+	"erspan0":  "a kernel with GRE puts it in every namespace",
+	"ip6gre0":  "a kernel with IPv6 GRE puts it in every namespace",
+	"ip_vti0":  "a kernel with VTI puts it in every namespace",
 	"ip6_vti0": "a kernel with VTI puts it in every namespace",
 }
 
