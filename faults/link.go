@@ -186,7 +186,7 @@ func linkKinds() []Kind {
 				"the host's address and routes are still there (routes marked linkdown), " +
 				"yet ping to the gateway prints \"Destination Host Unreachable\" or nothing at all; neighbours cannot reach the host.",
 			Fix: "Bring the switch port up; it is on the switch, not on the host: " +
-				"`ip -n LAB._switch link set HOST-DEV up` (the port's name is the host's name, a dash and the interface's).",
+				"`ip -n LAB._switch link set HOST_DEV up` (the port's name is the host's name, an underscore and the interface's, or veth and a hash when that is longer than 15 characters; `ip -n LAB._switch link` lists them).",
 			NewParams: func() Params { return &DevParams{} },
 			Apply:     func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, false) },
 			Revert:    func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, true) },

@@ -134,7 +134,7 @@ func TestLinkFaults(t *testing.T) {
 				out, _ := l.run("client", "ping", "-c", "1", "-W", "1", "10.0.1.1")
 				return expect(out, "0 received")
 			},
-			fix: []string{`client: ip -n "$NETDOJO_LAB._switch" link set client-eth0 up`},
+			fix: []string{`client: ip -n "$NETDOJO_LAB._switch" link set client_eth0 up`},
 		}},
 	}
 	for _, c := range cases {

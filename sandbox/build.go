@@ -427,7 +427,7 @@ func (b *builder) bridges() error {
 // point-to-point links where the host is the first end.
 func (b *builder) links(h *scenarios.Host) error {
 	self := b.lab.netns[NetnsName(b.lab.Name, h.Name)]
-	for idx, ifc := range h.Interfaces {
+	for _, ifc := range h.Interfaces {
 		n := ifc.Network
 		var (
 			via  *Netns // namespace the creating handle is bound to
@@ -442,7 +442,7 @@ func (b *builder) links(h *scenarios.Host) error {
 			if n.Owner != nil {
 				via = b.lab.netns[NetnsName(b.lab.Name, n.Owner.Name)]
 			}
-			veth.LinkAttrs = netlink.LinkAttrs{Name: portName(h, ifc, idx), MTU: ifc.MTU}
+			veth.LinkAttrs = netlink.LinkAttrs{Name: portName(h, ifc), MTU: ifc.MTU}
 		case "p2p":
 			if n.Ends[0] != ifc {
 				continue // the first end creates the pair
@@ -486,21 +486,11 @@ func (b *builder) createVeth(via *Netns, veth *netlink.Veth, n *scenarios.Networ
 	return h.LinkSetUp(veth)
 }
 
-// portName names the switch side of a host's interface: HOST-IF when it
-// fits in 15 characters, else p<host index>.<interface index>.
-func portName(h *scenarios.Host, ifc *scenarios.Iface, idx int) string {
-	if n := h.Name + "-" + ifc.Name; len(n) <= 15 {
-		return n
-	}
-	return fmt.Sprintf("p%x.%d", hashName(h.Name), idx)
-}
-
-func hashName(s string) uint32 {
-	var h uint32 = 2166136261
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h & 0xffffff
+// portName names the switch side of a host's interface on a bridge (see
+// scenarios.PortName): HOST_IF, or veth and a hash when that is too long.
+// The validator has checked that the name is free in its namespace.
+func portName(h *scenarios.Host, ifc *scenarios.Iface) string {
+	return scenarios.PortName(h.Name, ifc.Name)
 }
 
 // configure brings up a host: loopback, addresses, vxlan devices, sysctls,

@@ -93,6 +93,8 @@ type decoder struct {
 	pos      positions
 	services Registry
 	faults   Registry
+	// substituted counts the bytes that parameter values add to the file.
+	substituted int
 }
 
 func newDecoder(file string) *decoder {

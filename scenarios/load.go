@@ -7,8 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"reflect"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -25,8 +25,12 @@ type Options struct {
 
 // LoadFile reads and loads a scenario file.
 func LoadFile(path string, opts Options) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
+		var ps Problems
+		if errors.As(err, &ps) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("reading scenario: %w", err)
 	}
 	return Load(path, data, opts)
@@ -35,6 +39,9 @@ func LoadFile(path string, opts Options) (*Scenario, error) {
 // Load decodes, checks and resolves a scenario. Every problem in the file is
 // reported at once, as Problems, each with file:line:col and field path.
 func Load(file string, data []byte, opts Options) (*Scenario, error) {
+	if len(data) > MaxFileBytes {
+		return nil, Problems{sizeProblem(file)}
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -44,8 +51,18 @@ func Load(file string, data []byte, opts Options) (*Scenario, error) {
 		return nil, Problems{syntaxProblem(file, err)}
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, Problems{{File: file, Pos: Pos{extra.Line, extra.Column}, Msg: "a scenario file holds one YAML document; remove the second '---'"}}
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, Problems{{File: file, Pos: Pos{extra.Line, extra.Column}, Msg: "a scenario file holds one YAML document; remove the second '---' and what follows it"}}
+	case !errors.Is(err, io.EOF):
+		// A second document that does not even parse is refused too: it
+		// is not ignored, whatever it holds.
+		p := syntaxProblem(file, err)
+		p.Msg = "a scenario file holds one YAML document; remove the second '---' and what follows it (" + strings.TrimPrefix(p.Msg, "YAML syntax: ") + ")"
+		return nil, Problems{p}
+	}
+	if ps := checkLimits(file, &root); len(ps) > 0 {
+		return nil, ps
 	}
 	d := newDecoder(file)
 	d.services, d.faults = opts.Services, opts.Faults
@@ -109,13 +126,7 @@ func resolve(f *File, pos positions) *Scenario {
 		}
 		for i, ri := range rh.Interfaces {
 			n := s.Network(ri.Network)
-			ifc := &Iface{Host: h, Name: ri.Name, Network: n, MTU: ri.MTU}
-			if ifc.Name == "" {
-				ifc.Name = fmt.Sprintf("eth%d", i)
-				if f.Networks[ri.Network].Host == name {
-					ifc.Name = ri.Network
-				}
-			}
+			ifc := &Iface{Host: h, Name: ifaceName(f, name, i, ri), Network: n, MTU: ri.MTU}
 			if ifc.MTU == 0 {
 				ifc.MTU = n.MTU
 			}

@@ -89,7 +89,7 @@ func (d *decoder) substitute(n *yaml.Node, values map[string]string, path string
 			d.substitute(n.Content[i+1], values, "x")
 		}
 	case yaml.ScalarNode:
-		if !paramRef.MatchString(n.Value) {
+		if !paramRef.MatchString(n.Value) || !d.growBy(n, values) {
 			return
 		}
 		n.Value = paramRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
@@ -130,4 +130,22 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// growBy adds what substituting n's references adds to the file to the
+// decoder's count, and refuses (false, with a problem, once) when the
+// parameters' values would add more than MaxSubstitutedBytes: a long value
+// referred to many times would otherwise make a small file enormous.
+func (d *decoder) growBy(n *yaml.Node, values map[string]string) bool {
+	if d.substituted > MaxSubstitutedBytes {
+		return false
+	}
+	for _, m := range paramRef.FindAllStringSubmatch(n.Value, -1) {
+		d.substituted += len(values[m[1]]) - len(m[0])
+	}
+	if d.substituted > MaxSubstitutedBytes {
+		d.problem(n, "", "the parameters' values substituted up to here add more than %d bytes to the file, the most they may; refer to long values less often", MaxSubstitutedBytes)
+		return false
+	}
+	return true
 }

@@ -57,7 +57,7 @@ type HostSpec struct {
 
 // Interface is one end of a network on a host.
 type Interface struct {
-	Name    string `yaml:"name" doc:"Interface name inside the host (at most 15 characters); defaults to eth0, eth1, ... in order."`
+	Name    string `yaml:"name" doc:"Interface name inside the host (at most 15 characters, not lo; see Names); defaults to eth0, eth1, ... in order, or on a bridge the host holds, the bridge's name."`
 	Network string `yaml:"network" doc:"The network this interface is on." required:"true"`
 	IPv4    string `yaml:"ipv4" doc:"IPv4 address with prefix length, such as 10.0.0.10/24."`
 	IPv6    string `yaml:"ipv6" doc:"IPv6 address with prefix length, such as fd00::10/64."`

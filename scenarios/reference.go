@@ -53,6 +53,7 @@ file is checked. Unknown keys are errors.
 			}
 		}
 	}
+	b.WriteString(limitsReference())
 	return b.String()
 }
 

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -159,6 +161,12 @@ func TestParamsAreDrawnFromTheSeed(t *testing.T) {
 	}
 }
 
+// FuzzLoad fails on an input that makes Load allocate more than
+// LoadMemoryBound, and bounds the heap of the process (RLIMIT_DATA, 1 GiB
+// above what it holds at the start), so that an input that would grow
+// without end crashes the fuzz worker, which the fuzzer reports with the
+// input, instead of taking the machine. The hostile inputs (alias cycle,
+// alias bomb, limits) are seeds.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	for _, file := range files {
@@ -171,10 +179,17 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Add([]byte(paramScenario))
+	for _, data := range hostileInputs(f) {
+		if len(data) < 64<<10 {
+			f.Add(data)
+		}
+	}
+	restore := boundHeap(f, 1<<30)
+	defer restore()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Load("fuzz.yaml", data, Options{Seed: 3})
-		if err == nil && s == nil {
-			t.Fatal("no scenario and no error")
+		err, allocs := loadAllocs(data)
+		if allocs > LoadMemoryBound {
+			t.Fatalf("Load allocated %d MiB; the bound is %d MiB", allocs>>20, LoadMemoryBound>>20)
 		}
 		var ps Problems
 		if err != nil && errors.As(err, &ps) {
@@ -185,6 +200,23 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// boundHeap sets the soft RLIMIT_DATA of the process to what it holds now
+// plus extra, and returns a function that restores the old limit.
+func boundHeap(t testing.TB, extra uint64) func() {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_DATA, &old); err != nil {
+		t.Fatal(err)
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	lim := old
+	lim.Cur = min(m.Sys+extra, old.Max)
+	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &lim); err != nil {
+		t.Fatal(err)
+	}
+	return func() { syscall.Setrlimit(syscall.RLIMIT_DATA, &old) }
 }
 
 func TestComputedIsLeftForTheChecker(t *testing.T) {

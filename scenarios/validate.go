@@ -1,7 +1,9 @@
 package scenarios
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"reflect"
@@ -51,13 +53,69 @@ func ValidName(what, name string) error {
 	return nil
 }
 
+// reservedIfnames are device names a network namespace already has, or
+// that Linux refuses: lo, the fallback devices a kernel with tunnel
+// drivers puts in every new namespace, the names of the per-device sysctl
+// directories all and default, and the path names . and ..
+var reservedIfnames = map[string]string{
+	"lo":       "the loopback every host already has",
+	".":        "Linux refuses it",
+	"..":       "Linux refuses it",
+	"all":      "Linux refuses it (net.ipv4.conf.all is every interface's sysctl)",
+	"default":  "Linux refuses it (net.ipv4.conf.default is the sysctl of new interfaces)",
+	"tunl0":    "a kernel with IP-in-IP puts it in every namespace",
+	"sit0":     "a kernel with SIT puts it in every namespace",
+	"ip6tnl0":  "a kernel with IPv6 tunnels puts it in every namespace",
+	"gre0":     "a kernel with GRE puts it in every namespace",
+	"gretap0":  "a kernel with GRE puts it in every namespace",
+	"erspan0":  "a kernel with GRE puts it in every namespace",
+	"ip6gre0":  "a kernel with IPv6 GRE puts it in every namespace",
+	"ip_vti0":  "a kernel with VTI puts it in every namespace",
+	"ip6_vti0": "a kernel with VTI puts it in every namespace",
+}
+
+// PortName is the name of the switch-side end of a host's interface on a
+// bridge: the veth end that is the bridge's port, in the lab's switch
+// namespace or in the namespace of the host that holds the bridge.
+//
+// HOST_IF when that fits in 15 bytes (host names hold no '_', so the first
+// '_' tells where the host's name ends: host a with interface b-c and host
+// a-b with interface c get a_b-c and a-b_c), else veth and ten hex digits
+// of a hash of the pair (no '_', so never a HOST_IF name). The validator
+// refuses a scenario in which a port's name is any other name in its
+// namespace, so the sandbox can create ports without checking.
+func PortName(host, ifname string) string {
+	if n := host + "_" + ifname; len(n) <= 15 {
+		return n
+	}
+	h := fnv.New64a()
+	h.Write([]byte(host))
+	h.Write([]byte{0}) // a byte no name holds: ("ab","c") and ("a","bc") differ
+	h.Write([]byte(ifname))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], h.Sum64())
+	return fmt.Sprintf("veth%x", b[:5])
+}
+
+// ifaceName is the name of interface i of a host: its own, or eth<i>, or,
+// on a bridge the host holds, the bridge's.
+func ifaceName(f *File, host string, i int, ifc Interface) string {
+	if ifc.Name != "" {
+		return ifc.Name
+	}
+	if n := f.Networks[ifc.Network]; n != nil && n.Host == host {
+		return ifc.Network
+	}
+	return fmt.Sprintf("eth%d", i)
+}
+
 // checker is the semantic pass: it reads the decoded file and records every
 // problem with the position of the field at fault.
 type checker struct {
 	d    *decoder
 	f    *File
 	ifs  map[string]map[string]bool // host -> interface names
-	nets map[string][]string        // network -> "host/if" ends
+	nets map[string][]end           // network -> its ends
 }
 
 func (c *checker) at(path, format string, args ...any) {
@@ -82,8 +140,28 @@ func (c *checker) check() {
 	if f.Hosts != nil && len(f.Hosts) == 0 {
 		c.at("hosts", "a scenario needs at least one host")
 	}
+	ifaces := 0
+	for _, h := range f.Hosts {
+		if h != nil {
+			ifaces += len(h.Interfaces)
+		}
+	}
+	for _, l := range []struct {
+		path, what string
+		n, max     int
+	}{
+		{"hosts", "hosts", len(f.Hosts), MaxHosts},
+		{"networks", "networks", len(f.Networks), MaxNetworks},
+		{"hosts", "interfaces in all hosts together", ifaces, MaxInterfaces},
+		{"tasks", "tasks", len(f.Tasks), MaxTasks},
+		{"invariants", "invariants", len(f.Invariants), MaxTasks},
+	} {
+		if l.n > l.max {
+			c.atKey(l.path, "%d %s; a scenario may have at most %d", l.n, l.what, l.max)
+		}
+	}
 	c.ifs = map[string]map[string]bool{}
-	c.nets = map[string][]string{}
+	c.nets = map[string][]end{}
 	for _, name := range ordered(f.Networks, c.d.pos, "networks") {
 		c.network(name, f.Networks[name])
 	}
@@ -91,6 +169,7 @@ func (c *checker) check() {
 		c.host(name, f.Hosts[name])
 	}
 	c.ends()
+	c.ports()
 	for _, name := range ordered(f.Hosts, c.d.pos, "hosts") {
 		c.routes(name, f.Hosts[name])
 	}
@@ -107,7 +186,9 @@ func (c *checker) name(path, v, what string) {
 func (c *checker) network(name string, n *NetworkSpec) {
 	p := "networks." + name
 	if !ifnameRE.MatchString(name) || len(name) > 15 {
-		c.atKey(p, "%q is not a valid network name; use at most 15 letters, digits, '-', '_' or '.' (a host-held bridge is named after its network)", name)
+		c.atKey(p, "%q is not a valid network name; use at most 15 letters, digits, '-', '_' or '.' (a bridge is a device named after its network)", name)
+	} else if why, ok := reservedIfnames[name]; ok {
+		c.atKey(p, "network name %q is reserved: %s; a bridge is a device named after its network, so choose another name", name, why)
 	}
 	if n.MTU != 0 && (n.MTU < 68 || n.MTU > 65535) {
 		c.at(p+".mtu", "MTU %d is out of range; use 68 to 65535", n.MTU)
@@ -151,15 +232,14 @@ func (c *checker) host(name string, h *HostSpec) {
 	c.ifs[name] = names
 	for i, ifc := range h.Interfaces {
 		ip := fmt.Sprintf("%s.interfaces[%d]", p, i)
-		ifname := ifc.Name
-		if ifname == "" {
-			ifname = fmt.Sprintf("eth%d", i)
-		}
+		ifname := ifaceName(c.f, name, i, ifc)
 		switch {
 		case len(ifname) > 15:
-			c.at(ip+".name", "interface name %q is %d characters; Linux allows at most 15", ifname, len(ifname))
+			c.at(ip+".name", "interface name %q is %d bytes; Linux allows at most 15", ifname, len(ifname))
 		case !ifnameRE.MatchString(ifname):
 			c.at(ip+".name", "interface name %q may only hold letters, digits, '-', '_' and '.'", ifname)
+		case reservedIfnames[ifname] != "":
+			c.at(ip+".name", "interface name %q is reserved: %s; choose another name", ifname, reservedIfnames[ifname])
 		case names[ifname]:
 			c.at(ip+".name", "interface name %q is used twice on host %q", ifname, name)
 		}
@@ -168,7 +248,7 @@ func (c *checker) host(name string, h *HostSpec) {
 		if !ok {
 			c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
 		} else {
-			c.nets[ifc.Network] = append(c.nets[ifc.Network], name+"/"+ifname+"|"+ip)
+			c.nets[ifc.Network] = append(c.nets[ifc.Network], end{host: name, ifname: ifname, path: ip, ifc: ifc})
 			if nw.Host == name && ifc.Name != "" && ifc.Name != ifc.Network {
 				c.at(ip+".name", "on host %q the interface on bridge %q is the bridge itself; name it %q or leave the name out", name, ifc.Network, ifc.Network)
 			}
@@ -252,13 +332,13 @@ func (c *checker) ends() {
 		if (n.Type == "p2p" || n.Type == "vxlan") && len(ends) != 2 {
 			c.atKey(p, "a %s network joins exactly two hosts; %s on %q%s", n.Type, countIfaces(len(ends)), name, endList(ends))
 		}
-		if n.Type == "p2p" && len(ends) == 2 && hostOf(ends[0]) == hostOf(ends[1]) {
-			c.atKey(p, "a p2p network must join two different hosts, not %q to itself", hostOf(ends[0]))
+		if n.Type == "p2p" && len(ends) == 2 && ends[0].host == ends[1].host {
+			c.atKey(p, "a p2p network must join two different hosts, not %q to itself", ends[0].host)
 		}
 		if n.Host != "" {
 			held := false
 			for _, e := range ends {
-				held = held || hostOf(e) == n.Host
+				held = held || e.host == n.Host
 			}
 			if !held {
 				c.at(p+".host", "host %q holds bridge %q but has no interface on it; add one with network: %s", n.Host, name, name)
@@ -267,25 +347,78 @@ func (c *checker) ends() {
 		if n.Type == "vxlan" {
 			if u, ok := c.f.Networks[n.Underlay]; ok && u != nil {
 				for _, e := range ends {
-					if !c.hasIPv4On(hostOf(e), n.Underlay) {
-						c.at(pathOf(e), "host %q is on vxlan %q but has no IPv4 address on its underlay %q", hostOf(e), name, n.Underlay)
+					if !c.hasIPv4On(e.host, n.Underlay) {
+						c.at(e.path, "host %q is on vxlan %q but has no IPv4 address on its underlay %q", e.host, name, n.Underlay)
 					}
 				}
 			}
 		}
 		seen := map[netip.Addr]string{}
 		for _, e := range ends {
-			ifc := c.iface(e)
+			ifc := e.ifc
 			for _, a := range []struct{ s, f string }{{ifc.IPv4, "ipv4"}, {ifc.IPv6, "ipv6"}} {
 				pf, err := netip.ParsePrefix(a.s)
 				if err != nil {
 					continue
 				}
 				if other, dup := seen[pf.Addr()]; dup {
-					c.at(pathOf(e)+"."+a.f, "address %s is already used on network %q by %s", pf.Addr(), name, other)
+					c.at(e.path+"."+a.f, "address %s is already used on network %q by %s", pf.Addr(), name, other)
 				}
-				seen[pf.Addr()] = strings.SplitN(e, "|", 2)[0]
+				seen[pf.Addr()] = e.host + "/" + e.ifname
 			}
+		}
+	}
+}
+
+// ports checks that every device the sandbox creates for a bridge has a
+// name of its own in its namespace: in the lab's switch namespace the
+// bridges and their ports, in a host that holds a bridge its own
+// interfaces and the ports of the other hosts on that bridge.
+func (c *checker) ports() {
+	type device struct{ what, path string }
+	spaces := map[string]map[string]device{} // "" is the switch namespace
+	claim := func(space, dev string, d device) {
+		if spaces[space] == nil {
+			spaces[space] = map[string]device{}
+		}
+		if other, dup := spaces[space][dev]; dup && other.what != d.what {
+			where := "the lab's switch namespace"
+			if space != "" {
+				where = fmt.Sprintf("host %q", space)
+			}
+			c.at(d.path, "%s would be named %q in %s, as %s is; rename one of them", d.what, dev, where, other.what)
+			return
+		}
+		spaces[space][dev] = d
+	}
+	claim("", "lo", device{what: "the loopback lo"})
+	for _, name := range ordered(c.f.Hosts, c.d.pos, "hosts") {
+		for dev := range c.ifs[name] {
+			claim(name, dev, device{what: fmt.Sprintf("interface %q of host %q", dev, name)})
+		}
+	}
+	for _, name := range ordered(c.f.Networks, c.d.pos, "networks") {
+		if n := c.f.Networks[name]; n.Type == "bridge" && n.Host == "" && reservedIfnames[name] == "" {
+			claim("", name, device{what: fmt.Sprintf("bridge %q", name), path: "networks." + name})
+		}
+	}
+	for _, name := range ordered(c.f.Networks, c.d.pos, "networks") {
+		n := c.f.Networks[name]
+		if n.Type != "bridge" {
+			continue
+		}
+		if _, ok := c.f.Hosts[n.Host]; n.Host != "" && !ok {
+			continue // reported by network
+		}
+		for _, e := range c.nets[name] {
+			host, ifname := e.host, e.ifname
+			if host == n.Host || len(ifname) > 15 {
+				continue // the bridge itself, or reported by host
+			}
+			claim(n.Host, PortName(host, ifname), device{
+				what: fmt.Sprintf("the bridge port of interface %q of host %q", ifname, host),
+				path: e.path + ".name",
+			})
 		}
 	}
 }
@@ -527,25 +660,20 @@ func (c *checker) hasIPv4On(host, network string) bool {
 	return false
 }
 
-// iface finds the raw interface of an end recorded as "host/if|path".
-func (c *checker) iface(end string) Interface {
-	path := pathOf(end)
-	var idx int
-	host, rest, _ := strings.Cut(strings.TrimPrefix(path, "hosts."), ".interfaces[")
-	fmt.Sscanf(rest, "%d]", &idx)
-	return c.f.Hosts[host].Interfaces[idx]
+// end is an interface on a network.
+type end struct {
+	host, ifname string
+	path         string // hosts.HOST.interfaces[I]
+	ifc          Interface
 }
 
-func hostOf(end string) string { h, _, _ := strings.Cut(end, "/"); return h }
-func pathOf(end string) string { _, p, _ := strings.Cut(end, "|"); return p }
-
-func endList(ends []string) string {
+func endList(ends []end) string {
 	if len(ends) == 0 {
 		return ""
 	}
 	var names []string
 	for _, e := range ends {
-		names = append(names, strings.SplitN(e, "|", 2)[0])
+		names = append(names, e.host+"/"+e.ifname)
 	}
 	return " (" + strings.Join(names, ", ") + ")"
 }

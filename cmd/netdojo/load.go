@@ -42,7 +42,7 @@ func loadScenario(arg string, seed uint64) (*loaded, error) {
 		name   string
 	)
 	if isFileArg(arg) {
-		b, err := os.ReadFile(arg)
+		b, err := scenarios.ReadFile(arg)
 		if err != nil {
 			return nil, withCode(exitUsage, err)
 		}
@@ -68,7 +68,7 @@ func loadScenario(arg string, seed uint64) (*loaded, error) {
 // labScenario reloads the scenario a running lab was started from.
 func labScenario(lab *sandbox.Lab) (*scenarios.Scenario, error) {
 	path := filepath.Join(lab.Dir(), sandbox.ScenarioFile)
-	data, err := os.ReadFile(path)
+	data, err := scenarios.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

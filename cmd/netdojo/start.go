@@ -43,6 +43,7 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 			if err != nil {
 				return err
 			}
+			noteRoot(cmd.ErrOrStderr(), l, "start")
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			lab, took, err := startLab(ctx, g, l, o.name, !o.noFaults)
@@ -54,8 +55,11 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 			if g.json() {
 				return writeJSON(w, lab.State)
 			}
-			fmt.Fprintf(w, "lab %s is running (%s, %d hosts, seed %d, built in %s)\n\n", lab.Name, l.scenario.Name, len(l.scenario.Hosts), lab.State.Seed, took.Round(time.Millisecond))
+			fmt.Fprintf(w, "lab %s is running (%s, %d hosts, seed %d, built in %s)\n", lab.Name, l.scenario.Name, len(l.scenario.Hosts), lab.State.Seed, took.Round(time.Millisecond))
+			renderStory(w, l.scenario)
+			fmt.Fprintln(w)
 			renderTopology(w, l.scenario)
+			renderTasks(w, l.scenario)
 			host := l.scenario.Hosts[0].Name
 			fmt.Fprintf(w, "\nnext:\n  netdojo shell %s %s     a shell inside host %s\n  ip netns exec %s ip addr   the same host, with iproute2\n  netdojo stop %s             remove the lab\n",
 				lab.Name, host, host, sandbox.NetnsName(lab.Name, host), lab.Name)

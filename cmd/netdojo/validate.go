@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/spf13/cobra"
@@ -25,7 +24,7 @@ func newValidateCmd(g *globalOptions) *cobra.Command {
 			bad := 0
 			for _, f := range args {
 				r := result{File: f, Valid: true}
-				data, err := os.ReadFile(f)
+				data, err := scenarios.ReadFile(f)
 				if err == nil {
 					_, err = scenarios.Load(f, data, loadOptions(seed))
 				}

@@ -49,6 +49,7 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 				if err != nil {
 					return err
 				}
+				noteRoot(cmd.ErrOrStderr(), l, "verify")
 				ss = append(ss, l.scenario)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
