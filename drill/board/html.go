@@ -28,24 +28,24 @@ type personView struct {
 }
 
 type reportView struct {
-	R           *drill.Record
-	Title       string
-	CSS         template.CSS
-	Outcome     string
-	OK          int
-	Pct         string
-	Measures    [][2]string
-	Timeline    []event
-	Reds        []string
-	Chart       template.HTML
-	Topology    template.HTML
-	People      []personView
-	Started     string
-	Ended       string
-	Landed      int
-	Resolved    bool
-	Mitigated   bool
-	ScoreClass  string
+	R          *drill.Record
+	Title      string
+	CSS        template.CSS
+	Outcome    string
+	OK         int
+	Pct        string
+	Measures   [][2]string
+	Timeline   []event
+	Reds       []string
+	Chart      template.HTML
+	Topology   template.HTML
+	People     []personView
+	Started    string
+	Ended      string
+	Landed     int
+	Resolved   bool
+	Mitigated  bool
+	ScoreClass string
 }
 
 // HTML writes the post-incident review of r as one self-contained HTML
