@@ -21,15 +21,15 @@ import (
 const topoStyle = `<style>
 .topo-bg{fill:var(--topo-bg,#0d1520)}
 .topo-host rect{fill:var(--topo-host,#172434);stroke:var(--topo-line,#5b7a99);stroke-width:1.5}
-.topo-host .name{fill:var(--topo-text,#e6edf3);font:600 15px system-ui,sans-serif}
-.topo-host .addr{fill:var(--topo-dim,#9fb3c8);font:12px ui-monospace,monospace}
+.topo-host .name{fill:var(--topo-text,#e6edf3);font:600 17px system-ui,sans-serif}
+.topo-host .addr{fill:var(--topo-dim,#9fb3c8);font:13px ui-monospace,monospace}
 .topo-net rect{fill:var(--topo-net,#21364d);stroke:var(--topo-line,#5b7a99);stroke-width:1.5}
-.topo-net text{fill:var(--topo-text,#e6edf3);font:600 13px system-ui,sans-serif}
+.topo-net text{fill:var(--topo-text,#e6edf3);font:600 15px system-ui,sans-serif}
 .topo-link line{stroke:var(--topo-line,#5b7a99);stroke-width:2}
-.topo-link text{fill:var(--topo-dim,#9fb3c8);font:11px ui-monospace,monospace}
+.topo-link text{fill:var(--topo-dim,#9fb3c8);font:13px ui-monospace,monospace}
 .topo-host.broken rect{stroke:var(--topo-bad,#ff5d5d);stroke-width:3;stroke-dasharray:6 3;fill:var(--topo-bad-bg,#3a1618)}
 .topo-link.broken line{stroke:var(--topo-bad,#ff5d5d);stroke-width:3;stroke-dasharray:7 4}
-.topo-link.broken text,.topo-host .badge{fill:var(--topo-bad,#ff5d5d);font:700 12px system-ui,sans-serif}
+.topo-link.broken text,.topo-host .badge{fill:var(--topo-bad,#ff5d5d);font:700 13px system-ui,sans-serif}
 .topo-empty{fill:var(--topo-dim,#9fb3c8);font:14px system-ui,sans-serif}
 </style>`
 
@@ -46,18 +46,18 @@ type topoNode struct {
 
 const (
 	hostW    = 170.0
-	netW     = 150.0
-	netH     = 34.0
-	colStep  = 250.0
+	netW     = 140.0
+	netH     = 36.0
+	colStep  = 230.0
 	margin   = 24.0
 	maxAddrs = 3
 )
 
 func hostHeight(h *drill.TopoHost) float64 {
 	n := min(len(h.Addrs), maxAddrs)
-	ht := 36 + 16*float64(n)
+	ht := 38 + 17*float64(n)
 	if h.Broken {
-		ht += 16
+		ht += 17
 	}
 	return ht
 }
@@ -250,7 +250,7 @@ func TopologySVG(w io.Writer, t *drill.Topology) error {
 			continue
 		}
 		fmt.Fprintf(bw, `<g class="topo-net" data-network="%s"><title>%s</title>`, esc(n.name), esc("network "+n.name))
-		fmt.Fprintf(bw, `<rect x="%s" y="%s" width="%s" height="%s" rx="17"/>`, num(n.x), num(n.y), num(n.w), num(n.h))
+		fmt.Fprintf(bw, `<rect x="%s" y="%s" width="%s" height="%s" rx="18"/>`, num(n.x), num(n.y), num(n.w), num(n.h))
 		fmt.Fprintf(bw, `<text x="%s" y="%s" text-anchor="middle">%s</text></g>`, num(n.x+n.w/2), num(n.y+n.h/2+5), esc(n.name))
 	}
 	for _, n := range nodes {
@@ -268,20 +268,20 @@ func TopologySVG(w io.Writer, t *drill.Topology) error {
 		}
 		fmt.Fprintf(bw, `<g class="%s" data-host="%s" data-broken="%t"><title>%s</title>`, class, esc(h.Name), h.Broken, esc(title+": "+state))
 		fmt.Fprintf(bw, `<rect x="%s" y="%s" width="%s" height="%s" rx="6"/>`, num(n.x), num(n.y), num(n.w), num(n.h))
-		y := n.y + 23
+		y := n.y + 25
 		fmt.Fprintf(bw, `<text class="name" x="%s" y="%s">%s</text>`, num(n.x+12), num(y), esc(h.Name))
 		for i, a := range h.Addrs {
 			if i == maxAddrs {
 				break
 			}
-			y += 16
+			y += 17
 			if i == maxAddrs-1 && len(h.Addrs) > maxAddrs {
 				a = fmt.Sprintf("+%d more", len(h.Addrs)-i)
 			}
 			fmt.Fprintf(bw, `<text class="addr" x="%s" y="%s">%s</text>`, num(n.x+12), num(y), esc(a))
 		}
 		if h.Broken {
-			y += 17
+			y += 18
 			fmt.Fprintf(bw, `<text class="badge" x="%s" y="%s">✕ BROKEN</text>`, num(n.x+12), num(y))
 		}
 		fmt.Fprint(bw, `</g>`)
