@@ -26,12 +26,13 @@ import (
 // Source is where the board reads a drill's Record from: the engine's
 // record.json, or memory in tests.
 //
-// Changed works like context.Context's Done: it returns a channel that is
-// closed at the next change after the call (every caller of the same
-// moment gets the same channel; after it is closed, a new call returns a
-// new one). A watcher calls Changed before Record, so that no change
-// between the two is missed. Record returns a Record that the caller may
-// read but must not change.
+// Changed returns a channel that signals each change, in either of two
+// ways: a value per change (a channel buffered by one that the source
+// never blocks on, as drill's file watcher does), or a close per change
+// (like context.Context's Done: after it is closed, Changed returns a new
+// channel; Memory does this). The board reads it from one goroutine and
+// fans changes out to every browser itself. Record returns a Record that
+// the caller may read but must not change.
 type Source interface {
 	Record() (*drill.Record, error)
 	Changed() <-chan struct{}
@@ -168,45 +169,103 @@ func secure(next http.Handler) http.Handler {
 type handler struct {
 	src Source
 
-	mu     sync.Mutex
-	snapCh <-chan struct{} // the Changed channel the snapshot was taken under
-	snap   []byte          // the "record" event's data, or nil
-	err    error
+	mu       sync.Mutex
+	watchers int           // open event streams
+	stop     chan struct{} // ends the goroutine that follows src, when watchers drops to 0
+	version  uint64        // counts the changes seen
+	next     chan struct{} // closed at the next change
+	snapVer  uint64        // the version snap was taken at
+	snap     []byte        // the "record" event's data, or nil
+	err      error
 }
 
-// update is the data of one "record" event.
+// boardUpdate is the data of one "record" event.
 type boardUpdate struct {
 	Record   *drill.Record `json:"record"`
 	Topology string        `json:"topology_svg"`
 }
 
-// snapshot returns the current event data and the channel that is closed
-// at the next change. All watchers share one encoding per change.
-func (h *handler) snapshot() ([]byte, <-chan struct{}, error) {
-	ch := h.src.Changed()
+// join registers an event stream; the first one starts following the
+// Source. One goroutine reads src.Changed for every watcher, so a Source
+// whose channel delivers a value per change (one reader) serves any
+// number of browsers, as does one whose channel is closed per change.
+func (h *handler) join() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ch == h.snapCh && (h.snap != nil || h.err != nil) {
-		return h.snap, ch, h.err
+	h.watchers++
+	if h.watchers > 1 {
+		return
 	}
-	h.snapCh, h.snap, h.err = ch, nil, nil
+	if h.next == nil {
+		h.next = make(chan struct{})
+	}
+	// Take the channel before the first read, so that no change after
+	// that read is missed; and read afresh, since changes while nobody
+	// watched were not counted.
+	ch := h.src.Changed()
+	h.bumpLocked()
+	h.stop = make(chan struct{})
+	go h.follow(ch, h.stop)
+}
+
+func (h *handler) leave() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.watchers--
+	if h.watchers == 0 {
+		close(h.stop)
+	}
+}
+
+func (h *handler) follow(ch <-chan struct{}, stop chan struct{}) {
+	for {
+		select {
+		case <-ch:
+			// The next channel first, then the count: a change after
+			// this point signals ch again.
+			ch = h.src.Changed()
+			h.mu.Lock()
+			h.bumpLocked()
+			h.mu.Unlock()
+		case <-stop:
+			return
+		}
+	}
+}
+
+func (h *handler) bumpLocked() {
+	h.version++
+	close(h.next)
+	h.next = make(chan struct{})
+}
+
+// snapshot returns the current event data and a channel closed at the
+// next change. Every watcher shares one encoding per change.
+func (h *handler) snapshot() ([]byte, <-chan struct{}, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := h.next
+	if h.snapVer == h.version && (h.snap != nil || h.err != nil) {
+		return h.snap, next, h.err
+	}
+	h.snapVer, h.snap, h.err = h.version, nil, nil
 	rec, err := h.src.Record()
 	if err != nil {
 		h.err = err
-		return nil, ch, err
+		return nil, next, err
 	}
 	var svg bytesWriter
 	if err := TopologySVG(&svg, &rec.Topology); err != nil {
 		h.err = err
-		return nil, ch, err
+		return nil, next, err
 	}
 	b, err := json.Marshal(boardUpdate{Record: rec, Topology: string(svg)})
 	if err != nil {
 		h.err = fmt.Errorf("encoding drill record %q: %w", rec.Drill, err)
-		return nil, ch, h.err
+		return nil, next, h.err
 	}
 	h.snap = b
-	return b, ch, nil
+	return b, next, nil
 }
 
 type bytesWriter []byte
@@ -225,6 +284,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
 		return
 	}
+	h.join()
+	defer h.leave()
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {

@@ -237,3 +237,49 @@ func TestServeEndsTheEventStreamsWithItsContext(t *testing.T) {
 		}
 	}
 }
+
+// sendSource signals a change by a value on a channel buffered by one, as
+// drill's file watcher does: one reader gets each signal.
+type sendSource struct {
+	mem *Memory
+	ch  chan struct{}
+}
+
+func (s *sendSource) Record() (*drill.Record, error) { return s.mem.Record() }
+func (s *sendSource) Changed() <-chan struct{}       { return s.ch }
+func (s *sendSource) Set(r *drill.Record) {
+	s.mem.Set(r)
+	select {
+	case s.ch <- struct{}{}:
+	default:
+	}
+}
+
+func TestEventsReachEveryWatcherOfASourceThatSendsAValuePerChange(t *testing.T) {
+	src := &sendSource{mem: NewMemory(), ch: make(chan struct{}, 1)}
+	r := fixture(t)
+	src.Set(r)
+	srv := httptest.NewServer(Handler(src))
+	t.Cleanup(srv.Close)
+	var watchers []*sse
+	for range 3 {
+		s := openEvents(t, srv.URL)
+		s.nextRecord()
+		watchers = append(watchers, s)
+	}
+	for step := 1; step <= 3; step++ {
+		r.Elapsed = float64(300 + step)
+		src.Set(r)
+		for i, s := range watchers {
+			// A signal pending from before a watcher joined may repeat
+			// the state it already has: harmless, so allow one.
+			got := s.nextRecord()
+			if got.Elapsed != r.Elapsed {
+				got = s.nextRecord()
+			}
+			if got.Elapsed != r.Elapsed {
+				t.Fatalf("change %d: watcher %d got elapsed %g, want %g", step, i, got.Elapsed, r.Elapsed)
+			}
+		}
+	}
+}
