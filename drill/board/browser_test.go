@@ -357,6 +357,7 @@ type boardView struct {
 	Score        string
 	Marker       any
 	ServiceState string
+	ReportLink   string
 }
 
 const readBoard = `(() => {
@@ -381,6 +382,7 @@ const readBoard = `(() => {
     Score: document.querySelector('#score').textContent,
     Marker: window.__boardTestMarker || null,
     ServiceState: document.querySelector('#service-state').textContent,
+    ReportLink: document.querySelector('#report-link').textContent,
   };
 })()`
 
@@ -490,6 +492,9 @@ func TestBrowserShowsTheLiveBoardAndUpdatesWithoutReload(t *testing.T) {
 		}
 		if v.Status != "ended" || v.Elapsed != "5:00" || v.Score != "74" {
 			t.Errorf("status %q at %q with score %q; want ended at 5:00, 74", v.Status, v.Elapsed, v.Score)
+		}
+		if v.ReportLink != "Open the post-incident review" {
+			t.Errorf("the report link says %q once the drill ended", v.ReportLink)
 		}
 		if fmt.Sprint(v.BrokenHosts) != "[app1 dns]" || fmt.Sprint(v.BrokenLinks) != "[dns eth0 backend]" {
 			t.Errorf("broken: hosts %q, links %q; want app1 and dns, and dns's eth0", v.BrokenHosts, v.BrokenLinks)

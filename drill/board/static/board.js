@@ -58,6 +58,9 @@ function renderHeader(r) {
   st.textContent = r.status || 'unknown';
   st.className = 'status ' + (r.status || '');
   $('#score').textContent = r.measures ? String(r.measures.score) : '–';
+  const rl = $('#report-link');
+  rl.classList.toggle('ready', r.status === 'ended');
+  rl.textContent = r.status === 'ended' ? 'Open the post-incident review' : 'Post-incident review so far';
   document.title = `${r.status === 'running' ? '● ' : ''}${r.title || r.drill} · netdojo drill`;
 }
 
