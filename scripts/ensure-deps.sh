@@ -12,7 +12,7 @@ fi
 packages=(
 	iproute2 iptables nftables tcpdump dnsutils iputils-ping traceroute
 	iputils-tracepath iputils-arping netcat-openbsd curl ethtool procps
-	libpcap-dev gcc libc6-dev ca-certificates
+	libpcap-dev gcc libc6-dev ca-certificates chromium
 )
 missing=()
 for p in "${packages[@]}"; do
