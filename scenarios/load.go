@@ -47,6 +47,14 @@ func Load(file string, data []byte, opts Options) (*Scenario, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, Problems{{File: file, Pos: Pos{extra.Line, extra.Column}, Msg: "a scenario file holds one YAML document; remove the second '---'"}}
 	}
+	if k := mappingValue(&root, "kind"); k != nil && k.Value == DrillKind {
+		// A drill file loads as the lab it runs on (validate, start, check).
+		dr, err := loadDrill(file, &root, opts)
+		if err != nil {
+			return nil, err
+		}
+		return dr.Lab, nil
+	}
 	d := newDecoder(file)
 	d.services, d.faults = opts.Services, opts.Faults
 	values := d.drawParams(&root, opts.Seed)
