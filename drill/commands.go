@@ -41,7 +41,9 @@ func AppendCommand(dir string, at time.Time, who, host, cmd string) error {
 // JoinRC is the bash rc file of a join shell: it records every command
 // line the participant runs (when it started, who, where, what) in the
 // drill's commands file, from a PROMPT_COMMAND and a DEBUG trap that
-// notes when the command started, and once more on exit.
+// notes when the command started, and once more on exit. The rc file's
+// own lines are not in the history (an interactive bash turns history on
+// after reading it), so only what the participant typed is recorded.
 func JoinRC(dir, lab, who, host string) string {
 	file := filepath.Join(dir, CommandsFile)
 	return fmt.Sprintf(`[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
@@ -49,7 +51,6 @@ func JoinRC(dir, lab, who, host string) string {
 HISTCONTROL=
 HISTIGNORE=
 HISTFILE=
-set -o history
 __nd_file=%q
 __nd_who=%q
 __nd_host=%q

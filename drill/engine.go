@@ -86,7 +86,7 @@ func NewEngine(o Options) *Engine {
 	e.rec = &Record{
 		Drill: d.Name, Title: d.Title, Team: o.Meta.Team, Lab: o.Lab.Name, Seed: d.Seed,
 		Status: StatusRunning, Started: o.Meta.Started, Limit: d.Limit.Seconds(),
-		Service:  describeService(d.Service),
+		Service:  DescribeService(d.Service),
 		SLI:      []Sample{},
 		Injects:  []Inject{},
 		Messages: []Message{}, Participants: []Participant{}, Commands: []Command{},
@@ -252,7 +252,8 @@ func (e *Engine) say(from, to, text string) {
 	e.dirty = true
 }
 
-func describeService(s scenarios.DrillService) string {
+// DescribeService says in one line what the service probe does.
+func DescribeService(s scenarios.DrillService) string {
 	ch := s.Check
 	var what string
 	switch {
