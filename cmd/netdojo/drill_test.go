@@ -229,4 +229,3 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	sandboxtest.AssertUnchanged(t, before)
 	t.Logf("blue: detect %.0fs mitigate %.0fs resolve %.0fs score %d; red: score %d", m.Detect, m.Mitigate, m.Resolve, m.Score, rr.Measures.Score)
 }
-
