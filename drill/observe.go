@@ -129,11 +129,15 @@ func (e *Engine) invariantLoop(ctx context.Context) {
 	if len(invs) == 0 {
 		return
 	}
+	// An invariant is judged within its settle window (retried for a few
+	// seconds): a blip while a service restarts is not damage.
+	ck := *e.ck
+	ck.Once = false
 	held := make([]bool, len(invs))
 	period := max(e.clock.Real(2*e.d.Service.Every), time.Second)
 	e.every(ctx, period, func() {
 		for i := range invs {
-			o := e.ck.Check(ctx, &invs[i].Check)
+			o := ck.Check(ctx, &invs[i].Check)
 			if ctx.Err() != nil {
 				return
 			}

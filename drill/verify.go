@@ -350,7 +350,7 @@ func (v *verifier) reference(ctx context.Context, p *checker.PhaseResult) *Recor
 		case in.Kind == "fault" && in.Cleared == 0:
 			p.Problems = append(p.Problems, fmt.Sprintf("inject %s: its faults were never judged cleared after the fix", in.ID))
 		default:
-			p.Details = append(p.Details, fmt.Sprintf("inject %s landed at %.0fs%s", in.ID, in.T, clearedNote(in)))
+			p.Details = append(p.Details, fmt.Sprintf("inject %s landed at %.0fs%s%s", in.ID, in.T, clearedNote(in), revealedNote(in)))
 		}
 	}
 	m := rec.Measures
@@ -435,6 +435,13 @@ func allLanded(rec *Record) bool {
 func clearedNote(in Inject) string {
 	if in.Cleared > 0 {
 		return fmt.Sprintf(", cleared at %.0fs", in.Cleared)
+	}
+	return ""
+}
+
+func revealedNote(in Inject) string {
+	if in.Revealed != "" {
+		return ": " + in.Revealed
 	}
 	return ""
 }
