@@ -99,3 +99,19 @@ func List(store sandbox.Store) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// MarkEnded ends the record of a drill whose runner is gone, so that the
+// board and the report do not show it running forever.
+func MarkEnded(dir, why string) error {
+	r, err := ReadRecord(dir)
+	if err != nil {
+		return err
+	}
+	if r.Status == StatusEnded {
+		return nil
+	}
+	r.Status, r.Ended = StatusEnded, time.Now()
+	r.Messages = append(r.Messages, Message{T: r.Elapsed, From: "netdojo", Text: "The drill has ended: " + why + "."})
+	r.Measures = ComputeMeasures(r)
+	return writeJSONFile(filepath.Join(dir, RecordFile), r)
+}

@@ -65,12 +65,12 @@ func newDrillControlCmds(g *globalOptions) []*cobra.Command {
 				if err := drill.Send(dir, drill.Event{Op: drill.OpEnd}); err != nil {
 					return err
 				}
-				deadline := time.Now().Add(15 * time.Second)
-				for time.Now().Before(deadline) {
-					if r, err := drill.ReadRecord(dir); err == nil && r.Status == drill.StatusEnded {
-						break
+				if !waitEnded(dir, 15*time.Second) {
+					// The runner is gone (killed, or its lab stopped by hand):
+					// the record ends where it stopped.
+					if err := drill.MarkEnded(dir, "its runner did not answer"); err != nil {
+						return err
 					}
-					time.Sleep(100 * time.Millisecond)
 				}
 			}
 			w := cmd.OutOrStdout()
@@ -98,4 +98,15 @@ func newDrillControlCmds(g *globalOptions) []*cobra.Command {
 		simple(drill.OpHint, "hint", "Give the responders the drill's next hint (it costs score)"),
 		inject, say, end,
 	}
+}
+
+func waitEnded(dir string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if r, err := drill.ReadRecord(dir); err == nil && r.Status == drill.StatusEnded {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
 }

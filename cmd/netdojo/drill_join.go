@@ -42,7 +42,7 @@ host with --host) as often as you like.`,
 			if err := drill.CheckName("participant", o.as); err != nil {
 				return withCode(exitUsage, err)
 			}
-			dir, _, err := runningDrill(g, args[0])
+			dir, rec, err := runningDrill(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -96,8 +96,20 @@ host with --host) as often as you like.`,
 				return err
 			}
 			w := cmd.ErrOrStderr()
-			fmt.Fprintf(w, "drill %s: %s\n\n%s\nyou are %s, %s: %s\n\nYour commands are recorded. Declare the root cause with:\n  netdojo drill declare %s --as %s \"WHAT IS BROKEN AND WHERE\"\n\nshell in host %s ('exit' leaves it):\n",
+			fmt.Fprintf(w, "drill %s: %s\n\n%s\nyou are %s, %s: %s\n\nYour commands are recorded. Declare the root cause with:\n  netdojo drill declare %s --as %s \"WHAT IS BROKEN AND WHERE\"\n\nshell in host %s ('exit' leaves it)\n",
 				d.Name, d.Title, d.Story, o.as, role.Name, role.Prompt, meta.Lab, o.as, host)
+			told := false
+			for _, m := range rec.Messages {
+				if m.Text == d.Story || (m.To != "" && m.To != role.Name) {
+					continue
+				}
+				if !told {
+					fmt.Fprintln(w, "\nso far:")
+					told = true
+				}
+				fmt.Fprintf(w, "  %s %s: %s\n", drillTime(m.T), m.From, m.Text)
+			}
+			fmt.Fprintln(w)
 			c, err := lab.Command(host, "bash", "--rcfile", rc, "-i")
 			if err != nil {
 				return err
