@@ -129,6 +129,9 @@ func (dc *drillChecker) lab() *Scenario {
 	}
 	dc.c = &checker{d: dc.d, f: &File{}}
 	if f.Lab.Scenario == "" {
+		if _, ok := dc.d.pos.value["lab.scenario"]; ok {
+			dc.at("lab.scenario", "name a built-in scenario; 'netdojo list' shows them")
+		}
 		return nil
 	}
 	b, err := LookupBuiltin(f.Lab.Scenario)
@@ -248,8 +251,8 @@ func (dc *drillChecker) timeline() {
 			dc.c.step(fmt.Sprintf("%s.run[%d]", p, j), st, nil)
 		}
 		if in.Pool != nil {
-			if in.Pool.Draw < 0 || in.Pool.Draw > len(in.Pool.From) {
-				dc.at(p+".pool.draw", "draw %d of %d candidates; draw from 1 to the number of candidates", in.Pool.Draw, len(in.Pool.From))
+			if n := max(in.Pool.Draw, 1); in.Pool.Draw < 0 || n > len(in.Pool.From) {
+				dc.at(p+".pool.draw", "draw %d of %d candidates; draw from 1 to the number of candidates", n, len(in.Pool.From))
 			}
 			for j := range in.Pool.From {
 				dc.fault(fmt.Sprintf("%s.pool.from[%d]", p, j), &in.Pool.From[j], names)
