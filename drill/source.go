@@ -70,3 +70,5 @@ func (f *FileWatch) poll() {
 		}
 	}
 }
+
+var _ Source = (*FileWatch)(nil)
