@@ -73,7 +73,11 @@ func Start(ctx context.Context, o StartOptions) (*Meta, error) {
 	}
 	dir := Dir(o.Store, o.Lab)
 	if r, err := ReadRecord(dir); err == nil && r.Status != StatusEnded {
-		return nil, fmt.Errorf("drill %q is already running in lab %s; end it with 'netdojo drill end %s'", r.Drill, o.Lab, o.Lab)
+		return nil, fmt.Errorf("drill %q is already running in lab %s (%w); end it with 'netdojo drill end %s'", r.Drill, o.Lab, sandbox.ErrRunning, o.Lab)
+	}
+	if lab, err := sandbox.Open(o.Store, o.Lab); err == nil {
+		lab.Close()
+		return nil, fmt.Errorf("lab %s of the last drill still runs: %w; end it with 'netdojo drill end %s' (its report stays until the next start)", o.Lab, sandbox.ErrRunning, o.Lab)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("removing the record of the last drill in %s: %w", o.Lab, err)

@@ -137,6 +137,25 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	waitRecord(t, state, blue, "every fault cleared and the service green", func(r *drill.Record) bool {
 		return r.Measures.Resolve > 0 && lastGreen(r)
 	})
+	// The game master's controls, on red: a pause stops the clock, an
+	// inject lands by hand, and a second start of the same team is refused.
+	if out, code := nd(t, state, "drill", "pause", red); code != 0 {
+		t.Fatalf("drill pause: exit %d\n%s", code, out)
+	}
+	paused := waitRecord(t, state, red, "the pause", func(r *drill.Record) bool { return r.Status == drill.StatusPaused })
+	time.Sleep(time.Second)
+	if r := drillRecord(t, state, red); r.Elapsed != paused.Elapsed || len(r.SLI) != len(paused.SLI) {
+		t.Errorf("the paused drill moved from %.1f s (%d samples) to %.1f s (%d samples)", paused.Elapsed, len(paused.SLI), r.Elapsed, len(r.SLI))
+	}
+	nd(t, state, "drill", "resume", red)
+	nd(t, state, "drill", "inject", red, "collateral")
+	waitRecord(t, state, red, "the forced inject", func(r *drill.Record) bool {
+		in := injectOf(r, "collateral")
+		return r.Status == drill.StatusRunning && in.Landed && strings.Contains(in.When, "landed by game master")
+	})
+	if out, code := nd(t, state, "drill", "start", "gateway-502", "--team", "red", "--lab", red); code != exitBusy || !strings.Contains(out, "drill end") {
+		t.Errorf("starting team red's drill again: exit %d\n%s", code, out)
+	}
 	for _, lab := range []string{blue, red} {
 		if out, code := nd(t, state, "drill", "end", lab); code != 0 {
 			t.Fatalf("drill end %s: exit %d\n%s", lab, code, out)
