@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/netdojo/netdojo/drill"
+	"github.com/netdojo/netdojo/sandbox"
 	"github.com/spf13/cobra"
 )
 
@@ -29,9 +31,27 @@ func newDrillStatusCmd(g *globalOptions) *cobra.Command {
 				return writeJSON(w, rec)
 			}
 			printStatus(w, rec)
+			if rec.Status != drill.StatusEnded && !runnerAlive(g, rec.Lab) {
+				fmt.Fprintf(w, "\nthe drill's runner is not running (its log: %s); 'netdojo drill end %s' closes the drill\n", filepath.Join(dir, drill.RunnerLog), args[0])
+			}
 			return nil
 		},
 	}
+}
+
+// runnerAlive tells whether the drill's runner still runs in its lab.
+func runnerAlive(g *globalOptions, lab string) bool {
+	l, err := sandbox.Open(g.store(), lab)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	for _, p := range l.State.Processes {
+		if p.Name == drill.RunnerName && p.Alive() {
+			return true
+		}
+	}
+	return false
 }
 
 func printStatus(w io.Writer, r *drill.Record) {
