@@ -64,6 +64,14 @@ func Load(file string, data []byte, opts Options) (*Scenario, error) {
 	if ps := checkLimits(file, &root); len(ps) > 0 {
 		return nil, ps
 	}
+	if k := mappingValue(&root, "kind"); k != nil && k.Value == DrillKind {
+		// A drill file loads as the lab it runs on (validate, start, check).
+		dr, err := loadDrill(file, &root, opts)
+		if err != nil {
+			return nil, err
+		}
+		return dr.Lab, nil
+	}
 	d := newDecoder(file)
 	d.services, d.faults = opts.Services, opts.Faults
 	values := d.drawParams(&root, opts.Seed)

@@ -23,8 +23,15 @@ guide (docs/authoring.md) explains how the pieces fit.
 Every string may hold ${name}, replaced by the parameter's drawn value before the
 file is checked. Unknown keys are errors.
 `)
+	writeTypes(&b, reflect.TypeOf(File{}))
+	b.WriteString(limitsReference())
+	return b.String()
+}
+
+// writeTypes writes a table per struct type reachable from root.
+func writeTypes(b *strings.Builder, root reflect.Type) {
 	seen := map[reflect.Type]bool{}
-	queue := []reflect.Type{reflect.TypeOf(File{})}
+	queue := []reflect.Type{root}
 	for len(queue) > 0 {
 		t := queue[0]
 		queue = queue[1:]
@@ -32,7 +39,7 @@ file is checked. Unknown keys are errors.
 			continue
 		}
 		seen[t] = true
-		fmt.Fprintf(&b, "\n## %s\n\n| field | type | required | meaning |\n|---|---|---|---|\n", t.Name())
+		fmt.Fprintf(b, "\n## %s\n\n| field | type | required | meaning |\n|---|---|---|---|\n", t.Name())
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name := yamlName(f)
@@ -47,14 +54,12 @@ file is checked. Unknown keys are errors.
 			if enum := f.Tag.Get("enum"); enum != "" {
 				doc += " One of: " + strings.ReplaceAll(enum, ",", ", ") + "."
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", name, typeName(f.Type), req, strings.ReplaceAll(doc, "|", "\\|"))
+			fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", name, typeName(f.Type), req, strings.ReplaceAll(doc, "|", "\\|"))
 			if st := structOf(f.Type); st != nil && !seen[st] {
 				queue = append(queue, st)
 			}
 		}
 	}
-	b.WriteString(limitsReference())
-	return b.String()
 }
 
 func structOf(t reflect.Type) reflect.Type {

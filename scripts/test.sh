@@ -20,3 +20,4 @@ go test -count=1 -timeout 30m ./...
 (ulimit -d 4194304 && go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime "${FUZZTIME:-20s}" ./scenarios)
 go build -o bin/netdojo ./cmd/netdojo
 ./bin/netdojo verify --all --parallel 2 --junit bin/verify-junit.xml
+./bin/netdojo verify --drills --junit bin/verify-drills-junit.xml

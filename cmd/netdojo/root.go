@@ -49,6 +49,7 @@ Start with:  netdojo list   then   netdojo start SCENARIO`,
 		newFaultsCmd(g), newInjectCmd(g), newRevertCmd(g),
 		newProbeCmd(g), newTriageCmd(g), newSocketsCmd(g), newCaptureCmd(g),
 		newCheckCmd(g), newAnswerCmd(g), newHintCmd(g), newVerifyCmd(g), newServiceCmd(g),
+		newDrillCmd(g),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w; see '%s --help'", err, cmd.CommandPath()))

@@ -14,6 +14,7 @@ import (
 
 type verifyOptions struct {
 	all      bool
+	drills   bool
 	seed     uint64
 	parallel int
 	junit    string
@@ -32,6 +33,8 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
   3. solution: the reference solution makes every task pass, invariants hold;
   4. wrong-fix: each wrong fix leaves a task failing or an invariant broken;
   5. teardown: nothing of any lab is left.
+Drill files (kind: Drill) and built-in drills (--drills) are proved with their
+reference response on an accelerated clock (docs/drills.md).
 Exit code 0 when every scenario passes, 1 otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needRoot("netdojo verify"); err != nil {
@@ -40,8 +43,12 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 			if o.all {
 				args = append(args, scenariosLibrary()...)
 			}
-			if len(args) == 0 {
-				return withCode(exitUsage, fmt.Errorf("name scenario files or built-in scenarios, or use --all"))
+			args, drills, err := splitDrills(args, o.drills, o.seed)
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 && len(drills) == 0 {
+				return withCode(exitUsage, fmt.Errorf("name scenario or drill files, built-in scenarios or drills, or use --all or --drills"))
 			}
 			var ss []*scenarios.Scenario
 			for _, a := range args {
@@ -59,6 +66,7 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 			reports := checker.VerifyAll(ctx, ss, o.parallel, func(i int) checker.VerifyOptions {
 				return checker.VerifyOptions{Store: store, LabPrefix: fmt.Sprintf("vfy%d-%d-", os.Getpid()%10000, i)}
 			})
+			reports = append(reports, verifyDrills(ctx, store, drills)...)
 			if o.junit != "" {
 				f, err := os.Create(o.junit)
 				if err != nil {
@@ -115,6 +123,7 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.all, "all", false, "verify every built-in scenario")
+	cmd.Flags().BoolVar(&o.drills, "drills", false, "verify every built-in drill")
 	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "draw the scenarios' parameters from this seed")
 	cmd.Flags().IntVar(&o.parallel, "parallel", 1, "scenarios verified at once")
 	cmd.Flags().StringVar(&o.junit, "junit", "", "also write a JUnit XML report to this file")
