@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/scenarios"
+	"golang.org/x/sys/unix"
 )
 
 // Lab is a lab that exists: made by Start or found by Open.
@@ -23,6 +24,7 @@ type Lab struct {
 	store Store
 	mu    sync.Mutex
 	netns map[string]*Netns
+	cgfd  int // the lab's cgroup, opened by cgroupFD; 0 when not open
 }
 
 // Open finds a lab by name.
@@ -89,6 +91,10 @@ func (l *Lab) closeHandles() error {
 		errs = append(errs, ns.Close())
 		delete(l.netns, k)
 	}
+	if l.cgfd > 0 {
+		errs = append(errs, unix.Close(l.cgfd))
+		l.cgfd = 0
+	}
 	return errors.Join(errs...)
 }
 
@@ -105,7 +111,10 @@ func (l *Lab) netnsOf(host string) (string, error) {
 // Command prepares a command to run inside a host, with the host's own
 // /etc/resolv.conf, /etc/hosts and hostname, as `ip netns exec` gives plus
 // the hostname. The netdojo binary re-executes itself to enter the host
-// (see EnterMain), so the caller's threads never switch.
+// (see EnterMain), so the caller's threads never switch. The command is
+// created inside the lab's cgroup, so it and every process it forks are
+// the lab's, ended by Stop. A caller that sets more attributes changes
+// cmd.SysProcAttr rather than replacing it.
 func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	ns, err := l.netnsOf(host)
 	if err != nil {
@@ -121,6 +130,10 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	args := append([]string{EnterCommand, "--netns", ns, "--hostname", host, "--"}, argv...)
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "NETDOJO_LAB="+l.Name, "NETDOJO_HOST="+host)
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if err := l.intoCgroup(cmd.SysProcAttr); err != nil {
+		return nil, err
+	}
 	return cmd, nil
 }
 
@@ -143,7 +156,7 @@ func (l *Lab) Spawn(host, name string, argv ...string) (Process, error) {
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr.Setsid = true
 	if err := cmd.Start(); err != nil {
 		return Process{}, fmt.Errorf("starting %q in host %q: %w", name, host, err)
 	}

@@ -11,7 +11,8 @@ import (
 
 // Leftovers lists what remains of a lab: a namespace or its mount, an
 // /etc/netns entry, a state or lock file, a process started in one of its
-// hosts (they carry NETDOJO_LAB in their environment). Tests and verify
+// hosts (they carry NETDOJO_LAB in their environment), its cgroup (with
+// any process in it). Tests and verify
 // use it to prove that stop leaves nothing behind.
 func Leftovers(store Store, lab string) []string {
 	var left []string
@@ -43,6 +44,11 @@ func Leftovers(store Store, lab string) []string {
 	for _, p := range []string{store.LabDir(lab), filepath.Join(store.Dir, "locks", lab+".lock")} {
 		if _, err := os.Lstat(p); err == nil {
 			left = append(left, "state "+p)
+		}
+	}
+	if cg := CgroupPath(lab); cg != "" {
+		if _, err := os.Stat(cg); err == nil {
+			left = append(left, "cgroup "+cg)
 		}
 	}
 	marker := []byte("NETDOJO_LAB=" + lab + "\x00")

@@ -143,7 +143,7 @@ func teardown(store Store, st *State) error {
 			}
 		}
 	}
-	errs = append(errs, killProcesses(st, inodes))
+	errs = append(errs, killProcesses(st, inodes), removeCgroup(st.Lab))
 
 	// Host namespaces first; the kernel then frees their veths, whose
 	// switch-side ports vanish; then the switch namespace.
@@ -203,9 +203,10 @@ func isNsfs(path string) bool {
 	return unix.Statfs(path, &fs) == nil && fs.Type == unix.NSFS_MAGIC
 }
 
-// killProcesses ends the lab's recorded processes and every other process
-// living in one of its namespaces (a learner's shell, a child of a
-// service): SIGTERM, a grace period, then SIGKILL.
+// killProcesses ends the lab's recorded processes, every process in its
+// cgroup and every other process living in one of its namespaces (a
+// learner's shell, a child of a service): SIGTERM, a grace period, then
+// SIGKILL. removeCgroup then kills whatever was forked meanwhile.
 func killProcesses(st *State, inodes map[uint64]bool) error {
 	targets := map[int]bool{}
 	for _, p := range st.Processes {
@@ -214,6 +215,10 @@ func killProcesses(st *State, inodes map[uint64]bool) error {
 		}
 	}
 	for _, pid := range pidsInNamespaces(inodes) {
+		targets[pid] = true
+	}
+	// The cgroup finds those whose namespace is gone (deleted by hand).
+	for _, pid := range cgroupPIDs(CgroupPath(st.Lab)) {
 		targets[pid] = true
 	}
 	if len(targets) == 0 {
