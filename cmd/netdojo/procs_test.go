@@ -8,7 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
@@ -117,4 +119,73 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// A setup step that leaves processes behind (issue 9, item 4): start
+// returns when the step's shell ends, not when the background processes
+// close its output; they are the lab's (in its cgroup) and stop ends them.
+func TestSetupStepBackgroundProcessesAreTheLabs(t *testing.T) {
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	lab := name("procs-bg")
+	t.Cleanup(func() { killLeftovers(t, store, lab); nd(t, state, "clean", "--all") })
+	src, err := os.ReadFile("../../scenarios/library/p2p-pair.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A background sleep and a double-forked daemon in its own session,
+	// both holding the step's output.
+	setup := "  left:\n    setup: [\"sleep 90 &\", \"(setsid sleep 1000 &)\", \"echo set up\"]\n"
+	yaml := strings.Replace(string(src), "  left:\n", setup, 1)
+	file := filepath.Join(t.TempDir(), "bg.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A hung start is killed well after the step bound, so the test fails
+	// instead of hanging.
+	cmd := exec.Command(binary, "--state-dir", state, "start", file, "--no-faults", "--name", lab)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("start: %v\n%s", err, out.String())
+		}
+	case <-time.After(checker.StepTimeout + 30*time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("start still runs after %s: its setup steps' background processes hold it\n%s", checker.StepTimeout+30*time.Second, out.String())
+	}
+	if cg := sandbox.CgroupPath(lab); cg != "" {
+		var sleeps []string
+		for _, pid := range cgroupMembers(t, cg) {
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			if strings.HasPrefix(string(cmdline), "sleep\x00") {
+				sleeps = append(sleeps, strings.ReplaceAll(string(cmdline), "\x00", " "))
+			}
+		}
+		if len(sleeps) != 2 {
+			t.Errorf("the lab's cgroup holds sleeps %q, want the two the setup left", sleeps)
+		}
+	}
+	if out, code := nd(t, state, "stop", lab); code != 0 {
+		t.Errorf("stop: exit %d\n%s", code, out)
+	}
+	sandboxtest.AssertNoLeftovers(t, store, lab)
+	sandboxtest.AssertUnchanged(t, before)
+}
+
+func cgroupMembers(t *testing.T, cg string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+	if err != nil {
+		t.Fatalf("reading cgroup %s: %v", cg, err)
+	}
+	return strings.Fields(string(data))
 }
