@@ -127,7 +127,15 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding the netdojo binary: %w", err)
 	}
-	args := append([]string{EnterCommand, "--netns", ns, "--hostname", host, "--"}, argv...)
+	args := []string{EnterCommand, "--netns", ns, "--hostname", host}
+	pidns, err := l.pidnsArg()
+	if err != nil {
+		return nil, err
+	}
+	if pidns != "" {
+		args = append(args, "--pidns", pidns)
+	}
+	args = append(append(args, "--"), argv...)
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "NETDOJO_LAB="+l.Name, "NETDOJO_HOST="+host)
 	cmd.SysProcAttr = &syscall.SysProcAttr{}

@@ -221,6 +221,12 @@ func killProcesses(st *State, inodes map[uint64]bool) error {
 	for _, pid := range cgroupPIDs(CgroupPath(st.Lab)) {
 		targets[pid] = true
 	}
+	// The lab init ignores SIGTERM: it is killed, with whatever is left in
+	// its PID namespace, once the others had their grace period.
+	if st.Init != nil {
+		delete(targets, st.Init.PID)
+		defer killInit(st.Init)
+	}
 	if len(targets) == 0 {
 		return nil
 	}

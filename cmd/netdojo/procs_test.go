@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -188,4 +189,105 @@ func cgroupMembers(t *testing.T, cg string) []string {
 		t.Fatalf("reading cgroup %s: %v", cg, err)
 	}
 	return strings.Fields(string(data))
+}
+
+// nsMembers is what `ps -e` inside a lab should list: the PIDs, as the
+// lab's PID namespace numbers them, of the processes of its cgroup that
+// live in that namespace (stage 1 of each command waits outside).
+func nsMembers(t *testing.T, lab string) map[int]bool {
+	t.Helper()
+	want := map[int]bool{}
+	for _, p := range cgroupMembers(t, sandbox.CgroupPath(lab)) {
+		pid, _ := strconv.Atoi(p)
+		status, err := os.ReadFile("/proc/" + p + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(strings.TrimPrefix(line, "NSpid:")); strings.HasPrefix(line, "NSpid:") && len(f) == 2 {
+				want[sandbox.NSPID(pid)] = true
+			}
+		}
+	}
+	return want
+}
+
+// A learner's exec and shell see the lab's own processes only (issue 8,
+// point 5): `ps -e` in a host of one lab lists that lab's processes,
+// numbered in its PID namespace, and none of another lab's or the
+// machine's; the PID `ss -tlnp` shows there is the one `netdojo answer`
+// accepts for pid-of-port.
+func TestExecSeesOnlyTheLabsProcesses(t *testing.T) {
+	if sandbox.CgroupRoot() == "" {
+		t.Skip("no cgroup2 on this machine")
+	}
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	a, b := name("procs-a"), name("procs-b")
+	t.Cleanup(func() {
+		killLeftovers(t, store, a)
+		killLeftovers(t, store, b)
+		nd(t, state, "clean", "--all")
+	})
+	if out, code := nd(t, state, "start", "quiz-port-443", "--seed", "1", "--name", a); code != 0 {
+		t.Fatalf("start %s: %s", a, out)
+	}
+	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", b); code != 0 {
+		t.Fatalf("start %s: %s", b, out)
+	}
+	out, code := nd(t, state, "exec", a, "www", "--", "ps", "-e", "-o", "pid=,comm=")
+	if code != 0 {
+		t.Fatalf("ps: exit %d\n%s", code, out)
+	}
+	seen := map[int]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			t.Fatalf("ps printed %q", line)
+		}
+		pid, err := strconv.Atoi(f[0])
+		if err != nil {
+			t.Fatalf("ps printed %q", line)
+		}
+		if f[1] != "ps" {
+			seen[pid] = f[1]
+		}
+	}
+	want := nsMembers(t, a)
+	if len(want) < 3 {
+		t.Fatalf("lab %s has %d processes in its PID namespace, want its init and its services", a, len(want))
+	}
+	for pid, comm := range seen {
+		if !want[pid] {
+			t.Errorf("ps in lab %s lists %d (%s), not a process of the lab", a, pid, comm)
+		}
+		if comm == "nd-dns" {
+			t.Errorf("ps in lab %s lists lab %s's dns service (pid %d)", a, b, pid)
+		}
+	}
+	for pid := range want {
+		if _, ok := seen[pid]; !ok {
+			t.Errorf("ps in lab %s misses its process %d", a, pid)
+		}
+	}
+	if seen[os.Getpid()] != "" && !want[os.Getpid()] {
+		t.Errorf("ps in lab %s lists the test's own PID %d", a, os.Getpid())
+	}
+	out, code = nd(t, state, "exec", a, "www", "--", "ss", "-Htlnp", "sport = :443")
+	m := regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("ss -tlnp in %s shows no process on port 443: exit %d\n%s", a, code, out)
+	}
+	if pid, _ := strconv.Atoi(m[1]); !want[pid] {
+		t.Errorf("ss shows pid %s, not a PID of the lab's namespace %v", m[1], want)
+	}
+	if out, code := nd(t, state, "answer", a, "pid-on-443", m[1]); code != 0 {
+		t.Errorf("answer %s (the PID ss shows inside the lab): exit %d\n%s", m[1], code, out)
+	}
+	for _, lab := range []string{a, b} {
+		if out, code := nd(t, state, "stop", lab); code != 0 {
+			t.Errorf("stop %s: exit %d\n%s", lab, code, out)
+		}
+		sandboxtest.AssertNoLeftovers(t, store, lab)
+	}
 }

@@ -1,0 +1,237 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every lab has a PID namespace of its own, held by a lab init: a tiny
+// netdojo process (`netdojo __enter --lab-init`) that is PID 1 there and
+// reaps orphans. Every command run in a host (Lab.Command: services,
+// steps, `netdojo shell` and `exec`) enters it and mounts a /proc of its
+// own, so `ps` and `ss -p` inside a host list the lab's processes only,
+// with the PIDs of the lab's namespace. Killing the lab init ends every
+// process in the namespace: a guarantee of stop besides the cgroup.
+//
+// Entering takes two stages, because joining a PID namespace (setns)
+// only affects the children of the caller: __enter (stage 1, outside)
+// prepares the network, mount and UTS namespaces, joins the PID namespace
+// and starts `__enter --proc` (stage 2, inside), which mounts /proc and
+// executes the command. Stage 1 waits, forwards SIGTERM, SIGHUP, SIGUSR1
+// and SIGUSR2, and exits with the command's status; if stage 1 is killed,
+// the command is killed too. Terminal signals (Ctrl-C) reach the command
+// directly.
+//
+// `ip netns exec LAB-HOST CMD` still works but shows the machine's
+// processes: netdojo shell and exec are the confined way in.
+
+// labInitArg and procArg select the lab init and stage 2 in EnterMain.
+const (
+	labInitArg = "--lab-init"
+	procArg    = "--proc"
+)
+
+// LabInitName is the process name of a lab init, as `ps` shows it inside
+// a lab: PID 1.
+const LabInitName = "netdojo-init"
+
+// startInit starts the lab init in a new PID namespace, inside the lab's
+// cgroup, and records it in the state.
+func (l *Lab) startInit() error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the netdojo binary: %w", err)
+	}
+	cmd := &exec.Cmd{Path: self, Args: []string{LabInitName, EnterCommand, labInitArg}, Dir: "/"}
+	cmd.Env = append(os.Environ(), "NETDOJO_LAB="+l.Name)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWPID}
+	if err := l.intoCgroup(cmd.SysProcAttr); err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the process namespace of lab %q: %w", l.Name, err)
+	}
+	p := &Process{Name: LabInitName, PID: cmd.Process.Pid}
+	for i := 0; i < 100 && p.StartTime == 0; i++ {
+		p.StartTime = procStartTime(p.PID)
+	}
+	go cmd.Wait() // reaped if it ends while this netdojo runs
+	l.mu.Lock()
+	l.State.Init = p
+	l.mu.Unlock()
+	return l.Save()
+}
+
+// initAlive reports whether p is still the recorded lab init (same PID
+// and start time), so a reused PID is never entered or signalled.
+func initAlive(p *Process) bool {
+	return p != nil && p.PID > 0 && procStartTime(p.PID) == p.StartTime && processAlive(p.PID)
+}
+
+// killInit ends the lab init, and with it every process of its PID
+// namespace.
+func killInit(p *Process) {
+	if !initAlive(p) {
+		return
+	}
+	syscall.Kill(p.PID, syscall.SIGKILL)
+	deadline := time.Now().Add(2 * time.Second)
+	for processAlive(p.PID) && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// pidnsArg is how Lab.Command tells stage 1 which namespace to join:
+// PID:STARTTIME of the lab init; "" when the lab has none.
+func (l *Lab) pidnsArg() (string, error) {
+	l.mu.Lock()
+	p := l.State.Init
+	l.mu.Unlock()
+	if p == nil {
+		return "", nil
+	}
+	if !initAlive(p) {
+		return "", fmt.Errorf("the process namespace of lab %q is gone (its init, pid %d, ended); stop the lab and start it again", l.Name, p.PID)
+	}
+	return fmt.Sprintf("%d:%d", p.PID, p.StartTime), nil
+}
+
+// labInitMain is PID 1 of a lab's PID namespace: it ignores the signals a
+// process of the lab could send it (the kernel only lets through those
+// with a handler) and reaps every orphan until SIGKILL.
+func labInitMain() error {
+	if os.Getpid() != 1 {
+		return errors.New("the lab init must be PID 1 of a new PID namespace")
+	}
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTSTP)
+	chld := make(chan os.Signal, 16)
+	signal.Notify(chld, syscall.SIGCHLD)
+	for {
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		select {
+		case <-chld:
+		case <-time.After(time.Second): // a missed SIGCHLD costs a second at most
+		}
+	}
+}
+
+// joinPidns is stage 1's last step: join the lab's PID namespace (for the
+// children of this thread), run stage 2 there and wait for it. It returns
+// only on error; otherwise it exits with the command's status.
+func joinPidns(arg, path string, argv []string) error {
+	pidStr, startStr, ok := strings.Cut(arg, ":")
+	pid, err1 := strconv.Atoi(pidStr)
+	start, err2 := strconv.ParseUint(startStr, 10, 64)
+	if !ok || err1 != nil || err2 != nil || pid <= 0 {
+		return fmt.Errorf("bad --pidns %q: want PID:STARTTIME", arg)
+	}
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/pid", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the lab's process namespace: %w", err)
+	}
+	// Checked after opening: the descriptor is the init's namespace.
+	if procStartTime(pid) != start {
+		return fmt.Errorf("the lab's init (pid %d) has ended; stop the lab and start it again", pid)
+	}
+	if err := unix.Setns(fd, unix.CLONE_NEWPID); err != nil {
+		return fmt.Errorf("entering the lab's process namespace: %w", err)
+	}
+	unix.Close(fd)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the netdojo binary: %w", err)
+	}
+	cmd := &exec.Cmd{Path: self, Args: append([]string{argv[0], EnterCommand, procArg, path, "--"}, argv...)}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	fwd := make(chan os.Signal, 4)
+	signal.Notify(fwd, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	// Caught, not ignored: an ignored signal would stay ignored in the
+	// command. The terminal sends them to the command itself.
+	drop := make(chan os.Signal, 4)
+	signal.Notify(drop, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGPIPE)
+	go func() {
+		for range drop {
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s in the lab's process namespace: %w", argv[0], err)
+	}
+	go func() {
+		for s := range fwd {
+			cmd.Process.Signal(s)
+		}
+	}()
+	cmd.Wait()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		os.Exit(128 + int(ws.Signal()))
+	default:
+		os.Exit(ws.ExitStatus())
+	}
+	return nil
+}
+
+// procMain is stage 2, inside the lab's PID namespace: a /proc of the
+// namespace over the machine's (in the command's private mount
+// namespace), then the command.
+func procMain(args []string) error {
+	if len(args) < 3 || args[1] != "--" {
+		return errors.New("usage: netdojo __enter --proc PATH -- CMD [ARG...]")
+	}
+	path, argv := args[0], args[2:]
+	// Killed with stage 1 (set here: Go's own Pdeathsig check reads the
+	// parent's PID, which is 0 seen from inside the namespace). The parent
+	// is outside, so getppid is 0 until stage 1 is gone.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("tying the command to netdojo: %w", err)
+	}
+	if os.Getppid() != 0 {
+		os.Exit(128 + int(unix.SIGKILL))
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc of the lab: %w", err)
+	}
+	return syscall.Exec(path, argv, os.Environ())
+}
+
+// NSPID is the PID of a process as its own PID namespace numbers it (the
+// last NSpid field of /proc/PID/status): inside a lab, what `ps` and
+// `ss -p` show. It is pid itself for a process of the machine's
+// namespace, and 0 when the process is gone.
+func NSPID(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				return pid
+			}
+			n, err := strconv.Atoi(f[len(f)-1])
+			if err != nil {
+				return pid
+			}
+			return n
+		}
+	}
+	return pid
+}
