@@ -199,3 +199,24 @@ func removeCgroup(lab string) error {
 	unix.Rmdir(filepath.Dir(path)) // only when no other lab has a cgroup
 	return errors.Join(errs...)
 }
+
+// InLabCgroup reports whether a process is in the lab's cgroup (or one
+// made inside it): the lab marker that survives a lost namespace. It is
+// false without cgroup2, for a process that is gone, and for any other.
+func InLabCgroup(pid int, lab string) bool {
+	root, path := CgroupRoot(), CgroupPath(lab)
+	if path == "" || pid <= 0 {
+		return false
+	}
+	rel := strings.TrimPrefix(path, root) // "/netdojo/LAB"
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if cg, ok := strings.CutPrefix(line, "0::"); ok {
+			return cg == rel || strings.HasPrefix(cg, rel+"/")
+		}
+	}
+	return false
+}

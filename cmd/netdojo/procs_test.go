@@ -96,13 +96,19 @@ func TestLabProcessesAreInItsCgroup(t *testing.T) {
 	}
 	members := strings.Fields(string(procs))
 	for _, p := range l.State.Processes {
-		if !contains(members, strconv.Itoa(p.PID)) {
+		if !contains(members, strconv.Itoa(p.PID)) || !sandbox.InLabCgroup(p.PID, lab) {
 			t.Errorf("service %s (pid %d) is not in the lab's cgroup %v", p.Name, p.PID, members)
 		}
 	}
 	out, code := nd(t, state, "exec", lab, "left", "--", "cat", "/proc/self/cgroup")
 	if code != 0 || !strings.Contains(out, "/"+sandbox.CgroupParent+"/"+lab+"\n") {
 		t.Errorf("a command run by exec is not in the lab's cgroup: exit %d\n%s", code, out)
+	}
+	if sandbox.InLabCgroup(os.Getpid(), lab) || (l.State.Init != nil && sandbox.InLabCgroup(l.State.Init.PID, "x"+lab)) {
+		t.Error("InLabCgroup says yes for a process outside the lab's cgroup")
+	}
+	if l.State.Init == nil || !sandbox.InLabCgroup(l.State.Init.PID, lab) {
+		t.Errorf("the lab init %+v is not in the lab's cgroup", l.State.Init)
 	}
 	if out, code := nd(t, state, "stop", lab); code != 0 {
 		t.Errorf("stop: exit %d\n%s", code, out)
