@@ -24,8 +24,9 @@ import (
 // (cgroup.kill) and removes it. The cgroup uses no controller: it limits
 // nothing, it only marks.
 //
-// Without a cgroup2 mount there is no lab cgroup; processes are then found
-// only through the lab's namespaces and its recorded processes.
+// Without a writable cgroup2 mount there is no lab cgroup; processes are
+// then found through the lab's namespaces, its recorded processes and its
+// PID namespace (see pidns.go).
 
 // CgroupParent is the directory of the labs' cgroups under the cgroup2 mount.
 const CgroupParent = "netdojo"
@@ -35,7 +36,8 @@ var (
 	cgroupRoot     string
 )
 
-// CgroupRoot is where cgroup2 is mounted, "" when it is not.
+// CgroupRoot is where cgroup2 is mounted, "" when it is not (or only
+// read-only).
 func CgroupRoot() string {
 	cgroupRootOnce.Do(func() { cgroupRoot = findCgroup2() })
 	return cgroupRoot
@@ -57,7 +59,11 @@ func findCgroup2() string {
 			continue
 		}
 		fields, tail := strings.Fields(line[:i]), strings.Fields(line[i+3:])
-		if len(fields) < 5 || len(tail) < 1 || tail[0] != "cgroup2" || fields[3] != "/" {
+		if len(fields) < 6 || len(tail) < 1 || tail[0] != "cgroup2" || fields[3] != "/" {
+			continue
+		}
+		// A read-only hierarchy (a container's) cannot hold lab cgroups.
+		if opts := "," + fields[5] + ","; strings.Contains(opts, ",ro,") || unix.Access(fields[4], unix.W_OK) != nil {
 			continue
 		}
 		// Prefer /sys/fs/cgroup (unified) over a second mount elsewhere.
