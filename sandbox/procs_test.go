@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -49,5 +50,13 @@ func TestWithoutCgroupsThePIDNamespaceEndsTheLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	restore()
+	for _, l := range sandboxtest.Leftovers(store, name) {
+		var pid int
+		if _, err := fmt.Sscanf(l, "process %d", &pid); err == nil {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			t.Logf("process %d: %q\n%s", pid, cmdline, status)
+		}
+	}
 	sandboxtest.AssertNoLeftovers(t, store, name)
 }
