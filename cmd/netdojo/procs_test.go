@@ -297,3 +297,66 @@ func TestExecSeesOnlyTheLabsProcesses(t *testing.T) {
 		sandboxtest.AssertNoLeftovers(t, store, lab)
 	}
 }
+
+// SIGINT during a setup step that does not end (issue 9, item 4) stops
+// start at once: the step's process group is killed, whatever a step
+// left in the background is the lab's, and the rollback removes it all.
+func TestSIGINTDuringALongSetupStep(t *testing.T) {
+	if sandbox.CgroupRoot() == "" {
+		t.Skip("no cgroup2 on this machine")
+	}
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	lab := name("procs-int")
+	t.Cleanup(func() { killLeftovers(t, store, lab); nd(t, state, "clean", "--all") })
+	src, err := os.ReadFile("../../scenarios/library/p2p-pair.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := "  left:\n    setup: [\"(setsid sleep 1000 &)\", \"sleep 999\"]\n"
+	file := filepath.Join(t.TempDir(), "int.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(string(src), "  left:\n", setup, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--state-dir", state, "start", file, "--no-faults", "--name", lab)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Wait for the second step to run: both sleeps are in the lab's cgroup.
+	cg := sandbox.CgroupPath(lab)
+	for running := false; !running; {
+		select {
+		case err := <-done:
+			t.Fatalf("start ended before its second step ran: %v\n%s", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+		for _, pid := range strings.Fields(string(data)) {
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			if string(cmdline) == "sleep\x00999\x00" {
+				running = true
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("start succeeded after SIGINT\n%s", out.String())
+		}
+	case <-time.After(checker.StepTimeout / 2):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("start still runs %s after SIGINT\n%s", checker.StepTimeout/2, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted") {
+		t.Errorf("start does not say it was interrupted:\n%s", out.String())
+	}
+	sandboxtest.AssertNoLeftovers(t, store, lab)
+	sandboxtest.AssertUnchanged(t, before)
+}
