@@ -60,3 +60,42 @@ func TestWithoutCgroupsThePIDNamespaceEndsTheLab(t *testing.T) {
 	}
 	sandboxtest.AssertNoLeftovers(t, store, name)
 }
+
+// BenchmarkCommand measures one command run in a host (`true`), entering
+// the lab's PID namespace in two stages, against the same command without
+// a PID namespace (a lab whose state records no init).
+func BenchmarkCommand(b *testing.B) {
+	store := sandbox.Store{Dir: b.TempDir()}
+	name := fmt.Sprintf("procs-bench%04x", os.Getpid()%0x10000)
+	lab, err := sandbox.Start(context.Background(), builtin(b, "p2p-pair"), sandbox.Options{Name: name, Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		lab.Close()
+		if err := sandbox.Stop(store, name); err != nil {
+			b.Error(err)
+		}
+	}()
+	run := func(b *testing.B, l *sandbox.Lab) {
+		for i := 0; i < b.N; i++ {
+			cmd, err := l.Command("left", "true")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+		}
+	}
+	b.Run("pidns", func(b *testing.B) { run(b, lab) })
+	b.Run("no-pidns", func(b *testing.B) {
+		l, err := sandbox.Open(store, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		l.State.Init = nil
+		run(b, l)
+	})
+}
