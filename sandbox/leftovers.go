@@ -61,7 +61,7 @@ func Leftovers(store Store, lab string) []string {
 		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
 		if err == nil && bytes.Contains(env, marker) {
 			stat, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
-			if !bytes.Contains(stat, []byte(") Z ")) {
+			if !bytes.Contains(stat, []byte(") Z ")) && !bytes.Contains(stat, []byte(") X ")) {
 				left = append(left, fmt.Sprintf("process %d", pid))
 			}
 		}
