@@ -80,14 +80,35 @@ func initAlive(p *Process) bool {
 // killInit ends the lab init, and with it every process of its PID
 // namespace.
 func killInit(p *Process) {
-	if !initAlive(p) {
+	if p == nil || p.PID <= 0 || procStartTime(p.PID) != p.StartTime {
 		return
 	}
 	syscall.Kill(p.PID, syscall.SIGKILL)
 	deadline := time.Now().Add(2 * time.Second)
-	for processAlive(p.PID) && time.Now().Before(deadline) {
+	for threadsAlive(p.PID) && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// threadsAlive is true while any thread of the process is not dead. The
+// lab init is multi-threaded: its main thread can be a zombie while its
+// last thread is still ending the rest of the PID namespace.
+func threadsAlive(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // pidnsArg is how Lab.Command tells stage 1 which namespace to join:

@@ -33,8 +33,12 @@ func TestWithoutCgroupsThePIDNamespaceEndsTheLab(t *testing.T) {
 			t.Errorf("a cgroup was made for lab %s without cgroups", name)
 		}
 	}
-	if lab.State.Init == nil {
-		t.Fatal("the lab has no init: no PID namespace")
+	if lab.State.Init == nil || lab.State.Init.StartTime == 0 {
+		t.Fatalf("the lab has no init (%+v): no PID namespace", lab.State.Init)
+	}
+	t.Logf("init %+v", *lab.State.Init)
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", lab.State.Init.PID)); err == nil {
+		t.Logf("init stat %s", st)
 	}
 	cmd, err := lab.Command("left", "sh", "-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 &")
 	if err != nil {
