@@ -113,7 +113,8 @@ func (l *Lab) netnsOf(host string) (string, error) {
 // the hostname. The netdojo binary re-executes itself to enter the host
 // (see EnterMain), so the caller's threads never switch. The command is
 // created inside the lab's cgroup, so it and every process it forks are
-// the lab's, ended by Stop. A caller that sets more attributes changes
+// the lab's, ended by Stop, and it runs in the lab's PID namespace with
+// its own /proc (see pidns.go). A caller that sets more attributes changes
 // cmd.SysProcAttr rather than replacing it.
 func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	ns, err := l.netnsOf(host)

@@ -40,13 +40,14 @@ type State struct {
 	SwitchNetns string      `json:"switch_netns"`
 	Hosts       []HostState `json:"hosts"`
 	// Namespaces and EtcDirs are recorded before they are created.
-	Namespaces []string  `json:"namespaces"`
-	EtcDirs    []string  `json:"etc_dirs"`
-	Processes  []Process `json:"processes,omitempty"`
+	Namespaces []string    `json:"namespaces"`
+	EtcDirs    []string    `json:"etc_dirs"`
+	Processes  []Process   `json:"processes,omitempty"`
+	Faults     []string    `json:"faults,omitempty"`
+	Extra      interface{} `json:"extra,omitempty"`
+
 	// Init is PID 1 of the lab's PID namespace (see pidns.go).
-	Init   *Process    `json:"init,omitempty"`
-	Faults []string    `json:"faults,omitempty"`
-	Extra  interface{} `json:"extra,omitempty"`
+	Init *Process `json:"init,omitempty"`
 }
 
 // HostState maps a scenario host to its namespace.
