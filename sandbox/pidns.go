@@ -71,16 +71,35 @@ func (l *Lab) startInit() error {
 	return l.Save()
 }
 
-// initAlive reports whether p is still the recorded lab init (same PID
-// and start time), so a reused PID is never entered or signalled.
-func initAlive(p *Process) bool {
-	return p != nil && p.PID > 0 && procStartTime(p.PID) == p.StartTime && processAlive(p.PID)
+// initAlive reports whether p is still the lab's init, so a reused PID,
+// or a PID written into a crafted state, is never entered or signalled.
+func initAlive(p *Process, lab string) bool {
+	return provablyInit(p, lab) && processAlive(p.PID)
+}
+
+// provablyInit reports whether p is the lab's init: the recorded start
+// time, PID 1 of its own PID namespace, started as netdojo-init with the
+// lab's marker in its environment, and in the lab's cgroup when there is
+// one.
+func provablyInit(p *Process, lab string) bool {
+	if p == nil || p.PID <= 0 || procStartTime(p.PID) != p.StartTime || NSPID(p.PID) != 1 {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
+	if err != nil || !strings.HasPrefix(string(cmdline), LabInitName+"\x00") {
+		return false
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.PID))
+	if err != nil || !strings.Contains("\x00"+string(env), "\x00NETDOJO_LAB="+lab+"\x00") {
+		return false
+	}
+	return CgroupPath(lab) == "" || InLabCgroup(p.PID, lab)
 }
 
 // killInit ends the lab init, and with it every process of its PID
 // namespace.
-func killInit(p *Process) {
-	if p == nil || p.PID <= 0 || procStartTime(p.PID) != p.StartTime {
+func killInit(p *Process, lab string) {
+	if !provablyInit(p, lab) {
 		return
 	}
 	syscall.Kill(p.PID, syscall.SIGKILL)
@@ -120,7 +139,7 @@ func (l *Lab) pidnsArg() (string, error) {
 	if p == nil {
 		return "", nil
 	}
-	if !initAlive(p) {
+	if !initAlive(p, l.Name) {
 		return "", fmt.Errorf("the process namespace of lab %q is gone (its init, pid %d, ended); stop the lab and start it again", l.Name, p.PID)
 	}
 	return fmt.Sprintf("%d:%d", p.PID, p.StartTime), nil

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
@@ -102,4 +104,57 @@ func BenchmarkCommand(b *testing.B) {
 		l.State.Init = nil
 		run(b, l)
 	})
+}
+
+// A state whose lab init is another process (a crafted or stale state)
+// is neither entered nor signalled: exec refuses, and stop leaves that
+// process alone while the lab's cgroup still ends the real init.
+func TestAnInitThatIsNotTheLabsIsLeftAlone(t *testing.T) {
+	if sandbox.CgroupRoot() == "" {
+		t.Skip("no cgroup2 on this machine: without it the real init would be lost with the record")
+	}
+	store := testStore(t)
+	name := labName("procs-craft")
+	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	other := exec.Command("sleep", "600")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Process.Kill()
+	otherDone := make(chan struct{})
+	go func() { other.Wait(); close(otherDone) }()
+	var start uint64
+	for i := 0; i < 100 && start == 0; i++ {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", other.Process.Pid))
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+			if f := strings.Fields(string(stat)[i+1:]); len(f) > 19 {
+				fmt.Sscan(f[19], &start)
+			}
+		}
+	}
+	crafted, err := sandbox.Open(store, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer crafted.Close()
+	crafted.State.Init = &sandbox.Process{Name: sandbox.LabInitName, PID: other.Process.Pid, StartTime: start}
+	if err := crafted.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crafted.Command("left", "true"); err == nil {
+		t.Error("a command was prepared to enter the PID namespace of a process that is not the lab's init")
+	}
+	if err := sandbox.Stop(store, name); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-otherDone:
+		t.Error("stop killed a process that a crafted state called the lab's init")
+	case <-time.After(100 * time.Millisecond):
+	}
+	sandboxtest.AssertNoLeftovers(t, store, name)
 }

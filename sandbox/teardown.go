@@ -218,14 +218,17 @@ func killProcesses(st *State, inodes map[uint64]bool) error {
 		targets[pid] = true
 	}
 	// The cgroup finds those whose namespace is gone (deleted by hand).
+	// A PID 1 there (the lab init) ignores SIGTERM: cgroup.kill ends it.
 	for _, pid := range cgroupPIDs(CgroupPath(st.Lab)) {
-		targets[pid] = true
+		if NSPID(pid) != 1 {
+			targets[pid] = true
+		}
 	}
 	// The lab init ignores SIGTERM: it is killed, with whatever is left in
 	// its PID namespace, once the others had their grace period.
 	if st.Init != nil {
 		delete(targets, st.Init.PID)
-		defer killInit(st.Init)
+		defer killInit(st.Init, st.Lab)
 	}
 	if len(targets) == 0 {
 		return nil
