@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -40,6 +42,13 @@ const (
 	procArg    = "--proc"
 )
 
+// The first PID of a lab's processes is drawn from
+// [firstPIDMin, firstPIDMin+firstPIDSpan).
+const (
+	firstPIDMin  = 300
+	firstPIDSpan = 30000
+)
+
 // LabInitName is the process name of a lab init, as `ps` shows it inside
 // a lab: PID 1.
 const LabInitName = "netdojo-init"
@@ -57,7 +66,15 @@ func (l *Lab) startInit() error {
 	if err := l.intoCgroup(cmd.SysProcAttr); err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	ready, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting the process namespace of lab %q: %w", l.Name, err)
+	}
+	defer ready.Close()
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
 		return fmt.Errorf("starting the process namespace of lab %q: %w", l.Name, err)
 	}
 	p := &Process{Name: LabInitName, PID: cmd.Process.Pid}
@@ -68,7 +85,16 @@ func (l *Lab) startInit() error {
 	l.mu.Lock()
 	l.State.Init = p
 	l.mu.Unlock()
-	return l.Save()
+	if err := l.Save(); err != nil {
+		return err
+	}
+	// Nothing enters the namespace before the init has set its first PID.
+	ready.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(ready).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		return fmt.Errorf("the init of lab %q did not start: %q", l.Name, strings.TrimSpace(line))
+	}
+	return nil
 }
 
 // initAlive reports whether p is still the lab's init, so a reused PID,
@@ -154,6 +180,17 @@ func labInitMain() error {
 	}
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTSTP)
+	// The lab's processes get PIDs from a random point, as on a machine
+	// that has been up for a while: two labs of a scenario do not share
+	// their PIDs (a PID is an answer). ns_last_pid is the writer's own
+	// namespace's.
+	first := firstPIDMin + rand.IntN(firstPIDSpan)
+	if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(first)), 0); err != nil {
+		fmt.Printf("setting the first PID: %v\n", err)
+		return err
+	}
+	fmt.Println("ready")
+	os.Stdout.Close()
 	chld := make(chan os.Signal, 16)
 	signal.Notify(chld, syscall.SIGCHLD)
 	for {
