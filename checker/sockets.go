@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -58,7 +59,7 @@ func (c *Checker) sockets(s *scenarios.SocketsCheck) (judgement, error) {
 
 func ownedBy(sk probe.Socket, process string) bool {
 	for _, p := range sk.Processes {
-		if p.Name == process || fmt.Sprint(p.PID) == process {
+		if p.Name == process || fmt.Sprint(p.PID) == process || fmt.Sprint(sandbox.NSPID(p.PID)) == process {
 			return true
 		}
 	}
@@ -94,7 +95,8 @@ func (c *Checker) capture(ctx context.Context, k *scenarios.CaptureCheck) (judge
 	return judgement{seen == k.Seen, fmt.Sprintf("on %s of %s, %s matching %q while %s", k.Dev, k.Host, word, k.Filter, during.Observed)}, nil
 }
 
-// pidOfPort is the PID of the process that listens on a TCP port.
+// pidOfPort is the PID of the process that listens on a TCP port, as the
+// learner sees it inside the lab (`ss -tlnp`, `ps` in its PID namespace).
 func (c *Checker) pidOfPort(host string, port int) (string, error) {
 	t, err := c.host(host)
 	if err != nil {
@@ -106,7 +108,7 @@ func (c *Checker) pidOfPort(host string, port int) (string, error) {
 	}
 	for _, sk := range table.Sockets {
 		for _, p := range sk.Processes {
-			return fmt.Sprint(p.PID), nil
+			return fmt.Sprint(sandbox.NSPID(p.PID)), nil
 		}
 	}
 	return "", fmt.Errorf("nothing listens on TCP port %d on %s", port, host)

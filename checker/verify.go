@@ -3,10 +3,14 @@ package checker
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/netdojo/netdojo/faults"
@@ -350,10 +354,20 @@ func errOr(err error) string {
 	return "ok"
 }
 
-// RunStep runs a step inside its host with a time limit: a shell command,
-// or a service stopped or (re)started with its scenario configuration.
+// StepTimeout bounds each setup, solution and wrong-fix step. A step that
+// runs longer is killed with its process group and fails the start or
+// verify that ran it.
+const StepTimeout = 30 * time.Second
+
+// RunStep runs a step inside its host with a time limit (StepTimeout): a
+// shell command, or a service stopped or (re)started with its scenario
+// configuration. A shell step runs in its own process group, inside the
+// lab's cgroup; its output goes to a file in the lab's log directory, so a
+// process it leaves in the background (`sleep 90 &`, a daemon) never holds
+// up the step: the step ends when its shell does, and what it left is the
+// lab's, ended by stop.
 func RunStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
 	defer cancel()
 	if st.Service != "" {
 		return "", serviceStep(ctx, lab, st)
@@ -362,21 +376,36 @@ func RunStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) (string, 
 	if err != nil {
 		return "", err
 	}
-	done := make(chan struct{})
-	var out []byte
-	go func() {
-		out, err = cmd.CombinedOutput()
-		close(done)
-	}()
+	logDir := filepath.Join(lab.Dir(), "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return "", fmt.Errorf("creating log directory: %w", err)
+	}
+	logf, err := os.CreateTemp(logDir, "step-"+st.Host+"-*.log")
+	if err != nil {
+		return "", fmt.Errorf("creating the log of a step: %w", err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("starting step in host %q: %w", st.Host, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	output := func() string {
+		data, _ := os.ReadFile(logf.Name())
+		return string(data)
+	}
 	select {
-	case <-done:
-		return string(out), err
+	case err := <-done:
+		return output(), err
 	case <-ctx.Done():
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		return string(out), fmt.Errorf("did not finish in 30s: %w", ctx.Err())
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return output(), fmt.Errorf("did not finish in %s: %w", StepTimeout, ctx.Err())
+		}
+		return output(), fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 }
 

@@ -154,6 +154,12 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 			lab = nil
 		}
 	}()
+	if err := createCgroup(name); err != nil {
+		return lab, err
+	}
+	if err := lab.startInit(); err != nil {
+		return lab, err
+	}
 	b := &builder{lab: lab, s: s, workers: opts.Workers, trace: opts.Trace}
 	if b.trace == nil {
 		b.trace = func(string, time.Duration) {}

@@ -18,16 +18,24 @@ import (
 // executes a command there. Lab.Command and Lab.Spawn use it.
 const EnterCommand = "__enter"
 
-// EnterMain is the body of `netdojo __enter --netns NS --hostname H -- CMD...`.
+// EnterMain is the body of `netdojo __enter --netns NS --hostname H [--pidns PID:START] -- CMD...`.
 // On a locked thread it does what `ip netns exec` does: a new mount
 // namespace with / made a slave, a fresh /sys for the network namespace,
 // each /etc/netns/NS/FILE bind-mounted over /etc/FILE; then a new UTS
-// namespace with the host's name, and it executes CMD in place. It only
-// returns on error.
+// namespace with the host's name, and it executes CMD in place, or, with
+// --pidns, runs it in the lab's PID namespace (see pidns.go). It only
+// returns on error. `__enter --lab-init` is the lab init.
 func EnterMain(args []string) error {
+	if len(args) > 0 && args[0] == labInitArg {
+		return labInitMain()
+	}
+	if len(args) > 0 && args[0] == procArg {
+		return procMain(args[1:])
+	}
 	fs := flag.NewFlagSet(EnterCommand, flag.ContinueOnError)
 	nsName := fs.String("netns", "", "network namespace")
 	hostname := fs.String("hostname", "", "host name")
+	pidns := fs.String("pidns", "", "PID:STARTTIME of the lab init whose PID namespace to join")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +83,9 @@ func EnterMain(args []string) error {
 		if err := unix.Sethostname([]byte(*hostname)); err != nil {
 			return fmt.Errorf("setting host name: %w", err)
 		}
+	}
+	if *pidns != "" {
+		return joinPidns(*pidns, path, argv)
 	}
 	return syscall.Exec(path, argv, os.Environ())
 }

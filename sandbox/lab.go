@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/scenarios"
+	"golang.org/x/sys/unix"
 )
 
 // Lab is a lab that exists: made by Start or found by Open.
@@ -23,6 +24,7 @@ type Lab struct {
 	store Store
 	mu    sync.Mutex
 	netns map[string]*Netns
+	cgfd  int // the lab's cgroup, opened by cgroupFD; 0 when not open
 }
 
 // Open finds a lab by name. The name is checked before anything is read,
@@ -93,6 +95,10 @@ func (l *Lab) closeHandles() error {
 		errs = append(errs, ns.Close())
 		delete(l.netns, k)
 	}
+	if l.cgfd > 0 {
+		errs = append(errs, unix.Close(l.cgfd))
+		l.cgfd = 0
+	}
 	return errors.Join(errs...)
 }
 
@@ -112,7 +118,11 @@ func (l *Lab) netnsOf(host string) (string, error) {
 // Command prepares a command to run inside a host, with the host's own
 // /etc/resolv.conf, /etc/hosts and hostname, as `ip netns exec` gives plus
 // the hostname. The netdojo binary re-executes itself to enter the host
-// (see EnterMain), so the caller's threads never switch.
+// (see EnterMain), so the caller's threads never switch. The command is
+// created inside the lab's cgroup, so it and every process it forks are
+// the lab's, ended by Stop, and it runs in the lab's PID namespace with
+// its own /proc (see pidns.go). A caller that sets more attributes changes
+// cmd.SysProcAttr rather than replacing it.
 func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	ns, err := l.netnsOf(host)
 	if err != nil {
@@ -125,7 +135,15 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding the netdojo binary: %w", err)
 	}
-	args := append([]string{EnterCommand, "--netns", ns, "--hostname", host, "--"}, argv...)
+	args := []string{EnterCommand, "--netns", ns, "--hostname", host}
+	pidns, err := l.pidnsArg()
+	if err != nil {
+		return nil, err
+	}
+	if pidns != "" {
+		args = append(args, "--pidns", pidns)
+	}
+	args = append(append(args, "--"), argv...)
 	cmd := exec.Command(self, args...)
 	// The marker is this lab's alone, even when netdojo runs from inside
 	// another lab's host.
@@ -136,6 +154,10 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 		}
 	}
 	cmd.Env = append(env, LabMarker+"="+l.Name, "NETDOJO_HOST="+host)
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if err := l.intoCgroup(cmd.SysProcAttr); err != nil {
+		return nil, err
+	}
 	return cmd, nil
 }
 
@@ -158,7 +180,7 @@ func (l *Lab) Spawn(host, name string, argv ...string) (Process, error) {
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr.Setsid = true
 	if err := cmd.Start(); err != nil {
 		return Process{}, fmt.Errorf("starting %q in host %q: %w", name, host, err)
 	}

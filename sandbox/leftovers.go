@@ -11,7 +11,8 @@ import (
 
 // Leftovers lists what remains of a lab: a namespace or its mount, an
 // /etc/netns entry, a state or lock file, a process started in one of its
-// hosts (they carry NETDOJO_LAB in their environment). Tests and verify
+// hosts (they carry NETDOJO_LAB in their environment), its cgroup (with
+// any process in it). Tests and verify
 // use it to prove that stop leaves nothing behind.
 func Leftovers(store Store, lab string) []string {
 	var left []string
@@ -43,6 +44,11 @@ func Leftovers(store Store, lab string) []string {
 			left = append(left, "state "+p)
 		}
 	}
+	if cg := CgroupPath(lab); cg != "" {
+		if _, err := os.Stat(cg); err == nil {
+			left = append(left, "cgroup "+cg)
+		}
+	}
 	marker := []byte("NETDOJO_LAB=" + lab + "\x00")
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
@@ -53,7 +59,7 @@ func Leftovers(store Store, lab string) []string {
 		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
 		if err == nil && bytes.Contains(env, marker) {
 			stat, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
-			if !bytes.Contains(stat, []byte(") Z ")) {
+			if !bytes.Contains(stat, []byte(") Z ")) && !bytes.Contains(stat, []byte(") X ")) {
 				left = append(left, fmt.Sprintf("process %d", pid))
 			}
 		}

@@ -32,7 +32,7 @@ func labName(prefix string) string {
 	return fmt.Sprintf("%s%04x", prefix, rand.IntN(1<<16))
 }
 
-func builtin(t *testing.T, name string) *scenarios.Scenario {
+func builtin(t testing.TB, name string) *scenarios.Scenario {
 	t.Helper()
 	b, err := scenarios.LookupBuiltin(name)
 	if err != nil {

@@ -47,6 +47,9 @@ type State struct {
 	Processes  []Process   `json:"processes,omitempty"`
 	Faults     []string    `json:"faults,omitempty"`
 	Extra      interface{} `json:"extra,omitempty"`
+
+	// Init is PID 1 of the lab's PID namespace (see pidns.go).
+	Init *Process `json:"init,omitempty"`
 }
 
 // HostState maps a scenario host to its namespace.
@@ -323,7 +326,7 @@ func (s Store) Lock(lab string) (*Lock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening lock of lab %q: %w", lab, err)
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if err := flockBriefly(f); err != nil {
 			holder, _ := os.ReadFile(path)
 			f.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
@@ -405,4 +408,19 @@ func (s Store) Locked(lab string) bool {
 	}
 	l.Release()
 	return false
+}
+
+// flockBriefly takes the lock, retrying for a moment: a process this
+// netdojo forks (a service, the lab init) holds a copy of every open
+// descriptor between fork and exec, so a lock just released by another
+// goroutine can still be held for that long.
+func flockBriefly(f *os.File) error {
+	var err error
+	for try := 0; try < 50; try++ {
+		if err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); !errors.Is(err, unix.EWOULDBLOCK) {
+			return err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return err
 }

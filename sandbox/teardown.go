@@ -205,7 +205,7 @@ func teardown(store Store, st *State) error {
 		}
 		inodes[sb.Ino] = true
 	}
-	errs = append(errs, killProcesses(st, inodes))
+	errs = append(errs, killProcesses(st, inodes), removeCgroup(st.Lab))
 
 	// Host namespaces first; the kernel then frees their veths, whose
 	// switch-side ports vanish; then the switch namespace.
@@ -288,9 +288,10 @@ func isNsfs(path string) bool {
 	return unix.Statfs(path, &fs) == nil && fs.Type == unix.NSFS_MAGIC
 }
 
-// killProcesses ends the lab's recorded processes and every other process
-// living in one of its namespaces (a learner's shell, a child of a
-// service): SIGTERM, a grace period, then SIGKILL.
+// killProcesses ends the lab's recorded processes, every process in its
+// cgroup and every other process living in one of its namespaces (a
+// learner's shell, a child of a service): SIGTERM, a grace period, then
+// SIGKILL. removeCgroup then kills whatever was forked meanwhile.
 func killProcesses(st *State, inodes map[uint64]bool) error {
 	targets := map[int]bool{}
 	for _, p := range st.Processes {
@@ -300,6 +301,19 @@ func killProcesses(st *State, inodes map[uint64]bool) error {
 	}
 	for _, pid := range pidsInNamespaces(inodes) {
 		targets[pid] = true
+	}
+	// The cgroup finds those whose namespace is gone (deleted by hand).
+	// A PID 1 there (the lab init) ignores SIGTERM: cgroup.kill ends it.
+	for _, pid := range cgroupPIDs(CgroupPath(st.Lab)) {
+		if NSPID(pid) != 1 {
+			targets[pid] = true
+		}
+	}
+	// The lab init ignores SIGTERM: it is killed, with whatever is left in
+	// its PID namespace, once the others had their grace period.
+	if st.Init != nil {
+		delete(targets, st.Init.PID)
+		defer killInit(st.Init, st.Lab)
 	}
 	if len(targets) == 0 {
 		return nil
@@ -351,7 +365,7 @@ func provablyLabs(p Process, lab string) bool {
 	if p.PID <= 1 || p.PID == os.Getpid() || p.StartTime == 0 || procStartTime(p.PID) != p.StartTime {
 		return false
 	}
-	return hasLabMarker(p.PID, lab)
+	return hasLabMarker(p.PID, lab) || InLabCgroup(p.PID, lab)
 }
 
 // hasLabMarker reads a process's initial environment for NETDOJO_LAB=LAB.

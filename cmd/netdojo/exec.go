@@ -14,7 +14,10 @@ func newExecCmd(g *globalOptions) *cobra.Command {
 		Use:   "exec LAB HOST -- CMD [ARG...]",
 		Short: "Run a command inside a lab host and return its exit code",
 		Long: `Run a command inside a lab host. It sees the host's network, its own
-/etc/resolv.conf and /etc/hosts, and the host's name as hostname.`,
+/etc/resolv.conf and /etc/hosts, the host's name as hostname, and only the
+lab's own processes (the lab's PID namespace, with its own /proc: ps and
+ss -p show the lab's PIDs). 'ip netns exec LAB-HOST' also enters the host,
+but shows the machine's processes.`,
 		Example:           "  netdojo exec first-lab client -- ping -c 1 10.0.1.1",
 		Args:              cobra.MinimumNArgs(3),
 		ValidArgsFunction: labHostArgs(g),

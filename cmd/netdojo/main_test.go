@@ -114,40 +114,68 @@ func TestABadScenarioFileChangesNothing(t *testing.T) {
 	sandboxtest.AssertUnchanged(t, before)
 }
 
-// TestSIGKILLAtRandomMomentsThenClean kills `netdojo start` at random
-// moments of its build and checks that `netdojo clean` leaves nothing.
+// TestSIGKILLAtRandomMomentsThenClean kills `netdojo start` (20 times),
+// `netdojo stop` (10) and `netdojo service restart` (10) at random moments
+// and checks that `netdojo clean` then leaves nothing of the lab: no
+// namespace, mount, /etc/netns entry, process, cgroup or state; and that
+// the machine's own network namespace is as it was (issue 9).
 func TestSIGKILLAtRandomMomentsThenClean(t *testing.T) {
 	before := sandboxtest.Take(t)
 	state := t.TempDir()
 	store := sandbox.Store{Dir: state}
 	// Whatever happens, nothing of these labs may outlive the test.
 	t.Cleanup(func() { nd(t, state, "clean", "--all") })
-	// Time a whole start of the scenario to spread the kills across it.
-	probe := name("k")
-	t0 := time.Now()
-	if out, code := nd(t, state, "start", "lan-200", "--name", probe); code != 0 {
-		t.Fatalf("start: %s", out)
+	const scenario = "first-lab" // small, with services: a cgroup, a lab init and processes
+	start := func(lab string) {
+		t.Helper()
+		if out, code := nd(t, state, "start", scenario, "--name", lab); code != 0 {
+			t.Fatalf("start %s: %s", lab, out)
+		}
 	}
-	full := time.Since(t0)
-	nd(t, state, "stop", probe)
-	const kills = 24
-	for i := 0; i < kills; i++ {
-		lab := name(fmt.Sprintf("k%d", i))
-		cmd := exec.Command(binary, "--state-dir", state, "start", "lan-200", "--name", lab)
+	// Time each command once to spread the kills across it.
+	timed := func(args ...string) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		if out, code := nd(t, state, args...); code != 0 {
+			t.Fatalf("%v: %s", args, out)
+		}
+		return time.Since(t0)
+	}
+	probe := name("procs-k")
+	full := map[string]time.Duration{"start": timed("start", scenario, "--name", probe)}
+	full["service"] = timed("service", probe, "server", "web", "restart")
+	full["stop"] = timed("stop", probe)
+	kill := func(what, lab string, i int, args ...string) {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"--state-dir", state}, args...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(rand.Int64N(int64(full)))
+		delay := time.Duration(rand.Int64N(int64(full[what])))
 		time.Sleep(delay)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		out, code := nd(t, state, "clean", "--all")
 		if code != 0 {
-			t.Fatalf("kill %d after %s: clean: exit %d\n%s", i, delay, code, out)
+			t.Fatalf("%s kill %d after %s: clean: exit %d\n%s", what, i, delay, code, out)
 		}
 		if left := sandboxtest.Leftovers(store, lab); len(left) > 0 {
-			t.Fatalf("kill %d after %s (of %s): left behind: %v", i, delay, full, left)
+			t.Fatalf("%s kill %d after %s (of %s): left behind: %v", what, i, delay, full[what], left)
 		}
+	}
+	for i := 0; i < 20; i++ {
+		lab := name(fmt.Sprintf("procs-k%d", i))
+		kill("start", lab, i, "start", scenario, "--name", lab)
+	}
+	for i := 0; i < 10; i++ {
+		lab := name(fmt.Sprintf("procs-s%d", i))
+		start(lab)
+		kill("stop", lab, i, "stop", lab)
+	}
+	for i := 0; i < 10; i++ {
+		lab := name(fmt.Sprintf("procs-r%d", i))
+		start(lab)
+		kill("service", lab, i, "service", lab, "server", "web", "restart")
 	}
 	sandboxtest.AssertUnchanged(t, before)
 }

@@ -30,8 +30,8 @@ func newShellCmd(g *globalOptions) *cobra.Command {
 			prompt := fmt.Sprintf(`[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
 [ -f ~/.bashrc ] && . ~/.bashrc
 PS1='\[\e[1m\][%s/\h]\[\e[0m\] \w\$ '
-echo "netdojo: you are in host \h of lab %s; 'exit' leaves it"
-`, lab.Name, lab.Name)
+echo "netdojo: you are in host %s of lab %s; 'exit' leaves it"
+`, lab.Name, args[1], lab.Name)
 			if err := os.WriteFile(rc, []byte(prompt), 0o644); err != nil {
 				return err
 			}

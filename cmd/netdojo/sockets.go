@@ -146,6 +146,14 @@ func writeSockets(g *globalOptions, o *socketsOptions, f probe.SocketFilter, t p
 	if err != nil {
 		return err
 	}
+	// PIDs as a lab's PID namespace numbers them, as ss shows them inside.
+	for i := range tab.Sockets {
+		for j, p := range tab.Sockets[i].Processes {
+			if n := sandbox.NSPID(p.PID); n > 0 {
+				tab.Sockets[i].Processes[j].PID = n
+			}
+		}
+	}
 	rep := socketsReport{Table: tab, ByState: tab.ByState(), ByRemote: tab.ByRemote(), Explain: tab.Explain()}
 	if f.Processes {
 		rep.ByProcess = tab.ByProcess()
