@@ -33,6 +33,8 @@ type Checker struct {
 	// Once disables retries: each check is judged on one observation (used
 	// to prove that a broken lab fails, where waiting cannot help).
 	Once bool
+
+	names map[string][]netip.Addr // the lab's DNS names, read once
 }
 
 // Outcome is a judged check.
