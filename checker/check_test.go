@@ -225,18 +225,18 @@ func TestSocketsCheck(t *testing.T) {
 	t.Parallel()
 	e := checksEnv(t)
 	e.judge(t, []checkCase{
-		{"the web server listens on 80 as nd-http", `sockets: {host: server, state: listen, port: 80, process: nd-http, min: 1, max: 1}`, true, "server has 1 listen sockets on port 80 of nd-http"},
+		{"the web server listens on 80 as httpd", `sockets: {host: server, state: listen, port: 80, process: httpd, min: 1, max: 1}`, true, "server has 1 listen sockets on port 80 of the process the check looks for"},
 		{"no CLOSE_WAIT before any client", `sockets: {host: server, state: close-wait, max: 0}`, true, "server has 0 close-wait sockets"},
 		{"expecting CLOSE_WAIT before any client fails", `sockets: {host: server, state: close-wait, min: 1}`, false, "server has 0 close-wait sockets"},
-		{"another process on 80 fails", `sockets: {host: server, state: listen, port: 80, process: nd-cw-leaker, min: 1}`, false, "0 listen sockets on port 80 of nd-cw-leaker"},
+		{"another process on 80 fails", `sockets: {host: server, state: listen, port: 80, process: leaker, min: 1}`, false, "0 listen sockets on port 80 of the process the check looks for"},
 	})
 	// Three clients connect and close; the leaker never closes its side.
 	e.run("client", "for i in 1 2 3; do nc -z -w 2 203.0.113.80 8080 || exit 1; done")
 	e.judge(t, []checkCase{
 		{"three clients leave three CLOSE_WAIT on 8080", `sockets: {host: server, state: close-wait, port: 8080, min: 3, max: 3}`, true, "server has 3 close-wait sockets on port 8080"},
-		{"they belong to the leaker", `sockets: {host: server, state: close-wait, process: nd-cw-leaker, min: 3}`, true, "3 close-wait sockets of nd-cw-leaker"},
+		{"they belong to the leaker", `sockets: {host: server, state: close-wait, process: leaker, min: 3}`, true, "3 close-wait sockets of the process the check looks for"},
 		{"a max below the leak fails", `sockets: {host: server, state: close-wait, max: 2}`, false, "server has 3 close-wait sockets"},
-		{"none belong to the web server", `sockets: {host: server, state: close-wait, process: nd-http, min: 1}`, false, "0 close-wait sockets of nd-http"},
+		{"none belong to the web server", `sockets: {host: server, state: close-wait, process: httpd, min: 1}`, false, "0 close-wait sockets of the process the check looks for"},
 		{"the client holds them in fin-wait-2", `sockets: {host: client, state: fin-wait-2, min: 3}`, true, "client has 3 fin-wait-2 sockets"},
 	})
 }

@@ -140,7 +140,7 @@ func (p *DNSParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *DNSParams) ProcessName() string { return "nd-dns" }
+func (p *DNSParams) ProcessName() string { return "dnsd" }
 
 func checkServers(field string, servers []string) ([]string, error) {
 	var out []string
@@ -288,7 +288,7 @@ func dnsKind() Kind {
 			"`status: NXDOMAIN`, `SERVFAIL` or `REFUSED`, `connection timed out; no servers could be reached`, a " +
 			"long `Query time`, `flags: ... tc` and `Truncated, retrying in TCP mode`, or a wrong address; Go " +
 			"programs print \"server misbehaving\" or \"no such host\". Every query is logged. " +
-			"`ss -ulnp` and `ss -tlnp` show nd-dns on the port.",
+			"`ss -ulnp` and `ss -tlnp` show dnsd on the port.",
 		NewParams: func() Params { return &DNSParams{} },
 		Run:       func(ctx context.Context, p Params, log *slog.Logger) error { return runDNS(ctx, p.(*DNSParams), log) },
 		Ready: func(ctx context.Context, t probe.Target, p Params) error {

@@ -182,12 +182,12 @@ func TestDNS(t *testing.T) {
 			for _, proto := range []string{"udp", "tcp"} {
 				found := false
 				for _, l := range strings.Split(out, "\n") {
-					if strings.HasPrefix(l, proto) && strings.Contains(l, s.p.Listen+":53") && strings.Contains(l, `("nd-dns",pid=`+pid+",") {
+					if strings.HasPrefix(l, proto) && strings.Contains(l, s.p.Listen+":53") && strings.Contains(l, `("dnsd",pid=`+pid+",") {
 						found = true
 					}
 				}
 				if !found {
-					t.Errorf("ss -tulnp has no %s socket on %s:53 for nd-dns pid %s:\n%s", proto, s.p.Listen, pid, out)
+					t.Errorf("ss -tulnp has no %s socket on %s:53 for dnsd pid %s:\n%s", proto, s.p.Listen, pid, out)
 				}
 			}
 		}
