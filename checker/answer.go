@@ -237,7 +237,7 @@ func silentHopTrace(s *scenarios.Scenario) probe.TraceOptions {
 	if s != nil && len(s.Hosts) > 0 && len(s.Hosts) < hops {
 		hops = len(s.Hosts) + 1
 	}
-	return probe.TraceOptions{Mode: "icmp", Queries: 2, Wait: 300 * time.Millisecond, MaxHops: hops}
+	return probe.TraceOptions{Mode: "icmp", Queries: 2, Wait: 500 * time.Millisecond, MaxHops: hops}
 }
 
 func (c *Checker) routerAtHop(from string, dst netip.Addr, hop int) (*scenarios.Host, error) {

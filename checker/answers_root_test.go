@@ -85,3 +85,40 @@ func TestPathMTUOfAVeth(t *testing.T) {
 		t.Errorf("a path_mtu check states the path MTU: %s", o.Observed)
 	}
 }
+
+// BenchmarkSilentHopAnswer measures judging a silent-hop answer, in the
+// worst case for the trace: the destination never answers, so every hop
+// up to the limit is waited for (it took 30 s with traceroute's defaults;
+// the lab's own size bounds it now).
+func BenchmarkSilentHopAnswer(b *testing.B) {
+	t := &testing.T{}
+	s := load(t, silentLab, 1)
+	e := startAnswersB(b, s)
+	e.run(s.Values["silent"], "iptables -A OUTPUT -p icmp --icmp-type time-exceeded -j DROP")
+	e.run("server", "iptables -A INPUT -p icmp --icmp-type echo-request -j DROP")
+	a := s.Tasks[0].Answer
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if o := e.c.Answer(context.Background(), a, []string{"3"}); o.Observed == "" {
+			b.Fatal("no observation")
+		}
+	}
+}
+
+// startAnswersB is startAnswers for a benchmark.
+func startAnswersB(b *testing.B, s *scenarios.Scenario) *env {
+	b.Helper()
+	store := sandbox.Store{Dir: b.TempDir()}
+	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
+	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, false)
+	if err != nil {
+		b.Fatalf("starting lab %s: %v", name, err)
+	}
+	b.Cleanup(func() {
+		lab.Close()
+		if err := sandbox.Stop(store, name); err != nil {
+			b.Errorf("stopping lab %s: %v", name, err)
+		}
+	})
+	return &env{t: &testing.T{}, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+}
