@@ -102,6 +102,20 @@ func TestNoGiveaways(t *testing.T) {
 		// Whatever the seed drew, no narrow MTU of the scenario is stated.
 		noneOf(t, "check", check, append([]string{"1400", "1380", "1280", "1420"}, faults...)...)
 	})
+	t.Run("dns-with-dig: the MX host", func(t *testing.T) {
+		t.Parallel()
+		state := t.TempDir()
+		lab := startAnswersLab(t, state, "dns-with-dig")
+		check, code := nd(t, state, "check", lab)
+		if code == 0 {
+			t.Fatalf("check passes on a broken lab:\n%s", check)
+		}
+		// An invariant that holds looks up the MX record; it must not
+		// print the host the mx-host task asks for.
+		for _, mx := range []string{"mail", "mx1", "smtp", "post"} {
+			noneOf(t, "check", check, mx+".shop.example")
+		}
+	})
 }
 
 // TestServiceRestartBehindALoopbackFirewall: a firewall that drops all
