@@ -87,6 +87,9 @@ func (c *Checker) forms(given string) []string {
 		}
 	}
 	add(given)
+	if n, ok := parseNumber(given); ok && n == float64(int64(n)) {
+		add(strconv.FormatInt(int64(n), 10))
+	}
 	if m := ssUsersRE.FindAllStringSubmatch(given, -1); len(m) == 1 {
 		add(m[0][1])
 		add(m[0][2])
@@ -222,6 +225,17 @@ func (c *Checker) matchChoice(given string, options []string) (string, bool, str
 			addFound(o)
 		}
 	}
+	if len(found) == 0 {
+		// Filler words around an option: "the default gateway",
+		// "a DNS problem".
+		if fk := key(stripFiller(given)); fk != gk {
+			for _, o := range options {
+				if key(o) == fk {
+					return o, true, ""
+				}
+			}
+		}
+	}
 	if len(found) == 1 {
 		return found[0], true, ""
 	}
@@ -232,6 +246,19 @@ func (c *Checker) matchChoice(given string, options []string) (string, bool, str
 		return "", false, "; curl says that for every way a connection fails: what do nc -v or telnet say?"
 	}
 	return "", false, ""
+}
+
+// fillerWords are words around an option that do not change it.
+var fillerWords = map[string]bool{"the": true, "a": true, "an": true, "default": true, "problem": true, "issue": true, "it's": true, "its": true, "is": true, "it": true}
+
+func stripFiller(s string) string {
+	var keep []string
+	for _, w := range strings.Fields(strings.ToLower(s)) {
+		if !fillerWords[strings.Trim(w, ".,;:!?'\"")] {
+			keep = append(keep, w)
+		}
+	}
+	return strings.Join(keep, " ")
 }
 
 // labHost finds the lab host a word names: its name (in any case), a name

@@ -84,6 +84,10 @@ func TestAnswerForms(t *testing.T) {
 		{"data link with a space", choice(layers, "data-link"), "data link", true, ""},
 		{"L2 for data-link", choice(layers, "data-link"), "l2", true, ""},
 		{"layer 9 does not exist", choice(layers, "physical"), "layer 9", false, "not one of the options"},
+		// Filler words around an option.
+		{"the default gateway", `{choice: [interface, address, gateway, gateway-ping, dns, service], correct: gateway}`, "the default gateway", true, ""},
+		{"a DNS problem", `{choice: [interface, address, gateway, gateway-ping, dns, service], correct: dns}`, "a DNS problem", true, ""},
+		{"gateway ping is its own option", `{choice: [interface, address, gateway, gateway-ping, dns, service], correct: gateway}`, "gateway ping", false, "you chose"},
 		// Choices that are hosts: any name or address of the same host.
 		{"the option's address", `{choice: [10.0.1.1, 10.0.2.80], correct: 10.0.1.1}`, "10.0.1.1", true, ""},
 		{"the router's name", `{choice: [10.0.1.1, 10.0.2.80], correct: 10.0.1.1}`, "r1", true, ""},
@@ -115,6 +119,9 @@ func TestAnswerForms(t *testing.T) {
 		{"a host named by its DNS name", `{pattern: "^(www|10\\.0\\.2\\.80)$"}`, "www.shop.example", true, ""},
 		{"a host named by its IPv6 address", `{pattern: "^(www|10\\.0\\.2\\.80)$"}`, "fd00:2::80", true, ""},
 		{"the client's own address is a near miss", `{pattern: "^(www|10\\.0\\.2\\.80)$"}`, "10.0.1.10", false, "client's own address"},
+		{"a hop number with its label", `{pattern: "^(2|r2|10\\.0\\.2\\.1)$"}`, "hop 2", true, ""},
+		{"another hop number", `{pattern: "^(2|r2|10\\.0\\.2\\.1)$"}`, "hop 3", false, ""},
+		{"a router name in capitals", `{pattern: "^(2|r2|10\\.0\\.2\\.1)$"}`, "R2", true, ""},
 		// Exact values.
 		{"an exact value in any case", `{correct: WWW}`, "www", true, ""},
 		{"an exact address named by its host", `{correct: 10.0.2.80}`, "www", true, ""},
