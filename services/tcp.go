@@ -221,7 +221,7 @@ func closeWaitLeakerKind() Kind {
 			l := p.(*ListenParams)
 			return serveTCP(ctx, log, listenAddress(l.Listen, l.Port), func(ctx context.Context, c net.Conn) {
 				n, err := io.Copy(io.Discard, c)
-				log.Info("client closed; leaking the socket in CLOSE_WAIT", "client", c.RemoteAddr().String(), "bytes", n, "err", err)
+				log.Info("request read", "client", c.RemoteAddr().String(), "bytes", n, "err", err)
 				<-ctx.Done() // never close while running
 			})
 		},
@@ -384,7 +384,7 @@ func runBacklog(ctx context.Context, p *BacklogParams, log *slog.Logger) error {
 	if err := unix.Listen(fd, p.Backlog); err != nil {
 		return fmt.Errorf("listening on tcp %s: %w", where, err)
 	}
-	log.Info("listening and never accepting", "proto", "tcp", "addr", where, "backlog", p.Backlog)
+	log.Info("listening", "proto", "tcp", "addr", where, "backlog", p.Backlog)
 	<-ctx.Done()
 	return nil
 }
