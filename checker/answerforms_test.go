@@ -160,3 +160,48 @@ func TestProgressKeepsRightAnswers(t *testing.T) {
 		}
 	}
 }
+
+// withholdLab asks which host is silent and to make it answer: the fix
+// task's ping names the culprit's address.
+const withholdLab = `apiVersion: netdojo/v1
+metadata: {name: withhold, title: Withhold}
+hosts:
+  h1:
+    interfaces: [{network: lan, ipv4: 10.1.0.1/24}]
+  h37:
+    interfaces: [{network: lan, ipv4: 10.1.0.37/24}]
+networks:
+  lan: {type: bridge}
+tasks:
+  - id: which-host
+    prompt: Which host is silent?
+    answer: {pattern: "^(h37|10\\.1\\.0\\.37)$"}
+  - id: why
+    prompt: What fails? (refused, timed-out)
+    answer: {choice: [refused, timed-out], correct: refused}
+  - id: bring-it-back
+    prompt: Make it answer.
+    check: {ping: {from: h1, to: 10.1.0.37}}
+solution:
+  - {task: which-host, answer: h37}
+  - {task: why, answer: refused}
+`
+
+// TestWithheldAnswers: observations name no answer the learner has not
+// given yet (the culprit host, by any of its names), and words a tool
+// prints (refused) stay.
+func TestWithheldAnswers(t *testing.T) {
+	c := &checker.Checker{Scenario: load(t, withholdLab, 1)}
+	none := func(string) bool { return false }
+	w := c.Withheld(context.Background(), none)
+	obs := "ping from h1 to 10.1.0.37: 0 of 2 answered; h37 is down; 10.1.0.370 and h370 are others; tcp to 10.1.0.37:80: the connection is refused."
+	got := checker.Redact(obs, w)
+	want := "ping from h1 to (withheld): 0 of 2 answered; (withheld) is down; 10.1.0.370 and h370 are others; tcp to (withheld):80: the connection is refused."
+	if got != want {
+		t.Errorf("redacted:\n %s\nwant\n %s\n(withheld %q)", got, want, w)
+	}
+	answered := func(id string) bool { return id == "which-host" }
+	if w := c.Withheld(context.Background(), answered); len(w) != 0 {
+		t.Errorf("after the answer, still withheld: %q", w)
+	}
+}

@@ -102,6 +102,20 @@ func TestNoGiveaways(t *testing.T) {
 		// Whatever the seed drew, no narrow MTU of the scenario is stated.
 		noneOf(t, "check", check, append([]string{"1400", "1380", "1280", "1420"}, faults...)...)
 	})
+	t.Run("lan-200: the silent host", func(t *testing.T) {
+		t.Parallel()
+		state := t.TempDir()
+		lab := startAnswersLab(t, state, "lan-200")
+		check, code := nd(t, state, "check", lab)
+		if code == 0 {
+			t.Fatalf("check passes on a broken lab:\n%s", check)
+		}
+		// The fix task pings the culprit: its address is withheld until
+		// which-host is answered.
+		if regexp.MustCompile(`ping from h1 to 10\.1\.0\.\d+:`).MatchString(check) || !strings.Contains(check, "(withheld)") {
+			t.Errorf("check names the silent host before it is found:\n%s", check)
+		}
+	})
 	t.Run("dns-with-dig: the MX host", func(t *testing.T) {
 		t.Parallel()
 		state := t.TempDir()
