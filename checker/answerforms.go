@@ -52,7 +52,7 @@ var (
 // parseNumber reads a number as people write it: "1400", "1400 bytes",
 // "1400B", "mtu 1400", "MTU: 1400", "1,400", "pid=658", "hop 3", "3rd".
 func parseNumber(s string) (float64, bool) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
 	if m := pidRE.FindStringSubmatch(s); m != nil {
 		s = m[1]
 	}

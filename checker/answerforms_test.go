@@ -101,6 +101,8 @@ func TestAnswerForms(t *testing.T) {
 		{"mtu before it", `{number: 1400}`, "mtu 1400", true, ""},
 		{"MTU: before it", `{number: 1400}`, "MTU: 1400", true, ""},
 		{"a thousands separator", `{number: 1400}`, "1,400", true, ""},
+		{"a sentence's full stop", `{number: 1400}`, "1400.", true, ""},
+		{"a decimal that is not the number", `{number: 1400}`, "1400.5", false, "you answered 1400.5"},
 		{"the ping payload is a near miss", `{number: 1400}`, "1372", false, "28 bytes of IP and ICMP headers"},
 		{"the Ethernet frame is a near miss", `{number: 1400}`, "1414", false, "Ethernet header"},
 		{"the near-miss word never gives the number", `{number: 1400}`, "1372 bytes", false, "ping payload"},
