@@ -31,7 +31,7 @@ func TestAnswers(t *testing.T) {
 		{"an exact value of several words is given as several words", `{correct: "connection refused"}`, []string{"connection", "refused"}, true, "connection refused"},
 		{"a number within the tolerance passes", `{number: 1400, tolerance: 28}`, []string{"1372"}, true, "you answered 1372"},
 		{"a number just outside the tolerance fails", `{number: 1400, tolerance: 28}`, []string{"1371"}, false, "you answered 1371"},
-		{"a number with no tolerance must be exact", `{number: 1400}`, []string{"1400.0"}, true, "1400.0"},
+		{"a number with no tolerance must be exact", `{number: 1400}`, []string{"1400.0"}, true, "you answered 1400"},
 		{"a word where a number is wanted fails", `{number: 1400}`, []string{"big"}, false, `"big" is not a number`},
 		{"an answer matching the pattern passes", `{pattern: '^10\.0\.2\.[0-9]+$'}`, []string{"10.0.2.2"}, true, `you answered "10.0.2.2"`},
 		{"an answer not matching the pattern fails", `{pattern: '^10\.0\.2\.[0-9]+$'}`, []string{"10.0.3.2"}, false, `you answered "10.0.3.2"`},

@@ -33,6 +33,8 @@ type Checker struct {
 	// Once disables retries: each check is judged on one observation (used
 	// to prove that a broken lab fails, where waiting cannot help).
 	Once bool
+
+	names map[string][]netip.Addr // the lab's DNS names, read once
 }
 
 // Outcome is a judged check.
@@ -276,6 +278,11 @@ func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
 	if res.TimedOut {
 		rcode = "timeout"
 	}
+	if !(res.Rcode == "NOERROR" && len(res.Answer) > 0) {
+		if rc, ok := askedRcode(res, d.Name); ok {
+			rcode = rc
+		}
+	}
 	want := strings.ToUpper(d.Rcode)
 	if want == "" {
 		want = "NOERROR"
@@ -306,6 +313,40 @@ func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
 		}
 	}
 	return judgement{pass, obs}, nil
+}
+
+// askedRcode is the answer to the name as the check asks it, when the
+// search list tried other names too: a resolver that fails the name
+// asked (SERVFAIL) must not be reported by the NXDOMAIN of a search
+// domain tried after it. Short names (no dot), meant to go through the
+// search list, keep the resolver's verdict.
+func askedRcode(res probe.DNSResult, name string) (string, bool) {
+	if !strings.Contains(strings.TrimSuffix(name, "."), ".") || len(res.Search) < 2 {
+		return "", false
+	}
+	asked := strings.ToLower(strings.TrimSuffix(name, ".") + ".")
+	seen, rcode := false, ""
+	for _, at := range res.Attempts {
+		if strings.ToLower(at.Name) != asked {
+			continue
+		}
+		seen = true
+		if at.Rcode == "" {
+			continue
+		}
+		// A definitive answer ends the name's resolution; a failure
+		// (SERVFAIL, REFUSED) stands until one comes.
+		if rcode == "" || rcode != "NOERROR" && rcode != "NXDOMAIN" {
+			rcode = at.Rcode
+		}
+	}
+	if !seen {
+		return "", false
+	}
+	if rcode == "" {
+		return "timeout", true
+	}
+	return rcode, true
 }
 
 func typeOr(t string) string {
@@ -412,16 +453,37 @@ func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
 	if err != nil {
 		return judgement{}, err
 	}
-	res, err := measurePathMTU(t, dst)
+	res, err := c.measurePathMTU(t, dst)
 	if err != nil {
 		return judgement{}, err
 	}
 	pass := (p.MTU == 0 || res.PathMTU == p.MTU) && (p.BlackHole == nil || *p.BlackHole == res.Blackhole)
-	obs := fmt.Sprintf("path MTU from %s to %s: %d", p.From, dst, res.PathMTU)
-	if res.Blackhole {
-		obs += "; bigger packets vanish with no fragmentation-needed"
+	return judgement{pass, mtuWords(p.From, dst, res, p.MTU, pass)}, nil
+}
+
+// mtuWords says what a don't-fragment packet of the first link's size did
+// on the way, as ping -M do shows it, without the path MTU: that number is
+// what a learner is asked to find.
+func mtuWords(from string, dst netip.Addr, res probe.MTUResult, want int, pass bool) string {
+	obs := fmt.Sprintf("a %d-byte don't-fragment packet from %s to %s", res.LocalMTU, from, dst)
+	switch {
+	case res.Blackhole:
+		obs += " vanished, and no fragmentation-needed came back"
+	case res.PathMTU >= res.LocalMTU:
+		obs += " got through"
+	case res.ReportedBy.IsValid():
+		obs += fmt.Sprintf(" got fragmentation-needed back from %s", res.ReportedBy)
+	default:
+		obs += " did not get through"
 	}
-	return judgement{pass, obs}, nil
+	if want != 0 {
+		if res.PathMTU == want {
+			obs += fmt.Sprintf("; the path MTU is %d as expected", want)
+		} else {
+			obs += fmt.Sprintf("; the path MTU is not %d", want)
+		}
+	}
+	return obs
 }
 
 func (c *Checker) trace(tr *scenarios.TraceCheck) (judgement, error) {
@@ -433,17 +495,15 @@ func (c *Checker) trace(tr *scenarios.TraceCheck) (judgement, error) {
 	if err != nil {
 		return judgement{}, err
 	}
-	var hops []string
 	silent := false
+	quiet := 0
 	for _, h := range res.Hops {
 		if h.Silent {
 			if h.TTL < len(res.Hops) || !res.Reached {
 				silent = silent || res.Reached || h.TTL < len(res.Hops)
 			}
-			hops = append(hops, fmt.Sprintf("%d *", h.TTL))
-			continue
+			quiet++
 		}
-		hops = append(hops, fmt.Sprintf("%d %s", h.TTL, h.Addrs[0]))
 	}
 	pass := (tr.Reaches == nil || *tr.Reaches == res.Reached) && (tr.SilentHops == nil || *tr.SilentHops == silent)
 	if tr.HopAddress != "" {
@@ -458,9 +518,23 @@ func (c *Checker) trace(tr *scenarios.TraceCheck) (judgement, error) {
 		}
 		pass = pass && found
 	}
-	obs := fmt.Sprintf("traceroute from %s to %s: %s", tr.From, dst, strings.Join(hops, ", "))
-	if !res.Reached {
-		obs += " (the destination did not answer)"
+	// Which hop is silent is what a learner may be asked: say how many.
+	obs := fmt.Sprintf("traceroute from %s to %s: ", tr.From, dst)
+	if res.Reached {
+		obs += fmt.Sprintf("the destination answered at hop %d", len(res.Hops))
+	} else {
+		obs += fmt.Sprintf("the destination did not answer within %d hops", len(res.Hops))
+	}
+	switch {
+	case quiet == 0:
+		obs += "; every hop answered"
+	case quiet == 1:
+		obs += "; 1 hop sent no time-exceeded"
+	default:
+		obs += fmt.Sprintf("; %d hops sent no time-exceeded", quiet)
+	}
+	if tr.HopAddress != "" && !pass {
+		obs += fmt.Sprintf("; %s is not at the hop expected", tr.HopAddress)
 	}
 	return judgement{pass, obs}, nil
 }
@@ -559,10 +633,49 @@ func (c *Checker) counter(k *scenarios.CounterCheck) (judgement, error) {
 // the probe taught the kernel afterwards: a cached path MTU would make the
 // host's later connections work around a black hole the learner has not
 // fixed.
-func measurePathMTU(t probe.Target, dst netip.Addr) (probe.MTUResult, error) {
+//
+// A veth accepts frames up to 4 bytes over its MTU (room for a VLAN tag),
+// so a size found by silence alone, where the narrow link is a receiving
+// veth, overshoots its MTU by 4: the result is the MTU of that link, as
+// ip link shows it, when one of the lab's interfaces has that MTU.
+func (c *Checker) measurePathMTU(t probe.Target, dst netip.Addr) (probe.MTUResult, error) {
 	flushRouteCache(t)
 	defer flushRouteCache(t)
-	return probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
+	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
+	if err != nil || res.ReportedBy.IsValid() || res.PathMTU >= res.LocalMTU {
+		return res, err
+	}
+	mtus := c.labMTUs()
+	if !mtus[res.PathMTU] && mtus[res.PathMTU-vlanSlack] {
+		res.PathMTU -= vlanSlack
+	}
+	return res, nil
+}
+
+// vlanSlack is how far over its MTU a veth still accepts a frame.
+const vlanSlack = 4
+
+// labMTUs are the MTUs of every interface of the lab's hosts, as they
+// are now.
+func (c *Checker) labMTUs() map[int]bool {
+	mtus := map[int]bool{}
+	if c.Scenario == nil {
+		return mtus
+	}
+	for _, h := range c.Scenario.Hosts {
+		t, err := c.host(h.Name)
+		if err != nil {
+			continue
+		}
+		rep, err := probe.Links(t)
+		if err != nil {
+			continue
+		}
+		for _, l := range rep.Links {
+			mtus[l.MTU] = true
+		}
+	}
+	return mtus
 }
 
 // flushRouteCache forgets cached path MTUs in a host, so that a check

@@ -15,7 +15,7 @@ hosts:
   client:
     interfaces: [{network: lan, ipv4: 10.0.1.10/24}]
     routes: [{to: default, via: 10.0.1.1}]
-    dns: {nameservers: [10.0.1.1], options: ["timeout:1", "attempts:1"]}
+    dns: {nameservers: [10.0.1.1], search: [corp.test], options: ["timeout:1", "attempts:1"]}
   r1:
     interfaces: [{network: lan, ipv4: 10.0.1.1/24}, {network: core, ipv4: 10.0.2.1/24}]
     routes: [{to: 203.0.113.0/24, via: 10.0.2.2}]
@@ -26,10 +26,13 @@ hosts:
         params:
           zones:
             - origin: shop.example.
-              records: ["www A 203.0.113.80", "slow A 203.0.113.80", "dead A 203.0.113.80"]
+              records: ["www A 203.0.113.80", "slow A 203.0.113.80", "dead A 203.0.113.80", "broken A 203.0.113.80"]
+            - origin: corp.test.
+              records: ["intranet A 10.0.1.10"]
           faults:
             - {name: slow.shop.example., mode: slow, delay: 400ms}
             - {name: dead.shop.example., mode: timeout}
+            - {name: broken.shop.example., mode: servfail}
   r2:
     interfaces: [{network: core, ipv4: 10.0.2.2/24}, {network: wan, ipv4: 203.0.113.1/24}]
     routes: [{to: 10.0.1.0/24, via: 10.0.2.1}]
@@ -137,6 +140,10 @@ func TestDNSCheck(t *testing.T) {
 		{"a slow answer fails a tighter max_latency", `dns: {from: client, name: slow.shop.example, max_latency: 200ms}`, false, "(slower than 200ms)"},
 		{"a slow answer passes a looser max_latency", `dns: {from: client, name: slow.shop.example, max_latency: 1500ms}`, true, "NOERROR 203.0.113.80 in"},
 		{"a fast answer passes a tight max_latency", `dns: {from: client, name: www.shop.example, max_latency: 200ms}`, true, "NOERROR"},
+		// The search list then asks broken.shop.example.corp.test, which
+		// is NXDOMAIN: the check reports the name it asked.
+		{"a name the server fails is SERVFAIL, not the search domain's NXDOMAIN", `dns: {from: client, name: broken.shop.example, rcode: SERVFAIL}`, true, "A broken.shop.example from client: SERVFAIL"},
+		{"a name the server fails fails expect NXDOMAIN", `dns: {from: client, name: broken.shop.example, rcode: NXDOMAIN}`, false, "SERVFAIL"},
 	})
 }
 
@@ -186,13 +193,13 @@ func TestPathMTUCheck(t *testing.T) {
 	t.Parallel()
 	e := checksEnv(t)
 	e.judge(t, []checkCase{
-		{"the narrow link gives 1400 and no black hole", `path_mtu: {from: client, to: server, mtu: 1400, black_hole: false}`, true, "path MTU from client to 203.0.113.80: 1400"},
-		{"an expected 1500 fails", `path_mtu: {from: client, to: server, mtu: 1500}`, false, ": 1400"},
-		{"expecting a black hole fails while fragmentation-needed comes back", `path_mtu: {from: client, to: server, black_hole: true}`, false, "1400"},
+		{"the narrow link gives 1400 and no black hole", `path_mtu: {from: client, to: server, mtu: 1400, black_hole: false}`, true, "a 1500-byte don't-fragment packet from client to 203.0.113.80 got fragmentation-needed back from 10.0.2.2; the path MTU is 1400 as expected"},
+		{"an expected 1500 fails", `path_mtu: {from: client, to: server, mtu: 1500}`, false, "the path MTU is not 1500"},
+		{"expecting a black hole fails while fragmentation-needed comes back", `path_mtu: {from: client, to: server, black_hole: true}`, false, "got fragmentation-needed back"},
 	})
 	e.run("r2", "iptables -A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP")
 	e.judge(t, []checkCase{
-		{"with fragmentation-needed dropped it is a black hole at 1400", `path_mtu: {from: client, to: server, mtu: 1400, black_hole: true}`, true, "1400; bigger packets vanish with no fragmentation-needed"},
+		{"with fragmentation-needed dropped it is a black hole at 1400", `path_mtu: {from: client, to: server, mtu: 1400, black_hole: true}`, true, "a 1500-byte don't-fragment packet from client to 203.0.113.80 vanished, and no fragmentation-needed came back"},
 		{"with fragmentation-needed dropped expecting no black hole fails", `path_mtu: {from: client, to: server, black_hole: false}`, false, "vanish"},
 	})
 }
@@ -201,16 +208,16 @@ func TestTraceCheck(t *testing.T) {
 	t.Parallel()
 	e := checksEnv(t)
 	e.judge(t, []checkCase{
-		{"every hop answers, so no silent hop", `trace: {from: client, to: server, silent_hops: false, reaches: true}`, true, "traceroute from client to 203.0.113.80: 1 10.0.1.1, 2 10.0.2.2, 3 203.0.113.80"},
-		{"expecting a silent hop fails", `trace: {from: client, to: server, silent_hops: true}`, false, "2 10.0.2.2"},
-		{"r2 is hop 2", `trace: {from: client, to: server, mode: icmp, hop_address: 10.0.2.2, hop: 2}`, true, "2 10.0.2.2"},
-		{"r2 is not hop 1", `trace: {from: client, to: server, hop_address: 10.0.2.2, hop: 1}`, false, "1 10.0.1.1"},
+		{"every hop answers, so no silent hop", `trace: {from: client, to: server, silent_hops: false, reaches: true}`, true, "traceroute from client to 203.0.113.80: the destination answered at hop 3; every hop answered"},
+		{"expecting a silent hop fails", `trace: {from: client, to: server, silent_hops: true}`, false, "every hop answered"},
+		{"r2 is hop 2", `trace: {from: client, to: server, mode: icmp, hop_address: 10.0.2.2, hop: 2}`, true, "answered at hop 3"},
+		{"r2 is not hop 1", `trace: {from: client, to: server, hop_address: 10.0.2.2, hop: 1}`, false, "10.0.2.2 is not at the hop expected"},
 	})
 	e.run("r2", "iptables -A OUTPUT -p icmp --icmp-type time-exceeded -j DROP")
 	e.judge(t, []checkCase{
-		{"with r2's time-exceeded dropped hop 2 is silent", `trace: {from: client, to: server, silent_hops: true, reaches: true}`, true, "1 10.0.1.1, 2 *, 3 203.0.113.80"},
-		{"with r2 silent expecting no silent hop fails", `trace: {from: client, to: server, silent_hops: false}`, false, "2 *"},
-		{"with r2 silent its address is not seen", `trace: {from: client, to: server, hop_address: 10.0.2.2}`, false, "2 *"},
+		{"with r2's time-exceeded dropped hop 2 is silent", `trace: {from: client, to: server, silent_hops: true, reaches: true}`, true, "answered at hop 3; 1 hop sent no time-exceeded"},
+		{"with r2 silent expecting no silent hop fails", `trace: {from: client, to: server, silent_hops: false}`, false, "1 hop sent no time-exceeded"},
+		{"with r2 silent its address is not seen", `trace: {from: client, to: server, hop_address: 10.0.2.2}`, false, "1 hop sent no time-exceeded"},
 	})
 }
 
@@ -218,18 +225,18 @@ func TestSocketsCheck(t *testing.T) {
 	t.Parallel()
 	e := checksEnv(t)
 	e.judge(t, []checkCase{
-		{"the web server listens on 80 as nd-http", `sockets: {host: server, state: listen, port: 80, process: nd-http, min: 1, max: 1}`, true, "server has 1 listen sockets on port 80 of nd-http"},
+		{"the web server listens on 80 as httpd", `sockets: {host: server, state: listen, port: 80, process: httpd, min: 1, max: 1}`, true, "server has 1 listen sockets on port 80 of the process the check looks for"},
 		{"no CLOSE_WAIT before any client", `sockets: {host: server, state: close-wait, max: 0}`, true, "server has 0 close-wait sockets"},
 		{"expecting CLOSE_WAIT before any client fails", `sockets: {host: server, state: close-wait, min: 1}`, false, "server has 0 close-wait sockets"},
-		{"another process on 80 fails", `sockets: {host: server, state: listen, port: 80, process: nd-cw-leaker, min: 1}`, false, "0 listen sockets on port 80 of nd-cw-leaker"},
+		{"another process on 80 fails", `sockets: {host: server, state: listen, port: 80, process: leaker, min: 1}`, false, "0 listen sockets on port 80 of the process the check looks for"},
 	})
 	// Three clients connect and close; the leaker never closes its side.
 	e.run("client", "for i in 1 2 3; do nc -z -w 2 203.0.113.80 8080 || exit 1; done")
 	e.judge(t, []checkCase{
 		{"three clients leave three CLOSE_WAIT on 8080", `sockets: {host: server, state: close-wait, port: 8080, min: 3, max: 3}`, true, "server has 3 close-wait sockets on port 8080"},
-		{"they belong to the leaker", `sockets: {host: server, state: close-wait, process: nd-cw-leaker, min: 3}`, true, "3 close-wait sockets of nd-cw-leaker"},
+		{"they belong to the leaker", `sockets: {host: server, state: close-wait, process: leaker, min: 3}`, true, "3 close-wait sockets of the process the check looks for"},
 		{"a max below the leak fails", `sockets: {host: server, state: close-wait, max: 2}`, false, "server has 3 close-wait sockets"},
-		{"none belong to the web server", `sockets: {host: server, state: close-wait, process: nd-http, min: 1}`, false, "0 close-wait sockets of nd-http"},
+		{"none belong to the web server", `sockets: {host: server, state: close-wait, process: httpd, min: 1}`, false, "0 close-wait sockets of the process the check looks for"},
 		{"the client holds them in fin-wait-2", `sockets: {host: client, state: fin-wait-2, min: 3}`, true, "client has 3 fin-wait-2 sockets"},
 	})
 }

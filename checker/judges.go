@@ -10,6 +10,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/scenarios"
 )
@@ -17,7 +18,7 @@ import (
 // refPacket is one packet of a reference traffic set, with what it is.
 type refPacket struct {
 	data  []byte
-	kinds []string // syn, synack, ack, fin, rst, get, post, dns-query, dns-response, icmp, port443
+	kinds []string // syn, synack, ack, fin, rst, get, post, dns-query, dns-response, icmp, ntp, port443
 }
 
 func (p refPacket) is(kind string) bool {
@@ -48,7 +49,8 @@ var FilterWants = map[string]func(refPacket) bool{
 }
 
 // Reference traffic sets; addresses: client 10.0.0.10, web server
-// 10.0.0.80, resolver 10.0.0.53, flooders in 198.51.100.0/24.
+// 10.0.0.80, resolver 10.0.0.53 (which asks 198.51.100.53 upstream), time
+// server 10.0.0.123, flooders in 198.51.100.0/24.
 var trafficSets = map[string]func() []refPacket{
 	"web-mix":   webMix,
 	"syn-flood": synFlood,
@@ -58,6 +60,8 @@ var (
 	client   = netip.MustParseAddr("10.0.0.10")
 	server   = netip.MustParseAddr("10.0.0.80")
 	resolver = netip.MustParseAddr("10.0.0.53")
+	upstream = netip.MustParseAddr("198.51.100.53")
+	ntp      = netip.MustParseAddr("10.0.0.123")
 )
 
 func webMix() []refPacket {
@@ -69,9 +73,22 @@ func webMix() []refPacket {
 	// A connection to 443 refused with a reset.
 	ps = append(ps, tcpPacket(client, 40003, server, 443, "S", "", "syn", "port443"))
 	ps = append(ps, tcpPacket(server, 443, client, 40003, "RA", "", "rst", "port443"))
-	// DNS.
-	ps = append(ps, udpPacket(client, 50000, resolver, 53, dnsQuery(), "dns-query"))
-	ps = append(ps, udpPacket(resolver, 53, client, 50000, dnsQuery(), "dns-response"))
+	// DNS as it is on the wire: the client asks the resolver (A and
+	// AAAA), the resolver asks upstream on a port of its own, and every
+	// answer has the QR bit set (0x80 in the third byte of the DNS header,
+	// udp[10]), with RA and the records.
+	for i, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		port := uint16(50000 + i)
+		ps = append(ps, udpPacket(client, port, resolver, 53, dnsQuery(uint16(0x1234+i), qt), "dns-query"))
+		if qt == dns.TypeA {
+			ps = append(ps, udpPacket(resolver, 41000, upstream, 53, dnsQuery(0x7777, qt), "dns-query"))
+			ps = append(ps, udpPacket(upstream, 53, resolver, 41000, dnsResponse(0x7777, qt), "dns-response"))
+		}
+		ps = append(ps, udpPacket(resolver, 53, client, port, dnsResponse(uint16(0x1234+i), qt), "dns-response"))
+	}
+	// Other UDP: a time query, whose third payload byte has the top bit
+	// clear, as a DNS query's has.
+	ps = append(ps, udpPacket(client, 123, ntp, 123, ntpQuery(), "ntp"))
 	// ICMP echo.
 	ps = append(ps, icmpPacket(client, server, layers.ICMPv4TypeEchoRequest), icmpPacket(server, client, layers.ICMPv4TypeEchoReply))
 	return ps
@@ -149,14 +166,45 @@ func icmpPacket(src, dst netip.Addr, typ uint8) refPacket {
 	return refPacket{data: serialize(eth, ip, icmp, gopacket.Payload("netdojo")), kinds: []string{"icmp"}}
 }
 
-func dnsQuery() []byte {
-	// id 0x1234, RD, one question www.shop.example A IN.
-	q := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
-	for _, l := range strings.Split("www.shop.example", ".") {
-		q = append(q, byte(len(l)))
-		q = append(q, l...)
+// dnsQuery is a recursive query for www.shop.example.
+func dnsQuery(id, qtype uint16) []byte {
+	m := new(dns.Msg)
+	m.SetQuestion("www.shop.example.", qtype)
+	m.Id = id
+	return pack(m)
+}
+
+// dnsResponse is the answer to dnsQuery: QR, RD and RA set, one record.
+func dnsResponse(id, qtype uint16) []byte {
+	q := new(dns.Msg)
+	q.SetQuestion("www.shop.example.", qtype)
+	q.Id = id
+	r := new(dns.Msg)
+	r.SetReply(q)
+	r.RecursionAvailable = true
+	hdr := dns.RR_Header{Name: "www.shop.example.", Rrtype: qtype, Class: dns.ClassINET, Ttl: 300}
+	if qtype == dns.TypeAAAA {
+		r.Answer = []dns.RR{&dns.AAAA{Hdr: hdr, AAAA: net.ParseIP("2001:db8::80")}}
+	} else {
+		r.Answer = []dns.RR{&dns.A{Hdr: hdr, A: net.ParseIP("10.0.0.80").To4()}}
 	}
-	return append(q, 0, 0, 1, 0, 1)
+	return pack(r)
+}
+
+func pack(m *dns.Msg) []byte {
+	b, err := m.Pack()
+	if err != nil {
+		panic(err) // the reference packets are fixed; a failure is a bug
+	}
+	return b
+}
+
+// ntpQuery is an NTPv4 client request (48 bytes, mode 3).
+func ntpQuery() []byte {
+	b := make([]byte, 48)
+	b[0] = 0x23 // LI 0, version 4, mode 3 (client)
+	b[2] = 0x06 // poll
+	return b
 }
 
 // judgeFilter runs the learner's filter, compiled by libpcap as tcpdump
@@ -208,7 +256,7 @@ func judgeFilter(fa *scenarios.FilterAnswer, expr string) (judgement, error) {
 }
 
 func describe(p refPacket) string {
-	for _, k := range []string{"synack", "syn", "rst", "get", "post", "response", "fin", "dns-query", "dns-response", "icmp"} {
+	for _, k := range []string{"synack", "syn", "rst", "get", "post", "response", "fin", "dns-query", "dns-response", "icmp", "ntp"} {
 		if p.is(k) {
 			return k
 		}

@@ -34,6 +34,17 @@ func TestReferenceTrafficAgreesWithTcpdump(t *testing.T) {
 		"icmp",
 		"src net 198.51.100.0/24",
 		"tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+		"dst port 53",
+		"src port 53",
+		"port 53",
+		"udp port 53 and udp[10] & 0x80 = 0",
+		"udp[10] & 0x80 = 0 and udp port 53",
+		"udp port 53 and udp[10] & 0x80 != 0",
+		"udp[10] & 0x80 = 0",
+		"src host 10.0.0.10 and dst port 53",
+		"tcp[13] == 2",
+		"tcp[13] & 2 != 0",
+		"tcp[20:4] = 0x47455420",
 	}
 	for name, set := range trafficSets {
 		ps := set()

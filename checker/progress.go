@@ -20,8 +20,20 @@ type TaskProgress struct {
 	PassedAt   time.Time `json:"passed_at,omitzero"`
 	Checks     int       `json:"checks"`      // times judged
 	HintsShown int       `json:"hints_shown"` // hints revealed so far
-	Answer     []string  `json:"answer,omitempty"`
-	Observed   string    `json:"observed,omitempty"` // the last observation
+	// Answer is the answer that passed the task, or the last one given
+	// while none has.
+	Answer   []string `json:"answer,omitempty"`
+	Observed string   `json:"observed,omitempty"` // the last observation
+	// Attempts are every answer given to the task, in order.
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is one answer given to a task, with its verdict.
+type Attempt struct {
+	At       time.Time `json:"at"`
+	Answer   []string  `json:"answer"`
+	Pass     bool      `json:"pass"`
+	Observed string    `json:"observed,omitempty"`
 }
 
 // ProgressFile is the progress file's name in a lab's directory.
@@ -70,7 +82,23 @@ func (p *Progress) Task(id string) *TaskProgress {
 	return t
 }
 
-// Record stores a judgement of a task.
+// RecordAnswer stores an answer and its judgement. A task once answered
+// right stays passed: a later wrong answer is recorded as an attempt and
+// does not erase the right one.
+func (t *TaskProgress) RecordAnswer(answer []string, o Outcome) {
+	t.Checks++
+	t.Attempts = append(t.Attempts, Attempt{At: time.Now().UTC(), Answer: answer, Pass: o.Pass, Observed: o.Observed})
+	if t.Passed {
+		return
+	}
+	t.Answer, t.Observed = answer, o.Observed
+	if o.Pass {
+		t.Passed, t.PassedAt = true, time.Now().UTC()
+	}
+}
+
+// Record stores a judgement of a task judged on the live lab: the task is
+// passed while its check passes.
 func (t *TaskProgress) Record(o Outcome) {
 	t.Checks++
 	t.Observed = o.Observed

@@ -1147,7 +1147,7 @@ func delayKind(name, summary, symptom, delay, jitter string) Kind {
 		Name: name, Layer: LayerTransport, NeedsHost: true,
 		Summary: summary,
 		Symptom: symptom + " `iptables -L OUTPUT -n -v` shows an NFQUEUE rule (\"NFQUEUE num N bypass\") and " +
-			"`ss -p` or `ps` the nd-delayer process that serves it.",
+			"`ss -p` or `ps` the nfqd process that serves it.",
 		Fix: "Delete the NFQUEUE rule (`iptables -D OUTPUT NUMBER`) and stop the process that holds the packets; " +
 			"on a real network, find the slow or congested hop with `mtr` or `traceroute`.",
 		NewParams: func() Params {

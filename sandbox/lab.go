@@ -204,6 +204,23 @@ func (p Process) Alive() bool {
 	return p.PID > 0 && procStartTime(p.PID) == p.StartTime && processAlive(p.PID)
 }
 
+// Runs reports whether pid is the recorded process or runs under it. A
+// process started in a host is recorded by its first stage, which enters
+// the lab's PID namespace and waits for its child, the program itself
+// (see EnterMain); the program is what owns sockets and files.
+func (p Process) Runs(pid int) bool {
+	if !p.Alive() {
+		return false
+	}
+	for i := 0; i < 4 && pid > 1; i++ {
+		if pid == p.PID {
+			return true
+		}
+		pid = procParent(pid)
+	}
+	return false
+}
+
 // StopProcess ends a recorded process by its PID and forgets it.
 func (l *Lab) StopProcess(host, name string) error {
 	l.mu.Lock()

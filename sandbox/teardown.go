@@ -413,6 +413,25 @@ func procStartTime(pid int) uint64 {
 	return v
 }
 
+// procParent is the parent of a process, 0 when it is gone.
+func procParent(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 2 {
+		return 0
+	}
+	v, _ := strconv.Atoi(fields[1])
+	return v
+}
+
 // pidsInNamespaces lists processes whose network namespace is one of the
 // inodes.
 func pidsInNamespaces(inodes map[uint64]bool) []int {

@@ -32,7 +32,7 @@ func BenchmarkServiceStartStop(b *testing.B) {
 	ns := testNetns(b)
 	k, _ := Lookup("tcp-echo")
 	for b.Loop() {
-		p := &ListenParams{defPort: 7, name: "nd-tcp-echo"}
+		p := &ListenParams{defPort: 7, name: "echod"}
 		c := spawnService(b, ns, "tcp-echo", p)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := k.Ready(ctx, ns, p); err != nil {

@@ -47,8 +47,9 @@ func (p *ChurnerParams) Check() error {
 	return nil
 }
 
-// ProcessName implements Params.
-func (p *ChurnerParams) ProcessName() string { return "nd-churner" }
+// ProcessName implements Params: a churner is the scenario's client
+// program, named after its service (ProcessNameFor).
+func (p *ChurnerParams) ProcessName() string { return "" }
 
 func churnerKind() Kind {
 	return Kind{

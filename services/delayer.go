@@ -47,7 +47,7 @@ func (p *DelayerParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *DelayerParams) ProcessName() string { return "nd-delayer" }
+func (p *DelayerParams) ProcessName() string { return "nfqd" }
 
 func delayerKind() Kind {
 	return Kind{

@@ -140,7 +140,7 @@ func (p *DNSParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *DNSParams) ProcessName() string { return "nd-dns" }
+func (p *DNSParams) ProcessName() string { return "dnsd" }
 
 func checkServers(field string, servers []string) ([]string, error) {
 	var out []string
@@ -288,7 +288,7 @@ func dnsKind() Kind {
 			"`status: NXDOMAIN`, `SERVFAIL` or `REFUSED`, `connection timed out; no servers could be reached`, a " +
 			"long `Query time`, `flags: ... tc` and `Truncated, retrying in TCP mode`, or a wrong address; Go " +
 			"programs print \"server misbehaving\" or \"no such host\". Every query is logged. " +
-			"`ss -ulnp` and `ss -tlnp` show nd-dns on the port.",
+			"`ss -ulnp` and `ss -tlnp` show dnsd on the port.",
 		NewParams: func() Params { return &DNSParams{} },
 		Run:       func(ctx context.Context, p Params, log *slog.Logger) error { return runDNS(ctx, p.(*DNSParams), log) },
 		Ready: func(ctx context.Context, t probe.Target, p Params) error {
@@ -367,7 +367,7 @@ func (s *dnsServer) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	switch mode {
 	case DNSTimeout:
-		s.log.Info("query", "client", client, "proto", proto, "name", q.Name, "type", dns.TypeToString[q.Qtype], "fault", mode, "rcode", "none (no reply)")
+		s.log.Info("query", "client", client, "proto", proto, "name", q.Name, "type", dns.TypeToString[q.Qtype], "rcode", "none (no reply)")
 		return
 	case DNSSlow:
 		t := time.NewTimer(fault.delay)
@@ -429,9 +429,8 @@ func (s *dnsServer) write(w dns.ResponseWriter, r, m *dns.Msg, proto, client, mo
 		name, qtype = r.Question[0].Name, dns.TypeToString[r.Question[0].Qtype]
 	}
 	attrs := []any{"client", client, "proto", proto, "name", name, "type", qtype, "rcode", dns.RcodeToString[m.Rcode], "answers", len(m.Answer)}
-	if mode != "" {
-		attrs = append(attrs, "fault", mode)
-	}
+	// The query log says what was answered, as a server's query log does,
+	// not which fault made it so: a learner may read it.
 	if m.Truncated {
 		attrs = append(attrs, "truncated", true)
 	}

@@ -181,13 +181,20 @@ func spawnService(t testing.TB, ns *sandbox.Netns, kind string, p Params) *child
 	if err != nil {
 		t.Fatal(err)
 	}
+	return spawnArgs(t, ns, kind, string(js))
+}
+
+// spawnArgs starts a service child with its configuration argument
+// (parameters as JSON, or @FILE) without waiting for readiness.
+func spawnArgs(t testing.TB, ns *sandbox.Netns, kind, arg string) *child {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), kind+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(os.Args[0], kind, string(js))
+	cmd := exec.Command(os.Args[0], kind, arg)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -59,7 +59,7 @@ func (p *HTTPParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *HTTPParams) ProcessName() string { return "nd-http" }
+func (p *HTTPParams) ProcessName() string { return "httpd" }
 
 func httpKind() Kind {
 	return Kind{
@@ -68,7 +68,7 @@ func httpKind() Kind {
 		Doc: "Answers every request with the configured status, after the configured delay, with a body of the " +
 			"configured size; `/health` always answers 200 at once. `curl -v` shows the status line and " +
 			"`curl -w '%{time_total}'` the delay; a large body over a path MTU black hole stalls after the headers. " +
-			"`ss -tlnp` shows nd-http on the port. Every request is logged.",
+			"`ss -tlnp` shows httpd on the port. Every request is logged.",
 		NewParams: func() Params { return &HTTPParams{} },
 		Run:       func(ctx context.Context, p Params, log *slog.Logger) error { return runHTTP(ctx, p.(*HTTPParams), log) },
 		Ready: func(ctx context.Context, t probe.Target, p Params) error {

@@ -67,8 +67,8 @@ func TestServicesAcrossALink(t *testing.T) {
 			t.Errorf("curl got %q", out)
 		}
 		ss := mustInNetns(t, server, "ss", "-Htlnp", "sport", "= :80")
-		if !strings.Contains(ss, "10.0.0.2:80") || !strings.Contains(ss, `"nd-http",pid=`) {
-			t.Errorf("ss -tlnp on the server: want nd-http on 10.0.0.2:80; got:\n%s", ss)
+		if !strings.Contains(ss, "10.0.0.2:80") || !strings.Contains(ss, `"httpd",pid=`) {
+			t.Errorf("ss -tlnp on the server: want httpd on 10.0.0.2:80; got:\n%s", ss)
 		}
 		if !strings.Contains(web.log(), "client=10.0.0.1:") {
 			t.Errorf("the server did not log the client's address:\n%s", web.log())

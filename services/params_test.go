@@ -119,7 +119,7 @@ func TestCheckFillsDefaults(t *testing.T) {
 	}{
 		{"dns listens on 53", &DNSParams{}, &DNSParams{Port: 53}},
 		{"http answers 200 on 80", &HTTPParams{}, &HTTPParams{Port: 80, Status: 200, Body: "hello from netdojo\n"}},
-		{"a squatter holds tcp 443 as nd-squatter", &SquatterParams{}, &SquatterParams{Port: 443, Protocol: "tcp", Name: "nd-squatter"}},
+		{"a squatter holds tcp 443 as nc", &SquatterParams{}, &SquatterParams{Port: 443, Protocol: "tcp", Name: "nc"}},
 		{"a churner makes 100 connections at 10/s and closes first", &ChurnerParams{Target: "10.0.0.1:80"}, &ChurnerParams{Target: "10.0.0.1:80", Count: 100, Rate: 10, Closer: "client"}},
 		{"a backlog is 1 on 8090", &BacklogParams{}, &BacklogParams{Port: 8090, Backlog: 1}},
 	}

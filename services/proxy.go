@@ -51,7 +51,7 @@ func (p *ProxyParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *ProxyParams) ProcessName() string { return "nd-proxy" }
+func (p *ProxyParams) ProcessName() string { return "proxyd" }
 
 func proxyKind() Kind {
 	return Kind{
@@ -61,7 +61,7 @@ func proxyKind() Kind {
 			"unreachable it answers 502 Bad Gateway at once; when the TCP handshake (a dropped SYN) or the response " +
 			"headers (a hung backend) take longer than their timeout it answers 504 Gateway Timeout. " +
 			"`curl -i` shows the status and the X-Netdojo-Proxy-Error header says why; the proxy answers " +
-			proxyHealthPath + " itself and forwards every other path. `ss -tlnp` shows nd-proxy, and `ss -tn` its connections to the backend.",
+			proxyHealthPath + " itself and forwards every other path. `ss -tlnp` shows proxyd, and `ss -tn` its connections to the backend.",
 		NewParams: func() Params { return &ProxyParams{} },
 		Run: func(ctx context.Context, p Params, log *slog.Logger) error {
 			return runProxy(ctx, p.(*ProxyParams), log)

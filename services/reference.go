@@ -90,5 +90,8 @@ func processNameDoc(k Kind) string {
 	if n := k.NewParams().ProcessName(); n != "" {
 		return "`" + n + "`"
 	}
-	return "chosen by `name`"
+	if _, ok := k.NewParams().(*SquatterParams); ok {
+		return "chosen by `name`"
+	}
+	return "the service's own `name` (such as `orders-api`)"
 }

@@ -27,7 +27,8 @@ func Decode(file, host string, svc scenarios.Service) (*Kind, Params, error) {
 
 // Launch starts one service process of a kind inside a host, recorded in
 // the lab's state under name (so StopProcess and stop end it), without
-// waiting for it to be ready.
+// waiting for it to be ready. Its configuration goes to a file of the lab's
+// directory (see Config), not on its command line.
 func Launch(lab *sandbox.Lab, host, name, kind string, p Params) (sandbox.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -37,7 +38,11 @@ func Launch(lab *sandbox.Lab, host, name, kind string, p Params) (sandbox.Proces
 	if err != nil {
 		return sandbox.Process{}, fmt.Errorf("encoding parameters of service %q: %w", name, err)
 	}
-	return lab.Spawn(host, name, self, ServiceCommand, kind, string(data))
+	path := configPath(lab.Dir(), host, name)
+	if err := writeConfig(path, Config{Kind: kind, Process: ProcessNameFor(p, name), Params: data}); err != nil {
+		return sandbox.Process{}, fmt.Errorf("service %q on host %q: %w", name, host, err)
+	}
+	return lab.Spawn(host, name, self, ServiceCommand, kind, "@"+path)
 }
 
 // WaitReady waits until a launched service answers its health check, or
@@ -63,7 +68,21 @@ func WaitReady(ctx context.Context, lab *sandbox.Lab, host, name string, kind *K
 		}
 		cancel()
 	}()
-	err = kind.Ready(rctx, t, p)
+	// Ready when the kind's own health check answers, or, for a service
+	// that listens, as soon as its process holds the listening socket:
+	// a firewall may block the health check's connection.
+	errc := make(chan error, 2)
+	checks := 1
+	go func() { errc <- kind.Ready(rctx, t, p) }()
+	if proto := listenProto(kind.Name, p); proto != "" && proc.PID > 0 {
+		checks++
+		go func() { errc <- ownedListenerReady(rctx, t, kind.Name, proc.PID, proc.Runs, proto) }()
+	}
+	for i := 0; i < checks; i++ {
+		if err = <-errc; err == nil {
+			break
+		}
+	}
 	cancel()
 	<-exited
 	if err != nil {

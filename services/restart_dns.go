@@ -1,11 +1,8 @@
 package services
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
@@ -27,22 +24,21 @@ func ScenarioParams(s *scenarios.Scenario, host, name string) (*Kind, Params, er
 }
 
 // RunningParams returns the parameters the running service process NAME on
-// HOST was started with (the JSON at the end of its command line), decoded
-// and checked. It fails when the process is not running.
+// HOST was started with (its configuration file, see Config), decoded and
+// checked. It fails when the process is not running.
 func RunningParams(lab *sandbox.Lab, host, name, kind string) (Params, error) {
 	p, ok := findProcess(lab, host, name)
 	if !ok || !p.Alive() {
 		return nil, fmt.Errorf("service %q on host %q is not running", name, host)
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cmdline")
+	cfg, err := readConfig("@" + configPath(lab.Dir(), host, name))
 	if err != nil {
-		return nil, fmt.Errorf("reading the command line of service %q on host %q: %w", name, host, err)
+		return nil, fmt.Errorf("service %q on host %q: %w", name, host, err)
 	}
-	args := bytes.Split(bytes.TrimRight(data, "\x00"), []byte{0})
-	if len(args) < 3 || string(args[len(args)-3]) != ServiceCommand || string(args[len(args)-2]) != kind {
+	if cfg.Kind != kind {
 		return nil, fmt.Errorf("process %d of service %q on host %q is not a %s service", p.PID, name, host, kind)
 	}
-	return DecodeParams(kind, args[len(args)-1])
+	return DecodeParams(kind, cfg.Params)
 }
 
 // Restart stops the service process NAME on HOST (lab.StopProcess) and

@@ -25,6 +25,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/netdojo/netdojo/probe"
@@ -123,35 +125,75 @@ const (
 	ExitUsage = 2 // bad arguments or parameters
 )
 
-// Main is the child entry point: args are [KIND, PARAMS_JSON]. It sets the
-// process name, logs to stderr, runs the service until SIGTERM or SIGINT and
-// returns the exit code: 0 on a clean stop.
+// Main is the child entry point: args are [KIND, CONFIG], CONFIG being
+// "@PATH", a configuration file Launch wrote (see Config), or the
+// parameters as JSON. It reads the configuration, then replaces its command
+// line and its comm with the service's program name (httpd, dnsd, ...), so
+// that a learner's ps and /proc/PID/cmdline show an ordinary daemon and no
+// configuration. It logs to stderr, runs the service until SIGTERM or
+// SIGINT and returns the exit code: 0 on a clean stop. SIGHUP restarts the
+// service in place with the configuration it was started from (the file is
+// read again), as daemons reload.
 func Main(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if len(args) != 2 {
-		log.Error("usage: __service KIND PARAMS_JSON", "kinds", Names())
+		log.Error("usage: __service KIND @CONFIG_FILE|PARAMS_JSON", "kinds", Names())
 		return ExitUsage
 	}
-	kind := args[0]
+	// args point into the memory setCommandLine overwrites: copy them.
+	kind := strings.Clone(args[0])
 	k, ok := Lookup(kind)
 	if !ok {
 		log.Error("unknown service kind", "kind", kind, "kinds", Names())
 		return ExitUsage
 	}
-	p, err := DecodeParams(kind, []byte(args[1]))
+	cfg, err := readConfig(args[1])
+	if err != nil {
+		log.Error("bad configuration", "err", err)
+		return ExitUsage
+	}
+	p, err := DecodeParams(kind, cfg.Params)
 	if err != nil {
 		log.Error("bad parameters", "err", err)
 		return ExitUsage
 	}
+	name := cfg.Process
+	if name == "" {
+		name = p.ProcessName()
+	}
+	if name == "" {
+		name = kind
+	}
+	reexec := cloneArgs(os.Args)
+	setCommandLine(name)
 	log = log.With("service", kind, "pid", os.Getpid())
-	if err := setProcessName(p.ProcessName()); err != nil {
-		log.Warn("process name not set", "name", p.ProcessName(), "err", err)
+	if err := setProcessName(name); err != nil {
+		log.Warn("process name not set", "name", name, "err", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log.Info("starting", "params", string(args[1]))
-	if err := k.Run(ctx, p, log); err != nil {
+	ctx, reload := context.WithCancel(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	var reloading atomic.Bool
+	go func() {
+		if _, ok := <-hup; ok {
+			reloading.Store(true)
+			reload()
+		}
+	}()
+	log.Info("starting", "name", name)
+	err = k.Run(ctx, p, log)
+	signal.Stop(hup)
+	close(hup)
+	if err != nil {
 		log.Error("stopped with an error", "err", err)
+		return ExitError
+	}
+	if reloading.Load() {
+		log.Info("restarting on SIGHUP")
+		err := syscall.Exec("/proc/self/exe", reexec, os.Environ())
+		log.Error("restarting", "err", err)
 		return ExitError
 	}
 	log.Info("stopped")

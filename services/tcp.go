@@ -46,8 +46,8 @@ func tcpEchoKind() Kind {
 		Name:    "tcp-echo",
 		Summary: "TCP echo server: sends back every byte it receives.",
 		Doc: "Echoes every byte back until the client closes (port 7 by default). " +
-			"`echo hi | nc -N HOST 7` prints hi; `ss -tlnp` shows nd-tcp-echo on the port.",
-		NewParams: func() Params { return &ListenParams{defPort: 7, name: "nd-tcp-echo"} },
+			"`echo hi | nc -N HOST 7` prints hi; `ss -tlnp` shows echod on the port.",
+		NewParams: func() Params { return &ListenParams{defPort: 7, name: "echod"} },
 		Run: func(ctx context.Context, p Params, log *slog.Logger) error {
 			l := p.(*ListenParams)
 			return serveTCP(ctx, log, listenAddress(l.Listen, l.Port), func(ctx context.Context, c net.Conn) {
@@ -69,8 +69,8 @@ func udpEchoKind() Kind {
 		Name:    "udp-echo",
 		Summary: "UDP echo server: sends every datagram back to its sender.",
 		Doc: "Sends every datagram back to where it came from (port 7 by default). " +
-			"`echo hi | nc -u -w1 HOST 7` prints hi; `ss -ulnp` shows nd-udp-echo on the port.",
-		NewParams: func() Params { return &ListenParams{defPort: 7, name: "nd-udp-echo"} },
+			"`echo hi | nc -u -w1 HOST 7` prints hi; `ss -ulnp` shows echod on the port.",
+		NewParams: func() Params { return &ListenParams{defPort: 7, name: "echod"} },
 		Run: func(ctx context.Context, p Params, log *slog.Logger) error {
 			l := p.(*ListenParams)
 			return runUDPEcho(ctx, listenAddress(l.Listen, l.Port), log)
@@ -153,14 +153,22 @@ func (p *BannerParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *BannerParams) ProcessName() string { return "nd-banner" }
+func (p *BannerParams) ProcessName() string {
+	switch {
+	case p.Text == "" || strings.HasPrefix(p.Text, "SSH-"):
+		return "sshd"
+	case strings.HasPrefix(p.Text, "220"):
+		return "smtpd"
+	}
+	return "bannerd"
+}
 
 func bannerKind() Kind {
 	return Kind{
 		Name:    "banner",
 		Summary: "TCP service that sends a line on connect, like an SSH or SMTP server.",
 		Doc: "Sends its line (CRLF-terminated) as soon as a client connects, then waits for the client to close " +
-			"or, with close, closes first. `nc HOST 22` prints the line; `ss -tlnp` shows nd-banner on the port.",
+			"or, with close, closes first. `nc HOST 22` prints the line; `ss -tlnp` shows sshd (smtpd for a 220 greeting, bannerd otherwise) on the port.",
 		NewParams: func() Params { return &BannerParams{} },
 		Run: func(ctx context.Context, p Params, log *slog.Logger) error {
 			b := p.(*BannerParams)
@@ -207,13 +215,13 @@ func closeWaitLeakerKind() Kind {
 		Summary: "TCP server that reads to end of stream and never closes: CLOSE_WAIT piles up.",
 		Doc: "Accepts (port 8080 by default), reads until the client closes, and never closes its side, like a server with a missing " +
 			"close(). `ss -tan state close-wait` grows by one per client connection, each owned by " +
-			"nd-cw-leaker in `ss -tanp`; clients see no reply (a request hangs until its own timeout).",
-		NewParams: func() Params { return &ListenParams{defPort: 8080, name: "nd-cw-leaker"} },
+			"the service's name in `ss -tanp`; clients see no reply (a request hangs until its own timeout).",
+		NewParams: func() Params { return &ListenParams{defPort: 8080, name: ""} },
 		Run: func(ctx context.Context, p Params, log *slog.Logger) error {
 			l := p.(*ListenParams)
 			return serveTCP(ctx, log, listenAddress(l.Listen, l.Port), func(ctx context.Context, c net.Conn) {
 				n, err := io.Copy(io.Discard, c)
-				log.Info("client closed; leaking the socket in CLOSE_WAIT", "client", c.RemoteAddr().String(), "bytes", n, "err", err)
+				log.Info("request read", "client", c.RemoteAddr().String(), "bytes", n, "err", err)
 				<-ctx.Done() // never close while running
 			})
 		},
@@ -261,7 +269,7 @@ func (p *SlowReaderParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *SlowReaderParams) ProcessName() string { return "nd-slow-reader" }
+func (p *SlowReaderParams) ProcessName() string { return "" }
 
 func slowReaderKind() Kind {
 	return Kind{
@@ -327,7 +335,7 @@ func (p *BacklogParams) Check() error {
 }
 
 // ProcessName implements Params.
-func (p *BacklogParams) ProcessName() string { return "nd-backlog" }
+func (p *BacklogParams) ProcessName() string { return "" }
 
 func backlogKind() Kind {
 	return Kind{
@@ -376,7 +384,7 @@ func runBacklog(ctx context.Context, p *BacklogParams, log *slog.Logger) error {
 	if err := unix.Listen(fd, p.Backlog); err != nil {
 		return fmt.Errorf("listening on tcp %s: %w", where, err)
 	}
-	log.Info("listening and never accepting", "proto", "tcp", "addr", where, "backlog", p.Backlog)
+	log.Info("listening", "proto", "tcp", "addr", where, "backlog", p.Backlog)
 	<-ctx.Done()
 	return nil
 }
@@ -388,7 +396,7 @@ type SquatterParams struct {
 	Listen   string `yaml:"listen,omitempty" json:"listen,omitempty" doc:"IP address to hold the port on; every address of the host when left out."`
 	Port     int    `yaml:"port,omitempty" json:"port,omitempty" doc:"Port to hold (default 443)."`
 	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty" doc:"Protocol of the port: tcp or udp (default tcp)."`
-	Name     string `yaml:"name,omitempty" json:"name,omitempty" doc:"Process name ss and ps show, at most 15 characters, such as \"nginx\" (default nd-squatter)."`
+	Name     string `yaml:"name,omitempty" json:"name,omitempty" doc:"Process name ss and ps show, at most 15 characters, such as \"nginx\" (default nc)."`
 }
 
 // Check implements Params.
@@ -407,7 +415,7 @@ func (p *SquatterParams) Check() error {
 		return fmt.Errorf("protocol: %q is not tcp or udp", p.Protocol)
 	}
 	if p.Name == "" {
-		p.Name = "nd-squatter"
+		p.Name = "nc"
 	}
 	return checkProcessName("name", p.Name)
 }

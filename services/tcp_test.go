@@ -15,7 +15,7 @@ func TestHTTP(t *testing.T) {
 	ns := testNetns(t)
 	const port = 8080
 	c := startService(t, ns, "http", &HTTPParams{Port: port, Status: 503, Delay: "300ms", BodySize: 200000})
-	ssShowsProcess(t, ns, "-tlnp", port, "nd-http", c.pid())
+	ssShowsProcess(t, ns, "-tlnp", port, "httpd", c.pid())
 
 	curl := func(path string) []string {
 		t.Helper()
@@ -44,16 +44,16 @@ func TestHTTP(t *testing.T) {
 
 func TestTCPEchoBannerAndUDPEcho(t *testing.T) {
 	ns := testNetns(t)
-	echo := startService(t, ns, "tcp-echo", &ListenParams{defPort: 7, name: "nd-tcp-echo"})
+	echo := startService(t, ns, "tcp-echo", &ListenParams{defPort: 7, name: "echod"})
 	udp := startService(t, ns, "udp-echo", &ListenParams{defPort: 7, name: "nd-udp-echo"})
 	banner := startService(t, ns, "banner", &BannerParams{Port: 2222, Text: "SSH-2.0-netdojo"})
 	closer := startService(t, ns, "banner", &BannerParams{Port: 2525, Text: "220 mail.corp.test ESMTP", Close: true})
 
 	t.Run("ss shows each service with its pid and name", func(t *testing.T) {
-		ssShowsProcess(t, ns, "-tlnp", 7, "nd-tcp-echo", echo.pid())
-		ssShowsProcess(t, ns, "-ulnp", 7, "nd-udp-echo", udp.pid())
-		ssShowsProcess(t, ns, "-tlnp", 2222, "nd-banner", banner.pid())
-		ssShowsProcess(t, ns, "-tlnp", 2525, "nd-banner", closer.pid())
+		ssShowsProcess(t, ns, "-tlnp", 7, "echod", echo.pid())
+		ssShowsProcess(t, ns, "-ulnp", 7, "echod", udp.pid())
+		ssShowsProcess(t, ns, "-tlnp", 2222, "sshd", banner.pid())
+		ssShowsProcess(t, ns, "-tlnp", 2525, "smtpd", closer.pid())
 	})
 	t.Run("tcp-echo sends back what nc sends", func(t *testing.T) {
 		out := ncWithInput(t, ns, "hello tcp\n", "-N", "127.0.0.1", "7")
@@ -115,8 +115,8 @@ func ncWithInput(t *testing.T, ns interface{ Name() string }, input string, args
 func TestCloseWaitLeaker(t *testing.T) {
 	ns := testNetns(t)
 	const port = 8080
-	c := startService(t, ns, "close-wait-leaker", &ListenParams{Port: port, defPort: 8080, name: "nd-cw-leaker"})
-	ssShowsProcess(t, ns, "-tlnp", port, "nd-cw-leaker", c.pid())
+	c := startService(t, ns, "close-wait-leaker", &ListenParams{Port: port, defPort: 8080, name: ""})
+	ssShowsProcess(t, ns, "-tlnp", port, "close-wait-leak", c.pid())
 	for i := 1; i <= 3; i++ {
 		mustInNetns(t, ns, "nc", "-z", "127.0.0.1", strconv.Itoa(port))
 		waitFor(t, "CLOSE_WAIT count "+strconv.Itoa(i), func() (bool, string) {
@@ -126,8 +126,8 @@ func TestCloseWaitLeaker(t *testing.T) {
 	}
 	t.Run("the CLOSE_WAIT sockets belong to the leaker", func(t *testing.T) {
 		out := mustInNetns(t, ns, "ss", "-Htanp", "state", "close-wait", "sport", "= :"+strconv.Itoa(port))
-		if strings.Count(out, `("nd-cw-leaker",pid=`+strconv.Itoa(c.pid())+",") != 3 {
-			t.Errorf("want 3 CLOSE_WAIT sockets owned by nd-cw-leaker; ss shows:\n%s", out)
+		if strings.Count(out, `("close-wait-leak",pid=`+strconv.Itoa(c.pid())+",") != 3 {
+			t.Errorf("want 3 CLOSE_WAIT sockets owned by close-wait-leak; ss shows:\n%s", out)
 		}
 	})
 	t.Run("stopping the leaker closes them", func(t *testing.T) {
@@ -175,8 +175,8 @@ func TestBacklog(t *testing.T) {
 	}
 	t.Run("ss shows the backlog as Send-Q and the owner", func(t *testing.T) {
 		f := listener()
-		if len(f) < 6 || f[2] != strconv.Itoa(backlog) || !strings.Contains(f[5], `"nd-backlog",pid=`+strconv.Itoa(b.pid())) {
-			t.Errorf("ss -tlnp: want Send-Q %d owned by nd-backlog; got %v", backlog, f)
+		if len(f) < 6 || f[2] != strconv.Itoa(backlog) || !strings.Contains(f[5], `"backlog",pid=`+strconv.Itoa(b.pid())) {
+			t.Errorf("ss -tlnp: want Send-Q %d owned by backlog; got %v", backlog, f)
 		}
 	})
 	var conns []net.Conn
@@ -226,7 +226,7 @@ func TestSlowReader(t *testing.T) {
 	ns := testNetns(t)
 	const port = 9000
 	s := startService(t, ns, "slow-reader", &SlowReaderParams{Port: port, ReadBytes: 1, Interval: "1s"})
-	ssShowsProcess(t, ns, "-tlnp", port, "nd-slow-reader", s.pid())
+	ssShowsProcess(t, ns, "-tlnp", port, "slow-reader", s.pid())
 	c, err := dialTest(ns, "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func TestSlowReader(t *testing.T) {
 func TestProxy(t *testing.T) {
 	ns := testNetns(t)
 	startService(t, ns, "http", &HTTPParams{Port: 8081, Body: "from the backend\n"})
-	startService(t, ns, "close-wait-leaker", &ListenParams{Port: 8082, defPort: 8080, name: "nd-cw-leaker"})
+	startService(t, ns, "close-wait-leaker", &ListenParams{Port: 8082, defPort: 8080, name: ""})
 	// A backend whose SYNs are dropped: a firewall rule inside the test namespace.
 	mustInNetns(t, ns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8083", "-j", "DROP")
 	proxies := []struct {
@@ -268,7 +268,7 @@ func TestProxy(t *testing.T) {
 		port := 8000 + i
 		p := startService(t, ns, "proxy", &ProxyParams{Port: port, Backend: tc.backend, DialTimeout: "300ms", HeaderTimeout: "300ms"})
 		t.Run(tc.name, func(t *testing.T) {
-			ssShowsProcess(t, ns, "-tlnp", port, "nd-proxy", p.pid())
+			ssShowsProcess(t, ns, "-tlnp", port, "proxyd", p.pid())
 			out := mustInNetns(t, ns, "curl", "-s", "-D", "-", "http://127.0.0.1:"+strconv.Itoa(port)+"/")
 			if !strings.HasPrefix(out, "HTTP/1.1 "+tc.status+" ") {
 				t.Errorf("curl: want status %s; got:\n%s", tc.status, out)
@@ -285,7 +285,7 @@ func TestProxy(t *testing.T) {
 
 func TestChurner(t *testing.T) {
 	ns := testNetns(t)
-	startService(t, ns, "tcp-echo", &ListenParams{Port: 7, defPort: 7, name: "nd-tcp-echo"})
+	startService(t, ns, "tcp-echo", &ListenParams{Port: 7, defPort: 7, name: "echod"})
 	startService(t, ns, "banner", &BannerParams{Port: 2525, Close: true})
 	const n = 5
 	cases := []struct {

@@ -41,8 +41,8 @@ func newAnswerCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			tp := prog.Task(t.ID)
-			tp.Answer = rest[1:]
-			tp.Record(o)
+			passedBefore := tp.Passed
+			tp.RecordAnswer(rest[1:], o)
 			if err := prog.Save(lab.Dir()); err != nil {
 				return err
 			}
@@ -55,6 +55,9 @@ func newAnswerCmd(g *globalOptions) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "right: %s\n", o.Observed)
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "not yet: %s\n", o.Observed)
+				if passedBefore {
+					fmt.Fprintf(cmd.OutOrStdout(), "(your earlier right answer still counts: the task stays passed)\n")
+				}
 			}
 			if !o.Pass {
 				return &silentError{code: exitFailed}

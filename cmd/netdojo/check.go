@@ -122,7 +122,24 @@ kept in the lab. Exit code 0 when everything passes, 1 otherwise.`,
 			if len(rest) == 0 {
 				for _, inv := range s.Invariants {
 					o := c.Check(cmd.Context(), &inv.Check)
-					results = append(results, taskResult{Task: inv.Name, Kind: "invariant", Pass: o.Pass, Observed: o.Observed})
+					r := taskResult{Task: inv.Name, Kind: "invariant", Pass: o.Pass}
+					// An invariant that holds says no more: what it saw
+					// (an MX record, a route) may be what a task asks.
+					if !o.Pass {
+						r.Observed = o.Observed
+					}
+					results = append(results, r)
+				}
+			}
+			// What the checks saw never names an answer not given yet
+			// (the culprit host a fix task probes, a PID, a program).
+			withheld := c.Withheld(cmd.Context(), func(id string) bool {
+				tp, ok := prog.Tasks[id]
+				return ok && tp.Passed
+			})
+			for i := range results {
+				if results[i].Kind != "answer" {
+					results[i].Observed = checker.Redact(results[i].Observed, withheld)
 				}
 			}
 			if err := prog.Save(lab.Dir()); err != nil {
@@ -161,7 +178,10 @@ func printResults(w io.Writer, results []taskResult, pass bool) {
 			if !r.Pass {
 				state = "BROKEN"
 			}
-			fmt.Fprintf(w, "%s must still hold: %s (%s)\n      %s\n", mark, r.Task, state, r.Observed)
+			fmt.Fprintf(w, "%s must still hold: %s (%s)\n", mark, r.Task, state)
+			if r.Observed != "" {
+				fmt.Fprintf(w, "      %s\n", r.Observed)
+			}
 		default:
 			fmt.Fprintf(w, "%s %s: %s\n", mark, r.Task, r.Prompt)
 			if r.Observed != "" {

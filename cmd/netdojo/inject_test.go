@@ -35,8 +35,11 @@ func TestInjectShowsTheSymptomAndRevertRemovesIt(t *testing.T) {
 	if out, code := nd(t, state, ncArgs...); code == 0 || !strings.Contains(out, "No route to host") {
 		t.Errorf("after injection nc: exit %d\n%s", code, out)
 	}
-	if out, code := nd(t, state, "status", lab); code != 0 || !strings.Contains(out, "web-blocked") {
-		t.Errorf("status does not list the injected fault: exit %d\n%s", code, out)
+	if out, code := nd(t, state, "status", lab); code != 0 || strings.Contains(out, "web-blocked") || strings.Contains(out, "firewall-reject") {
+		t.Errorf("status names the injected fault to a learner: exit %d\n%s", code, out)
+	}
+	if out, code := nd(t, state, "status", lab, "--reveal"); code != 0 || !strings.Contains(out, "web-blocked") {
+		t.Errorf("status --reveal does not list the injected fault: exit %d\n%s", code, out)
 	}
 	data, err := os.ReadFile(filepath.Join(state, "labs", lab, "faults.json"))
 	var rec []map[string]any

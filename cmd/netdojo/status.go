@@ -11,9 +11,14 @@ import (
 )
 
 func newStatusCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:               "status [LAB]",
-		Short:             "List labs, or show one lab's hosts and processes",
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "status [LAB]",
+		Short: "List labs, or show one lab's hosts and processes",
+		Long: `Without LAB, list the running labs. With LAB, show its hosts, their
+namespaces and the scenario's service processes. What the lab broke stays
+hidden: an instructor sees the injected faults, and the processes they
+started, with --reveal.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: labArgs(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -24,10 +29,10 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				st := learnerView(lab, reveal)
 				if g.json() {
-					return writeJSON(w, lab.State)
+					return writeJSON(w, st)
 				}
-				st := lab.State
 				fmt.Fprintf(w, "lab %s: %s, scenario %s (%s), seed %d, started %s\n", st.Lab, st.Status, st.Scenario, st.Source, st.Seed, st.Started.Local().Format(time.DateTime))
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "HOST\tNAMESPACE")
@@ -48,7 +53,7 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 					}
 					tw.Flush()
 				}
-				if len(st.Faults) > 0 {
+				if reveal && len(st.Faults) > 0 {
 					fmt.Fprintf(w, "\nfaults injected: %v\n", st.Faults)
 				}
 				return nil
@@ -61,6 +66,9 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 			for _, name := range labs {
 				st, err := store.Load(name)
 				if err == nil {
+					if !reveal {
+						st.Faults, st.Processes, st.Extra = nil, nil, nil
+					}
 					states = append(states, st)
 				} else if !errors.Is(err, sandbox.ErrNoLab) {
 					// A state that fails its checks is shown, never used.
@@ -85,4 +93,34 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "show the injected faults and the processes they started (for instructors)")
+	return cmd
+}
+
+// learnerView is the lab's state as a learner may see it: without the
+// faults' names, and with only the processes of the scenario's own
+// services (a fault's squatter, leaker or client would name the fault).
+// reveal shows everything.
+func learnerView(lab *sandbox.Lab, reveal bool) *sandbox.State {
+	if reveal {
+		return lab.State
+	}
+	st := *lab.State
+	st.Faults = nil
+	st.Extra = nil
+	st.Processes = nil
+	s, err := labScenario(lab)
+	if err != nil {
+		return &st
+	}
+	for _, p := range lab.State.Processes {
+		if h := s.Host(p.Host); h != nil {
+			for _, svc := range h.Services {
+				if svc.Name == p.Name {
+					st.Processes = append(st.Processes, p)
+				}
+			}
+		}
+	}
+	return &st
 }

@@ -1,0 +1,124 @@
+package checker
+
+import (
+	"context"
+	"strings"
+
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+// Withheld are the answers the learner has not given yet, in the forms an
+// observation may show them: the scenario solution's answer to each task
+// not yet passed that names something (a host, an address, a process, a
+// PID, a number), with every other name and address of a host it names.
+// A task that probes the culprit host ("make the silent host answer")
+// would otherwise print its address before the learner has found it.
+// Choices of words (refused, physical, backend) are not withheld: they
+// are what a learner's own tools print. Computed answers are read from
+// the lab when cheap (a PID, a process name); the expensive ones (path
+// MTU, silent hop) are never printed by a check.
+func (c *Checker) Withheld(ctx context.Context, passed func(task string) bool) []string {
+	var out []string
+	add := func(v string) {
+		v = strings.TrimSuffix(strings.TrimSpace(v), ".")
+		if len(v) < 3 {
+			return // a hop number would blank every small number
+		}
+		for _, o := range out {
+			if o == v {
+				return
+			}
+		}
+		out = append(out, v)
+	}
+	for i := range c.Scenario.Tasks {
+		t := &c.Scenario.Tasks[i]
+		a := t.Answer
+		if a == nil || passed(t.ID) || a.Filter != nil || a.Pcap != nil {
+			continue
+		}
+		if a.Choice != nil && !c.hostChoices(a.Choice) {
+			continue
+		}
+		var values []string
+		for _, st := range c.Scenario.Solution {
+			if st.Task == t.ID && st.Answer != "" {
+				values = append(values, st.Answer)
+			}
+		}
+		if a.Computed == "pid-of-port" || a.Computed == "close-wait-process" {
+			if v, _, err := c.Computed(ctx, a); err == nil {
+				values = append(values, v)
+			}
+		}
+		for _, v := range values {
+			if strings.Contains(v, "${"+scenarios.ComputedRef+"}") {
+				continue
+			}
+			add(v)
+			for _, f := range c.hostForms([]string{v}) {
+				add(f)
+			}
+		}
+	}
+	return out
+}
+
+// hostChoices is true when the options of a choice name lab hosts.
+func (c *Checker) hostChoices(options []string) bool {
+	for _, o := range options {
+		if c.labHost(o) == nil {
+			return false
+		}
+	}
+	return len(options) > 0
+}
+
+// Redact replaces, in an observation, every withheld answer that stands
+// as a word of its own (not part of a longer name, number or address)
+// with "(withheld)".
+func Redact(observed string, withheld []string) string {
+	for _, w := range withheld {
+		var b strings.Builder
+		rest := observed
+		for {
+			i := strings.Index(rest, w)
+			if i < 0 {
+				b.WriteString(rest)
+				break
+			}
+			end := i + len(w)
+			if wordEdge(rest, i-1) && wordEdge(rest, end) {
+				b.WriteString(rest[:i])
+				b.WriteString("(withheld)")
+			} else {
+				b.WriteString(rest[:end])
+			}
+			rest = rest[end:]
+		}
+		observed = b.String()
+	}
+	return observed
+}
+
+// wordEdge is true when position i of s is outside a name, a number or an
+// address: the start or end of s, or a character none of them holds (a
+// dot ends a sentence unless a letter or digit follows; a colon ends an
+// address before its port).
+func wordEdge(s string, i int) bool {
+	if i < 0 || i >= len(s) {
+		return true
+	}
+	ch := s[i]
+	switch {
+	case isWordByte(ch), ch == '-', ch == '_':
+		return false
+	case ch == '.':
+		return i+1 >= len(s) || !isWordByte(s[i+1])
+	}
+	return true
+}
+
+func isWordByte(ch byte) bool {
+	return ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9'
+}
