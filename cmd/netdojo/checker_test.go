@@ -220,9 +220,12 @@ func TestVerifyCatchesTheBadScenariosAndSaysSoInJSON(t *testing.T) {
 	if len(files) != 3 {
 		t.Fatalf("want the 3 bad scenarios of checker/testdata, found %v", files)
 	}
-	out, code := nd(t, state, append([]string{"-o", "json", "verify", "--parallel", "3"}, files...)...)
+	out, errs, code := ndSplit(t, state, append([]string{"-o", "json", "verify", "--parallel", "3"}, files...)...)
 	if code != exitFailed {
-		t.Errorf("verify of bad scenarios: exit %d, want %d\n%s", code, exitFailed, out)
+		t.Errorf("verify of bad scenarios: exit %d, want %d\n%s%s", code, exitFailed, out, errs)
+	}
+	if n := strings.Count(errs, "shell commands as root"); n != 3 {
+		t.Errorf("verify of 3 files outside the library said %d times how many commands it runs as root:\n%s", n, errs)
 	}
 	var reports []checker.Report
 	if err := json.Unmarshal([]byte(out), &reports); err != nil {
