@@ -112,7 +112,9 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	// Blue: the commander looks from the client, the responder finds the
 	// dead API on app and starts it again from the shell.
 	join(t, state, blue, "ben", "commander", "client", "curl -s -o /dev/null -w '%{http_code}\\n' http://shop.example/\nexit\n")
-	out := join(t, state, blue, "ana", "responder", "app", "ss -tln\nsetsid \"$(readlink /proc/$PPID/exe)\" __service http '{\"port\":8080,\"body\":\"welcome to the shop\\n\"}' </dev/null >/dev/null 2>&1 &\nsleep 0.5\nss -Htln 'sport = :8080' | wc -l\nexit\n")
+	// A join shell runs in the lab's PID namespace, where the binary is not
+	// its parent's (PPID is 0 there): ana starts the API by its path.
+	out := join(t, state, blue, "ana", "responder", "app", "ss -tln\nsetsid "+binary+" __service http '{\"port\":8080,\"body\":\"welcome to the shop\\n\"}' </dev/null >/dev/null 2>&1 &\nsleep 0.5\nss -Htln 'sport = :8080' | wc -l\nexit\n")
 	if !strings.Contains(out, "you are ana, responder") {
 		t.Errorf("the join shell did not tell ana her role:\n%s", out)
 	}
