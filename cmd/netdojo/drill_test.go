@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -277,6 +279,13 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	for _, want := range []string{"<!DOCTYPE html>", `class="sli-chart`, `class="topo-host broken" data-host="app"`, `class="topo-host broken" data-host="ns"`, `class="topo-host" data-host="gw"`, "sport = :8080"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+	// 'drill end' left the same review next to the record.
+	for file, want := range map[string]string{"report.md": md, "report.html": html} {
+		got, err := os.ReadFile(filepath.Join(drill.Dir(store, blue), file))
+		if err != nil || string(got) != want {
+			t.Errorf("%s in the drill's directory (%v) is not the report 'drill report' writes", file, err)
 		}
 	}
 	for _, lab := range []string{blue, red} {
