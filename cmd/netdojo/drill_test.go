@@ -272,6 +272,17 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 			t.Errorf("the Markdown report lacks %q:\n%s", want, md)
 		}
 	}
+	// The timeline lists an inject's message and a hint once each.
+	if _, tl, ok := strings.Cut(md, "## Timeline"); ok {
+		tl, _, _ = strings.Cut(tl, "\n## ")
+		for _, once := range []string{"PAGE: checkout availability", "Read the 502 itself"} {
+			if n := strings.Count(tl, once); n != 1 {
+				t.Errorf("the report's timeline says %q %d times, want once:\n%s", once, n, tl)
+			}
+		}
+	} else {
+		t.Errorf("the Markdown report has no timeline:\n%s", md)
+	}
 	html, code := nd(t, state, "drill", "report", blue, "--format", "html")
 	if code != 0 {
 		t.Fatalf("drill report (html): exit %d\n%s", code, html)
