@@ -247,8 +247,13 @@ func (e *Engine) orderedSteps() []*stepState {
 }
 
 // say adds a message to the record.
-func (e *Engine) say(from, to, text string) {
-	e.rec.Messages = append(e.rec.Messages, Message{T: e.clock.Now(), From: from, To: to, Text: text})
+func (e *Engine) say(from, to, text string) { e.sayAt(e.clock.Now(), from, to, text) }
+
+// sayAt adds a message said at drill time t: an inject's message at the
+// inject's time, a hint's at the hint's, so that the report tells them
+// apart from other messages (it lists each once).
+func (e *Engine) sayAt(t float64, from, to, text string) {
+	e.rec.Messages = append(e.rec.Messages, Message{T: t, From: from, To: to, Text: text})
 	e.dirty = true
 }
 

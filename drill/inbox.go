@@ -51,8 +51,9 @@ func (e *Engine) handle(ctx context.Context, ev Event) {
 		}
 		h := e.d.Hints[e.hint]
 		e.hint++
-		e.rec.Hints = append(e.rec.Hints, Hint{T: e.clock.Now(), Text: h})
-		e.say("game master", "", "Hint: "+h)
+		t := e.clock.Now()
+		e.rec.Hints = append(e.rec.Hints, Hint{T: t, Text: h})
+		e.sayAt(t, "game master", "", "Hint: "+h)
 	case OpSay:
 		e.say(orGM(ev.Who), ev.Role, ev.Text)
 	case OpEnd:

@@ -117,7 +117,11 @@ func Start(ctx context.Context, o StartOptions) (*Meta, error) {
 }
 
 // spawnRunner starts the runner in its own session, logging to the drill's
-// directory, and records it among the lab's processes.
+// directory, and records it among the lab's processes: with no host (it
+// runs in the machine's namespace) and with the lab's marker in its
+// environment, so that stopping the lab provably ends it. Its log is not
+// recorded in the lab's state (a state names only logs in the lab's
+// directory; the runner's outlives the lab, in the drill's directory).
 func spawnRunner(lab *sandbox.Lab, dir string, argv []string) error {
 	logf, err := os.OpenFile(filepath.Join(dir, RunnerLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -127,10 +131,16 @@ func spawnRunner(lab *sandbox.Lab, dir string, argv []string) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, sandbox.LabMarker+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, sandbox.LabMarker+"="+lab.Name)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the drill's runner: %w", err)
 	}
-	p := sandbox.Process{Name: RunnerName, PID: cmd.Process.Pid, Log: logf.Name()}
+	p := sandbox.Process{Name: RunnerName, PID: cmd.Process.Pid}
 	for i := 0; i < 100 && p.StartTime == 0; i++ {
 		p.StartTime = startTime(p.PID)
 	}

@@ -65,7 +65,7 @@ func (e *Engine) land(ctx context.Context, st *stepState, by string) {
 	}
 	if s.Message != nil {
 		in.Text = s.Message.Text
-		e.say(s.Message.From, s.Message.To, s.Message.Text)
+		e.sayAt(now, s.Message.From, s.Message.To, s.Message.Text)
 	} else {
 		in.Text = "(unannounced)"
 	}

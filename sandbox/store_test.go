@@ -195,15 +195,20 @@ func TestACraftedStateIsNeverActedOn(t *testing.T) {
 	if err := sandbox.Stop(store, evil); !errors.Is(err, sandbox.ErrBadState) {
 		t.Errorf("stop of a crafted state: %v, want ErrBadState", err)
 	}
-	// Names that are this lab's, but a process that is not: its start
-	// time is right and it carries no lab marker.
+	// Names that are this lab's, but processes that are not: their start
+	// time is right and they carry no lab marker.
 	plausible := labName("store-plaus")
 	writeState(t, store.LabDir(plausible), map[string]any{
 		"lab": plausible, "status": "stopping", "switch_netns": sandbox.SwitchNetnsName(plausible),
 		"hosts":      []map[string]any{{"name": "h", "netns": sandbox.NetnsName(plausible, "h")}},
 		"namespaces": []string{sandbox.SwitchNetnsName(plausible), sandbox.NetnsName(plausible, "h")},
 		"etc_dirs":   []string{filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(plausible, "h"))},
-		"processes":  []map[string]any{{"name": "p", "host": "h", "pid": pid, "start_time": v.start, "log": filepath.Join(store.LabDir(plausible), "logs", "h-p.log")}},
+		"processes": []map[string]any{
+			{"name": "p", "host": "h", "pid": pid, "start_time": v.start, "log": filepath.Join(store.LabDir(plausible), "logs", "h-p.log")},
+			// A process with no host (a drill's runner) passes the check,
+			// and is still ended only when it carries the lab's marker.
+			{"name": "drill-runner", "host": "", "pid": pid, "start_time": v.start},
+		},
 	})
 	// A lab's /etc/netns name that is someone else's link.
 	foreign := labName("store-link")

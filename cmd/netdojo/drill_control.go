@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/netdojo/netdojo/drill"
@@ -83,11 +84,15 @@ func newDrillControlCmds(g *globalOptions) []*cobra.Command {
 			if err != nil {
 				return err
 			}
+			files, err := writeReports(dir)
+			if err != nil {
+				return err
+			}
 			if g.json() {
 				return writeJSON(w, rec)
 			}
 			printStatus(w, rec)
-			fmt.Fprintf(w, "\nthe report: netdojo drill report %s\n", args[0])
+			fmt.Fprintf(w, "\nthe report: %s (also 'netdojo drill report %s --format md|html|json')\n", strings.Join(files, ", "), args[0])
 			return nil
 		},
 	}

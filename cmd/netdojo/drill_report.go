@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/netdojo/netdojo/drill"
@@ -21,6 +23,37 @@ var reportFormats = map[string]func(io.Writer, *drill.Record) error{
 	"md":   board.Markdown,
 	"html": board.HTML,
 	"json": func(w io.Writer, r *drill.Record) error { return writeJSON(w, r) },
+}
+
+// reportFiles are the review files a drill's directory holds once the
+// drill has ended, rendered from its final record.
+var reportFiles = []struct{ name, format string }{{"report.md", "md"}, {"report.html", "html"}}
+
+// writeReports renders the post-incident review of an ended drill into its
+// directory (report.md and report.html), each written whole and then
+// renamed into place, and returns their paths.
+func writeReports(dir string) ([]string, error) {
+	rec, err := drill.ReadRecord(dir)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, f := range reportFiles {
+		var b bytes.Buffer
+		if err := reportFormats[f.format](&b, rec); err != nil {
+			return nil, fmt.Errorf("rendering %s of drill %s: %w", f.name, rec.Lab, err)
+		}
+		path := filepath.Join(dir, f.name)
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
+			return nil, fmt.Errorf("writing the drill's report: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, fmt.Errorf("writing the drill's report: %w", err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
 }
 
 // serveBoard serves the live board of a drill on addr until ctx ends.

@@ -90,7 +90,13 @@ func newDrillRunCmd(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return drill.RunMain(ctx, g.store(), args[0])
+			if err := drill.RunMain(ctx, g.store(), args[0]); err != nil {
+				return err
+			}
+			// The drill ended (its limit, 'drill end', or its lab stopped):
+			// the review goes next to its record.
+			_, err := writeReports(drill.Dir(g.store(), args[0]))
+			return err
 		},
 	}
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -103,6 +106,9 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// Each team's board, as 'drill board' serves it from the drill's record.
+	blueBoard, redBoard := startBoard(t, state, blue), startBoard(t, state, red)
+	redEvents := boardEvents(t, redBoard)
 	for _, lab := range []string{blue, red} {
 		waitRecord(t, state, lab, "the page to land and the service to go red", func(r *drill.Record) bool {
 			return injectOf(r, "page").Landed && len(r.SLI) > 0 && !r.SLI[len(r.SLI)-1].OK
@@ -112,7 +118,9 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	// Blue: the commander looks from the client, the responder finds the
 	// dead API on app and starts it again from the shell.
 	join(t, state, blue, "ben", "commander", "client", "curl -s -o /dev/null -w '%{http_code}\\n' http://shop.example/\nexit\n")
-	out := join(t, state, blue, "ana", "responder", "app", "ss -tln\nsetsid \"$(readlink /proc/$PPID/exe)\" __service http '{\"port\":8080,\"body\":\"welcome to the shop\\n\"}' </dev/null >/dev/null 2>&1 &\nsleep 0.5\nss -Htln 'sport = :8080' | wc -l\nexit\n")
+	// A join shell runs in the lab's PID namespace, where the binary is not
+	// its parent's (PPID is 0 there): ana starts the API by its path.
+	out := join(t, state, blue, "ana", "responder", "app", "ss -tln\nsetsid "+binary+" __service http '{\"port\":8080,\"body\":\"welcome to the shop\\n\"}' </dev/null >/dev/null 2>&1 &\nsleep 0.5\nss -Htln 'sport = :8080' | wc -l\nexit\n")
 	if !strings.Contains(out, "you are ana, responder") {
 		t.Errorf("the join shell did not tell ana her role:\n%s", out)
 	}
@@ -121,6 +129,23 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	}
 	if out, code := nd(t, state, "drill", "declare", blue, "--as", "ana", "the firewall on gw drops port 80"); code != 1 || !strings.Contains(out, "not the root cause") {
 		t.Errorf("a wrong declaration: exit %d\n%s", code, out)
+	}
+	// Red's board, record and report so far show nothing of blue's work;
+	// blue's board shows it.
+	for _, path := range []string{"/record.json", "/report.md", "/report.html", "/topology.svg"} {
+		body := fetch(t, redBoard+path)
+		for _, blues := range []string{blue, "the api is down on app", "sport = :8080", "http_code"} {
+			if strings.Contains(body, blues) {
+				t.Errorf("team red's board %s shows team blue's %q", path, blues)
+			}
+		}
+	}
+	waitRecord(t, state, blue, "ana's commands", func(r *drill.Record) bool { return r.Measures.CommandsBy["ana"] == 5 })
+	if br := boardRecord(t, blueBoard); br.Lab != blue || br.Measures.CommandsBy["ana"] != 5 || len(br.Answers) != 2 {
+		t.Errorf("team blue's board: lab %s, commands %v, %d answers", br.Lab, br.Measures.CommandsBy, len(br.Answers))
+	}
+	if !strings.Contains(fetch(t, blueBoard+"/report.md"), "sport = :8080") {
+		t.Errorf("team blue's board's report lacks ana's command")
 	}
 	r := waitRecord(t, state, blue, "the slow resolver to land once the backend is cleared", func(r *drill.Record) bool {
 		return injectOf(r, "slow-resolver").Landed
@@ -152,6 +177,10 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	waitRecord(t, state, red, "the forced inject", func(r *drill.Record) bool {
 		in := injectOf(r, "collateral")
 		return r.Status == drill.StatusRunning && in.Landed && strings.Contains(in.When, "landed by game master")
+	})
+	// Red's board pushed the inject live, on the stream opened at the start.
+	awaitEvent(t, redEvents, "the forced inject", func(r *drill.Record) bool {
+		return r.Lab == red && injectOf(r, "collateral").Landed
 	})
 	if out, code := nd(t, state, "drill", "start", "gateway-502", "--team", "red", "--lab", red); code != exitBusy || !strings.Contains(out, "drill end") {
 		t.Errorf("starting team red's drill again: exit %d\n%s", code, out)
@@ -229,6 +258,54 @@ func TestTwoTeamsRunADrillWithRecordedParticipants(t *testing.T) {
 	}
 	if m.Detect > m.Resolve {
 		t.Errorf("detected at %.1f s but resolved at %.1f s: the declaration came before the fix", m.Detect, m.Resolve)
+	}
+
+	// The review as people read it, from the real record: Markdown by
+	// default, and one HTML file.
+	md, code := nd(t, state, "drill", "report", blue)
+	if code != 0 {
+		t.Fatalf("drill report (md): exit %d\n%s", code, md)
+	}
+	for _, want := range []string{"# Post-incident review", "team blue", "**Outcome:** Resolved", fmt.Sprintf("%d / 100", m.Score),
+		"## Root causes", "proxy-backend-down on app", "dns-slow on ns", "## Commands by person", "sport = :8080", "the api is down on app", "Hint"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the Markdown report lacks %q:\n%s", want, md)
+		}
+	}
+	// The timeline lists an inject's message and a hint once each.
+	if _, tl, ok := strings.Cut(md, "## Timeline"); ok {
+		tl, _, _ = strings.Cut(tl, "\n## ")
+		for _, once := range []string{"PAGE: checkout availability", "Read the 502 itself"} {
+			if n := strings.Count(tl, once); n != 1 {
+				t.Errorf("the report's timeline says %q %d times, want once:\n%s", once, n, tl)
+			}
+		}
+	} else {
+		t.Errorf("the Markdown report has no timeline:\n%s", md)
+	}
+	html, code := nd(t, state, "drill", "report", blue, "--format", "html")
+	if code != 0 {
+		t.Fatalf("drill report (html): exit %d\n%s", code, html)
+	}
+	for _, want := range []string{"<!DOCTYPE html>", `class="sli-chart`, `class="topo-host broken" data-host="app"`, `class="topo-host broken" data-host="ns"`, `class="topo-host" data-host="gw"`, "sport = :8080"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+	// 'drill end' left the same review next to the record.
+	for file, want := range map[string]string{"report.md": md, "report.html": html} {
+		got, err := os.ReadFile(filepath.Join(drill.Dir(store, blue), file))
+		if err != nil || string(got) != want {
+			t.Errorf("%s in the drill's directory (%v) is not the report 'drill report' writes", file, err)
+		}
+	}
+	for _, lab := range []string{blue, red} {
+		if out, code := nd(t, state, "drill", "report", lab, "--format", "pdf"); code != exitUsage {
+			t.Errorf("drill report --format pdf: exit %d\n%s", code, out)
+		}
+	}
+	if md, _ := nd(t, state, "drill", "report", red); strings.Contains(md, "sport = :8080") || strings.Contains(md, blue) || !strings.Contains(md, "**Outcome:** Not mitigated") {
+		t.Errorf("team red's report shows blue's work or a wrong outcome:\n%s", md)
 	}
 
 	// Red saw nothing of blue: its own lab, no commands, no answers, its own score.
