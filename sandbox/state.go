@@ -151,23 +151,12 @@ func (s Store) Load(lab string) (*State, error) {
 	if err := ValidLabName(lab); err != nil {
 		return nil, err
 	}
-	if fi, err := os.Lstat(s.labDir(lab)); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("state of lab %q: %s is not a directory: %w; remove it by hand", lab, s.labDir(lab), ErrBadState)
-	}
-	f, err := os.OpenFile(s.statePath(lab), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	data, err := s.ReadLabFile(lab, "state.json", maxStateSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lab %q: %w; 'netdojo status' lists the running labs", lab, ErrNoLab)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
-	}
-	if len(data) > maxStateSize {
-		return nil, fmt.Errorf("state of lab %q is larger than %d bytes: %w; remove %s by hand", lab, maxStateSize, ErrBadState, s.labDir(lab))
+		return nil, err
 	}
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
@@ -177,6 +166,69 @@ func (s Store) Load(lab string) (*State, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// ReadLabFile reads one file of a lab's directory (its state, scenario,
+// progress, fault records) as untrusted input: the lab's name is checked,
+// the lab's directory must be a directory of the store (not a symbolic
+// link out of it), and the file is opened without following a link and
+// without blocking, must be a regular file (a FIFO would block every
+// command that reads it, a device could be endless) and is read up to max
+// bytes. A file that fails is refused with ErrBadState; a missing one
+// gives an error that is os.ErrNotExist.
+func (s Store) ReadLabFile(lab, name string, max int64) ([]byte, error) {
+	if err := ValidLabName(lab); err != nil {
+		return nil, err
+	}
+	if name != filepath.Base(name) || name == "." || name == ".." {
+		return nil, fmt.Errorf("reading %q of lab %q: not a file name of the lab's directory", name, lab)
+	}
+	dir := s.labDir(lab)
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("state of lab %q: %s is not a directory: %w; remove it by hand", lab, dir, ErrBadState)
+	}
+	data, err := ReadRegularFile(filepath.Join(dir, name), max)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %q: %w", lab, err)
+	}
+	return data, err
+}
+
+// ReadRegularFile reads a file netdojo wrote itself and reads back as
+// untrusted input: opened without following a symbolic link and without
+// blocking, it must be a regular file (a FIFO would block the reader
+// forever, a device could be endless) of at most max bytes. A file that
+// fails is refused with ErrBadState; a missing one gives an error that is
+// os.ErrNotExist.
+func ReadRegularFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("reading %s: it is a symbolic link: %w; remove it by hand", path, ErrBadState)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: it is not a regular file (%s): %w; remove it by hand", path, fi.Mode().Type(), ErrBadState)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes: %w; remove it by hand", path, max, ErrBadState)
+	}
+	return data, nil
+}
+
+// ReadFile reads one file of the lab's directory with Store.ReadLabFile.
+func (l *Lab) ReadFile(name string, max int64) ([]byte, error) {
+	return l.store.ReadLabFile(l.Name, name, max)
 }
 
 // maxStateSize bounds a state file; a lab of the largest scenario needs a
@@ -252,8 +304,8 @@ func (s Store) checkState(lab string, st *State) error {
 }
 
 // Labs lists the labs that have a state, sorted by name.
-// Names that break the name rule are listed too, so that Clean reports
-// them; Load refuses them.
+// Names that break the name rule, and entries that are not directories,
+// are listed too, so that Clean reports them; Load refuses them.
 func (s Store) Labs() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.Dir, "labs"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -264,9 +316,10 @@ func (s Store) Labs() ([]string, error) {
 	}
 	var labs []string
 	for _, e := range entries {
-		if e.IsDir() {
-			labs = append(labs, e.Name())
-		}
+		// Every entry, not only directories: a symbolic link or a stray
+		// file where a lab's directory belongs is reported by Load (and
+		// so by clean and status), never silently passed over.
+		labs = append(labs, e.Name())
 	}
 	sort.Strings(labs)
 	return labs, nil

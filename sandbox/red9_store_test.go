@@ -1,0 +1,130 @@
+package sandbox_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netdojo/netdojo/sandbox"
+)
+
+// within fails the test if fn has not returned after a generous bound: a
+// read of the store that blocks forever would hang every command.
+func within(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s never returned: it blocks", what)
+	}
+}
+
+// TestAFileOfTheStoreThatIsNotARegularFileIsRefused: a state.json that is
+// a FIFO (open blocks until a writer comes, which never does) or a
+// directory, and a lab's scenario.yaml that is a FIFO, are refused at once
+// as a state that fails its checks, by Load, Stop, Clean and ReadLabFile;
+// nothing hangs.
+func TestAFileOfTheStoreThatIsNotARegularFileIsRefused(t *testing.T) {
+	store := sandbox.Store{Dir: filepath.Join(t.TempDir(), "store")}
+	fifo := "red9-fifo"
+	os.MkdirAll(store.LabDir(fifo), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(store.LabDir(fifo), "state.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := "red9-dir"
+	os.MkdirAll(filepath.Join(store.LabDir(dir), "state.json"), 0o755)
+	for _, lab := range []string{fifo, dir} {
+		within(t, "Load of "+lab, func() {
+			if _, err := store.Load(lab); !errors.Is(err, sandbox.ErrBadState) {
+				t.Errorf("Load(%s): %v, want ErrBadState", lab, err)
+			}
+		})
+		within(t, "Stop of "+lab, func() {
+			if err := sandbox.Stop(store, lab); !errors.Is(err, sandbox.ErrBadState) {
+				t.Errorf("Stop(%s): %v, want ErrBadState", lab, err)
+			}
+		})
+	}
+	within(t, "Clean", func() {
+		reports, err := sandbox.Clean(store, true)
+		if err == nil {
+			t.Errorf("clean succeeded over a FIFO and a directory as states: %+v", reports)
+		}
+		for _, r := range reports {
+			if r.Action != "failed" {
+				t.Errorf("clean of %s: %+v, want failed", r.Lab, r)
+			}
+		}
+	})
+	scen := "red9-scen"
+	writeState(t, store.LabDir(scen), map[string]any{"lab": scen, "status": "running", "switch_netns": sandbox.SwitchNetnsName(scen)})
+	if err := syscall.Mkfifo(filepath.Join(store.LabDir(scen), sandbox.ScenarioFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "ReadLabFile of a FIFO", func() {
+		if _, err := store.ReadLabFile(scen, sandbox.ScenarioFile, 1<<20); !errors.Is(err, sandbox.ErrBadState) {
+			t.Errorf("ReadLabFile of a FIFO: %v, want ErrBadState", err)
+		}
+	})
+	os.Remove(filepath.Join(store.LabDir(scen), sandbox.ScenarioFile))
+	os.WriteFile(filepath.Join(store.LabDir(scen), sandbox.ScenarioFile), []byte(strings.Repeat("x", 100)), 0o644)
+	if _, err := store.ReadLabFile(scen, sandbox.ScenarioFile, 99); !errors.Is(err, sandbox.ErrBadState) {
+		t.Errorf("ReadLabFile of a file over its bound: %v, want ErrBadState", err)
+	}
+	if data, err := store.ReadLabFile(scen, sandbox.ScenarioFile, 100); err != nil || len(data) != 100 {
+		t.Errorf("ReadLabFile of a file at its bound: %d bytes, %v", len(data), err)
+	}
+	if _, err := store.ReadLabFile(scen, "progress.json", 100); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadLabFile of a missing file: %v, want ErrNotExist", err)
+	}
+	if _, err := store.ReadLabFile("../x", "state.json", 100); err == nil {
+		t.Errorf("ReadLabFile of lab ../x: no error")
+	}
+}
+
+// TestCleanReportsEveryEntryOfTheStoreItCannotUse: a lab directory that
+// is a symbolic link out of the store, or a stray file, in the store's
+// labs directory is reported by Clean (failed, exit 1) and left alone;
+// clean never says there was nothing to clean while they are there.
+func TestCleanReportsEveryEntryOfTheStoreItCannotUse(t *testing.T) {
+	root := t.TempDir()
+	store := sandbox.Store{Dir: filepath.Join(root, "store")}
+	elsewhere := filepath.Join(root, "elsewhere", "red9-ln")
+	writeState(t, elsewhere, map[string]any{"lab": "red9-ln", "status": "stopping", "switch_netns": sandbox.SwitchNetnsName("red9-ln")})
+	os.MkdirAll(filepath.Join(store.Dir, "labs"), 0o755)
+	if err := os.Symlink(elsewhere, store.LabDir("red9-ln")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store.LabDir("red9-stray"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labs, err := store.Labs()
+	if err != nil || strings.Join(labs, ",") != "red9-ln,red9-stray" {
+		t.Errorf("Labs() = %v, %v; want both entries", labs, err)
+	}
+	reports, err := sandbox.Clean(store, true)
+	if err == nil {
+		t.Errorf("clean succeeded: %+v", reports)
+	}
+	got := map[string]string{}
+	for _, r := range reports {
+		got[r.Lab] = r.Action
+	}
+	for _, lab := range []string{"red9-ln", "red9-stray"} {
+		if got[lab] != "failed" {
+			t.Errorf("clean of %s: %q, want failed", lab, got[lab])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "state.json")); err != nil {
+		t.Errorf("the state the link points to was touched: %v", err)
+	}
+	if fi, err := os.Lstat(store.LabDir("red9-ln")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link in the store was touched: %v", err)
+	}
+}
