@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"context"
+
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
 
 // within fails the test if fn has not returned after a generous bound: a
@@ -126,5 +129,62 @@ func TestCleanReportsEveryEntryOfTheStoreItCannotUse(t *testing.T) {
 	}
 	if fi, err := os.Lstat(store.LabDir("red9-ln")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("the link in the store was touched: %v", err)
+	}
+}
+
+// TestStartNeverWritesThroughALeftoverLabDirectory: a lab directory with
+// no state (a start killed before its first state, or planted) holds
+// symbolic links where start writes: the scenario's copy to a file, a
+// host's /etc directory to a directory, the logs to a directory. Start
+// writes through none of them: what it finds there is a leftover, and it
+// starts from an empty directory of its own.
+func TestStartNeverWritesThroughALeftoverLabDirectory(t *testing.T) {
+	before := sandboxtest.Take(t)
+	store := testStore(t)
+	name := labName("red9-pl")
+	victims := t.TempDir()
+	file := filepath.Join(victims, "file")
+	os.WriteFile(file, []byte("precious\n"), 0o644)
+	dir := filepath.Join(victims, "dir")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "hosts"), []byte("precious\n"), 0o644)
+	labDir := store.LabDir(name)
+	os.MkdirAll(filepath.Join(labDir, "etc"), 0o755)
+	for link, target := range map[string]string{
+		filepath.Join(labDir, sandbox.ScenarioFile): file,
+		filepath.Join(labDir, "etc", "left"):        dir,
+		filepath.Join(labDir, "logs"):               dir,
+	} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		sandboxtest.AssertNoLeftovers(t, store, name)
+		sandboxtest.AssertUnchanged(t, before)
+	})
+	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store, ScenarioYAML: []byte("name: x\n")})
+	if err != nil {
+		t.Fatalf("start over a leftover lab directory: %v", err)
+	}
+	lab.Close()
+	if _, err := lab.Spawn("left", "sleeper", "sleep", "60"); err != nil {
+		t.Errorf("spawn: %v", err)
+	}
+	if err := sandbox.Stop(store, name); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if data, _ := os.ReadFile(file); string(data) != "precious\n" {
+		t.Errorf("start wrote through a link to %s: %q", file, data)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "hosts")); string(data) != "precious\n" {
+		t.Errorf("start wrote through a link to %s: hosts is %q", dir, data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("start wrote into %s through a link: %v", dir, names)
 	}
 }
