@@ -188,3 +188,50 @@ func TestStartNeverWritesThroughALeftoverLabDirectory(t *testing.T) {
 		t.Errorf("start wrote into %s through a link: %v", dir, names)
 	}
 }
+
+// TestAStoreWhoseDirectoriesAreLinksIsRefused: the store's labs or locks
+// directory is a symbolic link to another directory (labs -> a home
+// directory). Clean, Stop, Load, Lock and Save refuse it and touch
+// nothing there; before, clean removed every directory it found there.
+func TestAStoreWhoseDirectoriesAreLinksIsRefused(t *testing.T) {
+	for _, sub := range []string{"labs", "locks"} {
+		t.Run(sub, func(t *testing.T) {
+			root := t.TempDir()
+			store := sandbox.Store{Dir: filepath.Join(root, "store")}
+			home := filepath.Join(root, "home")
+			thesis := filepath.Join(home, "alice", "thesis")
+			os.MkdirAll(filepath.Dir(thesis), 0o755)
+			os.WriteFile(thesis, []byte("precious\n"), 0o644)
+			os.WriteFile(filepath.Join(home, "bob.lock"), []byte("precious\n"), 0o644)
+			os.MkdirAll(store.Dir, 0o755)
+			if err := os.Symlink(home, filepath.Join(store.Dir, sub)); err != nil {
+				t.Fatal(err)
+			}
+			if reports, err := sandbox.Clean(store, true); !errors.Is(err, sandbox.ErrBadState) {
+				t.Errorf("clean: %+v, %v; want ErrBadState", reports, err)
+			}
+			if err := sandbox.Stop(store, "alice"); err == nil {
+				t.Errorf("stop alice: no error")
+			}
+			if _, err := store.Load("alice"); !errors.Is(err, sandbox.ErrBadState) {
+				t.Errorf("Load: %v, want ErrBadState", err)
+			}
+			if l, err := store.Lock("carol"); !errors.Is(err, sandbox.ErrBadState) {
+				l.ReleaseAndRemove()
+				t.Errorf("Lock: %v, want ErrBadState", err)
+			}
+			if err := store.Save(&sandbox.State{Lab: "carol", Status: sandbox.StatusStarting}); !errors.Is(err, sandbox.ErrBadState) {
+				t.Errorf("Save: %v, want ErrBadState", err)
+			}
+			if data, _ := os.ReadFile(thesis); string(data) != "precious\n" {
+				t.Errorf("%s was removed or changed", thesis)
+			}
+			if data, _ := os.ReadFile(filepath.Join(home, "bob.lock")); string(data) != "precious\n" {
+				t.Errorf("bob.lock was removed or changed")
+			}
+			if entries, _ := os.ReadDir(home); len(entries) != 2 {
+				t.Errorf("%s holds %d entries, want the 2 it had", home, len(entries))
+			}
+		})
+	}
+}

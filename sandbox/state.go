@@ -79,6 +79,19 @@ func (s Store) lockPath(lab string) string  { return filepath.Join(s.Dir, "locks
 // LabDir is the directory of a lab's state, logs and files.
 func (s Store) LabDir(lab string) string { return s.labDir(lab) }
 
+// checkDirs refuses a store whose labs or locks directory is not a
+// directory of its own: a symbolic link there would make every lab's
+// directory and lock, and whatever clean removes, lie elsewhere (labs ->
+// /home made clean remove every directory of /home).
+func (s Store) checkDirs() error {
+	for _, d := range []string{filepath.Join(s.Dir, "labs"), filepath.Join(s.Dir, "locks")} {
+		if fi, err := os.Lstat(d); err == nil && !fi.IsDir() {
+			return fmt.Errorf("the store's directory %s is not a directory (%s): %w; remove it by hand", d, fi.Mode().Type(), ErrBadState)
+		}
+	}
+	return nil
+}
+
 func (s Store) hasState(lab string) bool {
 	if ValidLabName(lab) != nil {
 		return false
@@ -114,6 +127,9 @@ func retryVanished(fn func() error) error {
 // Save writes the state atomically.
 func (s Store) Save(st *State) error {
 	if err := ValidLabName(st.Lab); err != nil {
+		return err
+	}
+	if err := s.checkDirs(); err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
@@ -182,6 +198,9 @@ func (s Store) ReadLabFile(lab, name string, max int64) ([]byte, error) {
 	}
 	if name != filepath.Base(name) || name == "." || name == ".." {
 		return nil, fmt.Errorf("reading %q of lab %q: not a file name of the lab's directory", name, lab)
+	}
+	if err := s.checkDirs(); err != nil {
+		return nil, err
 	}
 	dir := s.labDir(lab)
 	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
@@ -307,6 +326,9 @@ func (s Store) checkState(lab string, st *State) error {
 // Names that break the name rule, and entries that are not directories,
 // are listed too, so that Clean reports them; Load refuses them.
 func (s Store) Labs() ([]string, error) {
+	if err := s.checkDirs(); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(filepath.Join(s.Dir, "labs"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -330,6 +352,9 @@ func (s Store) Labs() ([]string, error) {
 func (s Store) remove(lab string) error {
 	if err := ValidLabName(lab); err != nil {
 		return fmt.Errorf("removing state: %w", err)
+	}
+	if err := s.checkDirs(); err != nil {
+		return err
 	}
 	err := os.RemoveAll(s.labDir(lab))
 	s.prune()
@@ -360,6 +385,9 @@ var ErrLocked = errors.New("lab is locked")
 // holder's PID so the refusal can name it.
 func (s Store) Lock(lab string) (*Lock, error) {
 	if err := ValidLabName(lab); err != nil {
+		return nil, err
+	}
+	if err := s.checkDirs(); err != nil {
 		return nil, err
 	}
 	for {
