@@ -19,9 +19,15 @@ var (
 	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 	ifnameRE   = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
-	sysctlRE   = regexp.MustCompile(`^net\.[a-zA-Z0-9_.-]+$`)
-	domainRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
+	// sysctlRE is net. and dot-separated parts, none empty: each dot
+	// becomes a '/' under /proc/sys, so an empty part names a directory.
+	sysctlRE      = regexp.MustCompile(`^net(\.[a-zA-Z0-9_-]+)+$`)
+	sysctlCharsRE = regexp.MustCompile(`^net\.[a-zA-Z0-9_.-]+$`)
+	domainRE      = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
 )
+
+// minIPv6MTU is the smallest MTU IPv6 runs on (RFC 8200).
+const minIPv6MTU = 1280
 
 // MaxNameLen bounds lab and host names so that LAB.HOST stays readable in
 // `ip netns list`.
@@ -262,6 +268,16 @@ func (c *checker) host(name string, h *HostSpec) {
 			if pf, err := netip.ParsePrefix(ifc.IPv6); err != nil || !pf.Addr().Is6() || pf.Addr().Is4In6() {
 				c.at(ip+".ipv6", "%q is not an IPv6 address with prefix length; write it like fd00::10/64", ifc.IPv6)
 			}
+			// The MTU the interface gets (see Load): its own, or its
+			// network's. Linux disables IPv6 on a device whose MTU is
+			// under 1280 and refuses an address there.
+			mtu := ifc.MTU
+			if mtu == 0 && nw != nil {
+				mtu = nw.MTU
+			}
+			if mtu != 0 && mtu < minIPv6MTU {
+				c.at(ip+".ipv6", "IPv6 needs an MTU of at least %d, and this interface's is %d: Linux refuses the address; raise the MTU or leave IPv6 out", minIPv6MTU, mtu)
+			}
 		}
 		if ifc.MTU != 0 && (ifc.MTU < 68 || ifc.MTU > 65535) {
 			c.at(ip+".mtu", "MTU %d is out of range; use 68 to 65535", ifc.MTU)
@@ -269,11 +285,15 @@ func (c *checker) host(name string, h *HostSpec) {
 		if ifc.MAC != "" {
 			if mac, err := net.ParseMAC(ifc.MAC); err != nil || len(mac) != 6 || mac[0]&1 == 1 {
 				c.at(ip+".mac", "%q is not a unicast Ethernet address; write it like 02:00:00:00:00:0a", ifc.MAC)
+			} else if string(mac) == string(make([]byte, 6)) {
+				c.at(ip+".mac", "%q is the all-zero address, which Linux refuses; write one like 02:00:00:00:00:0a", ifc.MAC)
 			}
 		}
 	}
 	for k := range h.Sysctls {
-		if !sysctlRE.MatchString(k) {
+		if sysctlCharsRE.MatchString(k) && !sysctlRE.MatchString(k) {
+			c.atKey(p+".sysctls."+k, "sysctl %q has an empty part between dots; write it like net.ipv4.ip_forward", k)
+		} else if !sysctlRE.MatchString(k) {
 			c.atKey(p+".sysctls."+k, "%q is not a network namespace sysctl; only net.* keys are per namespace, others would change the whole machine", k)
 		}
 	}
