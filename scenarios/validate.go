@@ -443,7 +443,31 @@ func (c *checker) ports() {
 	}
 }
 
+// routeKey is what makes two routes of the main table one route for the
+// kernel, which refuses the second ("file exists"): the destination and
+// the metric, whatever the type or gateway. An IPv6 route without a
+// metric gets 1024.
+type routeKey struct {
+	dst    netip.Prefix
+	metric int
+}
+
+func keyOf(dst netip.Prefix, metric int) routeKey {
+	if metric == 0 && dst.Addr().Is6() {
+		metric = 1024
+	}
+	return routeKey{dst.Masked(), metric}
+}
+
 func (c *checker) routes(name string, h *HostSpec) {
+	// The routes the kernel adds itself: an IPv4 address shorter than
+	// /32 brings the route to its network with metric 0.
+	taken := map[routeKey]string{}
+	for i, ifc := range h.Interfaces {
+		if pf, err := netip.ParsePrefix(ifc.IPv4); err == nil && pf.Addr().Is4() && pf.Bits() < 32 {
+			taken[keyOf(pf, 0)] = fmt.Sprintf("the route Linux adds for the address of interface %q", ifaceName(c.f, name, i, ifc))
+		}
+	}
 	for i, r := range h.Routes {
 		rp := fmt.Sprintf("hosts.%s.routes[%d]", name, i)
 		var dst netip.Prefix
@@ -461,6 +485,14 @@ func (c *checker) routes(name string, h *HostSpec) {
 				c.at(rp+".to", "%q has host bits set; the network is %s", r.To, pf.Masked())
 			}
 			dst = pf
+		}
+		if dst.IsValid() {
+			k := keyOf(dst, r.Metric)
+			if first, ok := taken[k]; ok {
+				c.at(rp+".to", "a route to %s with metric %d is there already (%s), and Linux refuses a second; give this one another metric, or remove one", k.dst, k.metric, first)
+			} else {
+				taken[k] = fmt.Sprintf("routes[%d]", i)
+			}
 		}
 		typ := r.Type
 		if typ == "" {
