@@ -235,3 +235,45 @@ func TestAStoreWhoseDirectoriesAreLinksIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanReportsStrayLockEntriesItLeaves: the store's locks directory
+// holds entries clean may not remove: a lock file whose name breaks the
+// name rule, and a lock that is a symbolic link to a file elsewhere.
+// Clean leaves both, and the file the link names, and reports each
+// (failed, exit 1) instead of saying there was nothing to clean; a stray
+// lock of a lab that is gone is removed, as before.
+func TestCleanReportsStrayLockEntriesItLeaves(t *testing.T) {
+	root := t.TempDir()
+	store := sandbox.Store{Dir: filepath.Join(root, "store")}
+	locks := filepath.Join(store.Dir, "locks")
+	os.MkdirAll(locks, 0o755)
+	victim := filepath.Join(root, "victim")
+	os.WriteFile(victim, []byte("precious\n"), 0o644)
+	os.WriteFile(filepath.Join(locks, "BAD.lock"), []byte("1\n"), 0o644)
+	os.Symlink(victim, filepath.Join(locks, "red9-sl.lock"))
+	os.WriteFile(filepath.Join(locks, "red9-gone.lock"), []byte("1\n"), 0o644)
+	reports, err := sandbox.Clean(store, true)
+	if err == nil {
+		t.Errorf("clean succeeded with stray entries left: %+v", reports)
+	}
+	got := map[string]sandbox.CleanReport{}
+	for _, r := range reports {
+		got[r.Lab] = r
+	}
+	for _, lab := range []string{"BAD", "red9-sl"} {
+		if r := got[lab]; r.Action != "failed" || !strings.Contains(r.Error, "remove it by hand") {
+			t.Errorf("clean of the lock of %s: %+v, want failed, saying to remove it by hand", lab, r)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(locks, "red9-gone.lock")); err == nil {
+		t.Errorf("the stray lock of lab red9-gone was kept")
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "precious\n" {
+		t.Errorf("the file a lock links to was changed: %q", data)
+	}
+	for _, name := range []string{"BAD.lock", "red9-sl.lock"} {
+		if _, err := os.Lstat(filepath.Join(locks, name)); err != nil {
+			t.Errorf("%s was removed: %v", name, err)
+		}
+	}
+}

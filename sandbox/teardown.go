@@ -148,19 +148,32 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 		reports = append(reports, r)
 	}
 	// Lock files of labs that no longer have a state (a start killed before
-	// it wrote one).
-	locks, _ := filepath.Glob(filepath.Join(store.Dir, "locks", "*.lock"))
-	for _, l := range locks {
-		lab := strings.TrimSuffix(filepath.Base(l), ".lock")
-		if ValidLabName(lab) != nil {
+	// it wrote one). An entry clean may not remove (a name that is no
+	// lab's lock, a lock that is not a file) is reported and left alone.
+	locks, _ := os.ReadDir(filepath.Join(store.Dir, "locks"))
+	for _, e := range locks {
+		l := filepath.Join(store.Dir, "locks", e.Name())
+		lab, isLock := strings.CutSuffix(e.Name(), ".lock")
+		if !isLock || ValidLabName(lab) != nil {
+			err := fmt.Errorf("%s in the store is no lab's lock: remove it by hand", l)
+			reports = append(reports, CleanReport{Lab: lab, Action: "failed", Error: err.Error()})
+			errs = append(errs, err)
 			continue
 		}
-		if _, err := os.Stat(store.statePath(lab)); err == nil {
+		if _, err := os.Lstat(store.labDir(lab)); err == nil {
+			continue // the lab's own lock; reported with the lab if need be
+		}
+		lock, err := store.Lock(lab)
+		if errors.Is(err, ErrLocked) {
+			continue // a start is making the lab now
+		}
+		if err != nil {
+			err = fmt.Errorf("lock %s of lab %q, which has no state: %w; remove it by hand", l, lab, err)
+			reports = append(reports, CleanReport{Lab: lab, Action: "failed", Error: err.Error()})
+			errs = append(errs, err)
 			continue
 		}
-		if lock, err := store.Lock(lab); err == nil {
-			lock.ReleaseAndRemove()
-		}
+		lock.ReleaseAndRemove()
 	}
 	// /etc/netns links into this store whose lab is gone (the machine
 	// rebooted, emptying /run): only links that point into the store.
