@@ -1,7 +1,9 @@
 package sandbox_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"context"
-
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // within fails the test if fn has not returned after a generous bound: a
@@ -275,5 +276,33 @@ func TestCleanReportsStrayLockEntriesItLeaves(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(locks, name)); err != nil {
 			t.Errorf("%s was removed: %v", name, err)
 		}
+	}
+}
+
+// TestAStateLargerThanAnyLabIsRefused: a crafted state that lists more
+// hosts than a scenario may have, or a state file larger than the bound,
+// is refused (ErrBadState) before anything it names is looked at.
+func TestAStateLargerThanAnyLabIsRefused(t *testing.T) {
+	store := sandbox.Store{Dir: filepath.Join(t.TempDir(), "store")}
+	lab := "red9-many"
+	var hosts []map[string]any
+	for i := 0; i <= scenarios.MaxHosts; i++ {
+		h := fmt.Sprintf("h%d", i)
+		hosts = append(hosts, map[string]any{"name": h, "netns": sandbox.NetnsName(lab, h)})
+	}
+	writeState(t, store.LabDir(lab), map[string]any{"lab": lab, "status": "stopping", "switch_netns": sandbox.SwitchNetnsName(lab), "hosts": hosts})
+	if _, err := store.Load(lab); !errors.Is(err, sandbox.ErrBadState) || !strings.Contains(err.Error(), "more than the 1000") {
+		t.Errorf("Load of a state with %d hosts: %v, want ErrBadState naming the bound", len(hosts), err)
+	}
+	big := "red9-big"
+	os.MkdirAll(store.LabDir(big), 0o755)
+	f, err := os.Create(filepath.Join(store.LabDir(big), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(16<<20 + 1)
+	f.Close()
+	if _, err := store.Load(big); !errors.Is(err, sandbox.ErrBadState) {
+		t.Errorf("Load of a state of 16 MiB and a byte: %v, want ErrBadState", err)
 	}
 }

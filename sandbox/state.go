@@ -251,8 +251,9 @@ func (l *Lab) ReadFile(name string, max int64) ([]byte, error) {
 }
 
 // maxStateSize bounds a state file; a lab of the largest scenario needs a
-// few hundred kilobytes.
-const maxStateSize = 64 << 20
+// few hundred kilobytes (1000 hosts), and every process it may start fits
+// many times over. A crafted state of 64 MiB took 550 MB to read.
+const maxStateSize = 16 << 20
 
 // checkState checks a state read from disk as untrusted input: it must be
 // the state of the lab it is stored under, and every name and path in it
@@ -273,6 +274,11 @@ func (s Store) checkState(lab string, st *State) error {
 	}
 	if st.SwitchNetns != SwitchNetnsName(lab) {
 		badf("switch namespace %q is not %q", st.SwitchNetns, SwitchNetnsName(lab))
+	}
+	if len(st.Hosts) > scenarios.MaxHosts {
+		// No scenario has more; checking each would only cost time.
+		return fmt.Errorf("state of lab %q (%s) fails its checks: it lists %d hosts, more than the %d a scenario may have: %w; nothing it names was touched; remove what is left of the lab by hand, then the directory %s",
+			lab, s.statePath(lab), len(st.Hosts), scenarios.MaxHosts, ErrBadState, s.labDir(lab))
 	}
 	hosts := map[string]bool{}
 	owned := map[string]bool{SwitchNetnsName(lab): true}
