@@ -329,6 +329,11 @@ func (c *checker) host(name string, h *HostSpec) {
 		}
 	}
 	svc := map[string]bool{}
+	type bound struct {
+		sock Socket
+		svc  string
+	}
+	var socks []bound
 	for i, s := range h.Services {
 		sp := fmt.Sprintf("%s.services[%d]", p, i)
 		if s.Name != "" {
@@ -338,7 +343,19 @@ func (c *checker) host(name string, h *HostSpec) {
 			}
 			svc[s.Name] = true
 		}
-		c.kindParams(sp, s.Kind, &s.Params, "service")
+		v := c.kindParams(sp, s.Kind, &s.Params, "service")
+		if l, ok := v.(Listener); ok {
+			clashed := false
+			for _, sock := range l.Listens() {
+				for _, b := range socks {
+					if !clashed && b.sock.clash(sock) {
+						clashed = true
+						c.at(sp, "service %q listens on %s port %d, as service %q does on host %q: the second cannot bind it; give one another port, or each its own listen address", s.Name, sock.Proto, sock.Port, b.svc, name)
+					}
+				}
+				socks = append(socks, bound{sock, s.Name})
+			}
+		}
 	}
 }
 
