@@ -43,7 +43,12 @@ func TestAFileOfTheStoreThatIsNotARegularFileIsRefused(t *testing.T) {
 	}
 	dir := "red9-dir"
 	os.MkdirAll(filepath.Join(store.LabDir(dir), "state.json"), 0o755)
-	for _, lab := range []string{fifo, dir} {
+	dangling := "red9-dangling"
+	os.MkdirAll(store.LabDir(dangling), 0o755)
+	if err := os.Symlink("/nonexistent/state.json", filepath.Join(store.LabDir(dangling), "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, lab := range []string{fifo, dir, dangling} {
 		within(t, "Load of "+lab, func() {
 			if _, err := store.Load(lab); !errors.Is(err, sandbox.ErrBadState) {
 				t.Errorf("Load(%s): %v, want ErrBadState", lab, err)

@@ -96,7 +96,9 @@ func (s Store) hasState(lab string) bool {
 	if ValidLabName(lab) != nil {
 		return false
 	}
-	_, err := os.Stat(s.statePath(lab))
+	// Lstat: a state that is a link (even a dangling one) is there, and
+	// Load refuses it; it is not a lab that does not exist.
+	_, err := os.Lstat(s.statePath(lab))
 	return err == nil
 }
 
