@@ -311,3 +311,28 @@ func TestAStateLargerThanAnyLabIsRefused(t *testing.T) {
 		t.Errorf("Load of a state of 16 MiB and a byte: %v, want ErrBadState", err)
 	}
 }
+
+// TestAStateWithTerminalEscapesIsRefused: text of a state that commands
+// print (scenario, source, fault and process names) holding control
+// characters (an escape sequence, a newline that fakes a line of output)
+// fails the checks and is never printed as it is.
+func TestAStateWithTerminalEscapesIsRefused(t *testing.T) {
+	store := sandbox.Store{Dir: filepath.Join(t.TempDir(), "store")}
+	for field, value := range map[string]any{
+		"scenario": "x\x1b[31mRED",
+		"source":   "a\x1b]0;title\x07\nfake line",
+		"faults":   []string{"ok", "bad\rfault"},
+	} {
+		lab := "red9-esc-" + field
+		st := map[string]any{"lab": lab, "status": "running", "switch_netns": sandbox.SwitchNetnsName(lab), field: value}
+		writeState(t, store.LabDir(lab), st)
+		if _, err := store.Load(lab); !errors.Is(err, sandbox.ErrBadState) {
+			t.Errorf("a state whose %s holds control characters: %v, want ErrBadState", field, err)
+		}
+	}
+	lab := "red9-esc-fine"
+	writeState(t, store.LabDir(lab), map[string]any{"lab": lab, "status": "running", "switch_netns": sandbox.SwitchNetnsName(lab), "scenario": "first-lab", "source": "/home/ana/labs/my lab é.yaml"})
+	if _, err := store.Load(lab); err != nil {
+		t.Errorf("a state with a path holding a space and an accent: %v", err)
+	}
+}

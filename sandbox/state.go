@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/netdojo/netdojo/scenarios"
 	"golang.org/x/sys/unix"
@@ -273,6 +275,22 @@ func (s Store) checkState(lab string, st *State) error {
 	case StatusStarting, StatusRunning, StatusStopping:
 	default:
 		badf("unknown status %q", st.Status)
+	}
+	// Text that status, show and stop print: no control characters (a
+	// crafted state could otherwise drive the terminal with escape
+	// sequences or fake lines of output).
+	printable := func(what, s string) {
+		if len(s) > 4096 || strings.ContainsFunc(s, unicode.IsControl) || !utf8.ValidString(s) {
+			badf("%s %q is not printable text", what, s)
+		}
+	}
+	printable("scenario", st.Scenario)
+	printable("source", st.Source)
+	for _, f := range st.Faults {
+		printable("fault", f)
+	}
+	for _, p := range st.Processes {
+		printable("process name", p.Name)
 	}
 	if st.SwitchNetns != SwitchNetnsName(lab) {
 		badf("switch namespace %q is not %q", st.SwitchNetns, SwitchNetnsName(lab))
