@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -78,6 +79,7 @@ type limiter struct {
 	over     *yaml.Node                  // the node at which MaxNodes was passed
 	uses     map[*yaml.Node][]*yaml.Node // anchor -> the aliases to it
 	problems Problems
+	text     Problems // scalars holding control characters
 }
 
 // checkLimits refuses a document that is too large or too deep, written or
@@ -87,6 +89,9 @@ func checkLimits(file string, root *yaml.Node) Problems {
 	s, ok := l.measure(root, 0)
 	if !ok {
 		return l.problems
+	}
+	if len(l.text) > 0 {
+		return l.text
 	}
 	if l.written > MaxNodes {
 		return Problems{{File: file, Pos: Pos{l.over.Line, l.over.Column}, Msg: fmt.Sprintf("the file holds more than %d YAML nodes (values, lists and mappings) by here, the most a scenario may hold", MaxNodes)}}
@@ -139,6 +144,9 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 		// Stop walking: the count is already over the limit.
 		return shape{nodes: MaxExpandedNodes + 1}, true
 	}
+	if n.Kind == yaml.ScalarNode && strings.ContainsFunc(strings.ReplaceAll(n.Value, "\r\n", "\n"), controlChar) {
+		l.text = append(l.text, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: "this value holds a control character (such as an escape, a backspace or a carriage return not followed by a line feed), which would let it rewrite the terminal that shows it ('netdojo show --steps' among others); write it without"})
+	}
 	l.active[n] = true
 	defer delete(l.active, n)
 	s := shape{nodes: 1}
@@ -173,6 +181,14 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 	}
 	l.measured[n] = s
 	return s, true
+}
+
+// controlChar is a character that drives a terminal rather than showing:
+// every control character but the tab and the line feed, which text and
+// shell commands use (a carriage return is allowed only before a line
+// feed, as in an HTTP payload).
+func controlChar(r rune) bool {
+	return unicode.IsControl(r) && r != '\t' && r != '\n'
 }
 
 func (l *limiter) tooDeep(n *yaml.Node) {
@@ -216,7 +232,10 @@ levels, and a 1000-host LAN is 62 KB):
 
 A file holds one YAML document (a second `+"`---`"+` is refused, whatever follows it).
 Anchors and aliases may repeat a part of the file, but an alias may not refer to an
-anchor that contains it (that would make the file endless).
+anchor that contains it (that would make the file endless). No value may hold a control
+character but the tab and the line feed (and a carriage return before a line feed, as in an
+HTTP payload): an escape sequence or a lone carriage return in a step would let it hide
+itself from the terminal that shows it with `+"`netdojo show --steps`"+`.
 
 ## Names
 
