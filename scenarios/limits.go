@@ -145,7 +145,7 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 		return shape{nodes: MaxExpandedNodes + 1}, true
 	}
 	if n.Kind == yaml.ScalarNode && strings.ContainsFunc(strings.ReplaceAll(n.Value, "\r\n", "\n"), controlChar) {
-		l.text = append(l.text, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: "this value holds a control character (such as an escape, a backspace or a carriage return not followed by a line feed), which would let it rewrite the terminal that shows it ('netdojo show --steps' among others); write it without"})
+		l.text = append(l.text, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: "this value holds a control character (such as an escape, a backspace, a carriage return not followed by a line feed, or a bidirectional override), which would let it rewrite the terminal that shows it ('netdojo show --steps' among others); write it without"})
 	}
 	l.active[n] = true
 	defer delete(l.active, n)
@@ -187,8 +187,18 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 // every control character but the tab and the line feed, which text and
 // shell commands use (a carriage return is allowed only before a line
 // feed, as in an HTTP payload).
+// Unicode's bidirectional controls count too: they reorder what a
+// terminal or an editor shows ("Trojan Source").
 func controlChar(r rune) bool {
-	return unicode.IsControl(r) && r != '\t' && r != '\n'
+	switch {
+	case r == '\t' || r == '\n':
+		return false
+	case unicode.IsControl(r):
+		return true
+	case r == 0x061C || r == 0x200E || r == 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 func (l *limiter) tooDeep(n *yaml.Node) {
@@ -234,7 +244,8 @@ A file holds one YAML document (a second `+"`---`"+` is refused, whatever follow
 Anchors and aliases may repeat a part of the file, but an alias may not refer to an
 anchor that contains it (that would make the file endless). No value may hold a control
 character but the tab and the line feed (and a carriage return before a line feed, as in an
-HTTP payload): an escape sequence or a lone carriage return in a step would let it hide
+HTTP payload), nor a Unicode bidirectional control: an escape sequence, a lone carriage
+return or a right-to-left override in a step would let it hide
 itself from the terminal that shows it with `+"`netdojo show --steps`"+`.
 
 ## Names
