@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -98,14 +99,59 @@ func doInNetns(target netns.NsHandle, name string, fn func() error) error {
 	return <-errc
 }
 
-// OpenNetns opens an existing named namespace.
+// ErrMachineNetns refuses a lab's namespace name that holds the machine's
+// own network namespace (someone ran 'ip netns attach NAME 1', or mounted
+// it there): nothing of a lab may act on it.
+var ErrMachineNetns = errors.New("it is the machine's own network namespace")
+
+// OpenNetns opens an existing named namespace. It refuses one that is the
+// machine's own (PID 1's), so that no fault, probe, service or command
+// meant for a lab host ever acts on the machine's network.
 func OpenNetns(name string) (*Netns, error) {
 	h, err := netns.GetFromPath(filepath.Join(NetnsDir, name))
 	if err != nil {
 		return nil, fmt.Errorf("opening namespace %q: %w", name, err)
 	}
+	if err := notMachineNetns(int(h)); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("opening namespace %q: %w; remove it with 'ip netns del %s' (that leaves the machine's namespace as it is)", name, err, name)
+	}
 	return &Netns{name: name, handle: h}, nil
 }
+
+// notMachineNetns refuses a namespace file descriptor that is the
+// machine's own network namespace.
+func notMachineNetns(fd int) error {
+	var ns unix.Stat_t
+	if err := unix.Fstat(fd, &ns); err != nil {
+		return err
+	}
+	own := machineNetns()
+	if own.ok && ns.Dev == own.dev && ns.Ino == own.ino {
+		return ErrMachineNetns
+	}
+	return nil
+}
+
+type nsID struct {
+	dev, ino uint64
+	ok       bool
+}
+
+// machineNetns is the machine's own network namespace: PID 1's, or, where
+// PID 1 cannot be read (a supervisor without ptrace rights over it), the
+// one this netdojo started in, unless netdojo runs inside a lab host
+// (Lab.Command marks what it starts with NETDOJO_LAB).
+var machineNetns = sync.OnceValue(func() nsID {
+	var st unix.Stat_t
+	if unix.Stat("/proc/1/ns/net", &st) == nil {
+		return nsID{uint64(st.Dev), st.Ino, true}
+	}
+	if _, inLab := os.LookupEnv(LabMarker); !inLab && unix.Stat("/proc/self/ns/net", &st) == nil {
+		return nsID{uint64(st.Dev), st.Ino, true}
+	}
+	return nsID{}
+})
 
 // NetnsExists reports whether a named namespace file exists.
 func NetnsExists(name string) bool {
