@@ -112,16 +112,18 @@ func OpenNetns(name string) (*Netns, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening namespace %q: %w", name, err)
 	}
-	if err := notMachineNetns(int(h)); err != nil {
+	if err := RefuseMachineNetns(int(h)); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("opening namespace %q: %w; remove it with 'ip netns del %s' (that leaves the machine's namespace as it is)", name, err, name)
 	}
 	return &Netns{name: name, handle: h}, nil
 }
 
-// notMachineNetns refuses a namespace file descriptor that is the
-// machine's own network namespace.
-func notMachineNetns(fd int) error {
+// RefuseMachineNetns refuses a namespace file descriptor that is the
+// machine's own network namespace (ErrMachineNetns). Everything that
+// enters a lab host by name checks it: OpenNetns here, and the re-executed
+// netdojo that enters a host for exec, shell and Spawn should too.
+func RefuseMachineNetns(fd int) error {
 	var ns unix.Stat_t
 	if err := unix.Fstat(fd, &ns); err != nil {
 		return err
