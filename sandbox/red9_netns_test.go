@@ -72,3 +72,38 @@ func open(t *testing.T, store sandbox.Store, name string) *sandbox.Lab {
 	}
 	return l
 }
+
+// TestCleanKeepsTheLinksOfALabBeingStarted: a start links each host's
+// /etc/netns entry before it writes the files the link points to. A clean
+// that runs meanwhile (for other labs) found those links dangling and
+// removed them, so the new lab's hosts saw the machine's resolver. Clean
+// removes a dangling link only for a lab that has no directory in the
+// store, and only while it holds that lab's lock.
+func TestCleanKeepsTheLinksOfALabBeingStarted(t *testing.T) {
+	store := testStore(t)
+	name := labName("red9-cl")
+	lock, err := store.Lock(name) // the start holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := sandbox.NetnsName(name, "h")
+	link := filepath.Join(sandbox.EtcNetnsDir, ns)
+	if err := store.Save(&sandbox.State{Lab: name, Status: sandbox.StatusStarting, SwitchNetns: sandbox.SwitchNetnsName(name),
+		Hosts: []sandbox.HostState{{Name: "h", Netns: ns}}, EtcDirs: []string{link}}); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(sandbox.EtcNetnsDir, 0o755)
+	if err := os.Symlink(filepath.Join(store.LabDir(name), "etc", "h"), link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(link)
+		os.Remove(sandbox.EtcNetnsDir)
+		lock.ReleaseAndRemove()
+	})
+	reports, err := sandbox.Clean(store, false)
+	t.Logf("clean: %+v, %v", reports, err)
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("clean removed %s of lab %s, which a start is making: %v", link, name, err)
+	}
+}

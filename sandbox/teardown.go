@@ -176,10 +176,14 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 		lock.ReleaseAndRemove()
 	}
 	// /etc/netns links into this store whose lab is gone (the machine
-	// rebooted, emptying /run): only links that point into the store.
+	// rebooted, emptying /run): only links that point into the store, of
+	// a lab that has no directory in the store, under that lab's lock. A
+	// start links its hosts before it writes what the links point to: a
+	// dangling link of a lab being made is not a leftover.
 	if entries, err := os.ReadDir(EtcNetnsDir); err == nil {
 		for _, e := range entries {
-			if _, _, ok := ParseNetnsName(e.Name()); !ok {
+			lab, _, ok := ParseNetnsName(e.Name())
+			if !ok {
 				continue
 			}
 			link := filepath.Join(EtcNetnsDir, e.Name())
@@ -187,9 +191,19 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 			if err != nil || !strings.HasPrefix(target, filepath.Join(store.Dir, "labs")+"/") {
 				continue
 			}
-			if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
-				os.Remove(link)
+			if _, err := os.Lstat(store.labDir(lab)); err == nil {
+				continue // the lab's own; its stop or clean removes it
 			}
+			lock, err := store.Lock(lab)
+			if err != nil {
+				continue // a start is making the lab now
+			}
+			if _, err := os.Lstat(store.labDir(lab)); errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+					os.Remove(link)
+				}
+			}
+			lock.ReleaseAndRemove()
 		}
 		os.Remove(EtcNetnsDir) // only when empty
 	}
