@@ -269,7 +269,8 @@ address on an interface whose MTU (its own or its network's) is under 1280; the
 all-zero MAC address; a sysctl key with an empty part (`+"`net.ipv4..conf`"+`); two routes
 of one host with the same destination and metric (`+"`default`"+` and `+"`0.0.0.0/0`"+` are one
 destination; an IPv6 route without a metric has 1024), or a route with metric 0 to the
-network of one of the host's IPv4 addresses, which Linux has added already; and two
+network of one of the host's IPv4 addresses, which Linux has added already; two vxlan
+networks of one host with the same VNI and UDP port; and two
 services of one host listening on the same protocol and port, unless each has its own
 listen address.
 `, MaxFileBytes, MaxNodes, MaxExpandedNodes, MaxDepth, MaxSubstitutedBytes, MaxHosts, MaxNetworks, MaxInterfaces, MaxTasks, strings.Join(reserved, ", "))

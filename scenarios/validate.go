@@ -236,6 +236,10 @@ func (c *checker) host(name string, h *HostSpec) {
 	c.name(p, name, "host")
 	names := map[string]bool{"lo": true}
 	c.ifs[name] = names
+	// Linux refuses a second vxlan device with the VNI and UDP port of
+	// one a namespace has, whatever its underlay ("file exists").
+	type vxKey struct{ vni, port int }
+	vxlans := map[vxKey]string{}
 	for i, ifc := range h.Interfaces {
 		ip := fmt.Sprintf("%s.interfaces[%d]", p, i)
 		ifname := ifaceName(c.f, name, i, ifc)
@@ -255,6 +259,16 @@ func (c *checker) host(name string, h *HostSpec) {
 			c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
 		} else {
 			c.nets[ifc.Network] = append(c.nets[ifc.Network], end{host: name, ifname: ifname, path: ip, ifc: ifc})
+			if nw.Type == "vxlan" && nw.VNI != 0 {
+				k := vxKey{nw.VNI, nw.Port}
+				if k.port == 0 {
+					k.port = 4789
+				}
+				if other, ok := vxlans[k]; ok && other != ifc.Network {
+					c.at(ip+".network", "vxlan %q has VNI %d and port %d, as vxlan %q on host %q has: Linux refuses a second such device in a namespace; give one another VNI or port", ifc.Network, k.vni, k.port, other, name)
+				}
+				vxlans[k] = ifc.Network
+			}
 			if nw.Host == name && ifc.Name != "" && ifc.Name != ifc.Network {
 				c.at(ip+".name", "on host %q the interface on bridge %q is the bridge itself; name it %q or leave the name out", name, ifc.Network, ifc.Network)
 			}
