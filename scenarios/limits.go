@@ -266,7 +266,10 @@ interface.
 
 Validate also refuses what the kernel would refuse when the lab is built: an IPv6
 address on an interface whose MTU (its own or its network's) is under 1280; the
-all-zero MAC address; a sysctl key with an empty part (`+"`net.ipv4..conf`"+`); two routes
+all-zero MAC address; a sysctl key with an empty part (`+"`net.ipv4..conf`"+`), or a per-device
+key (`+"`net.ipv4.conf.DEV.*`"+`, `+"`net.ipv6.conf.DEV.*`"+`, `+"`net.ipv4.neigh.DEV.*`"+`,
+`+"`net.ipv6.neigh.DEV.*`"+`) whose device the host does not have (besides `+"`all`"+`, `+"`default`"+` and
+`+"`lo`"+`) or whose name holds a dot, which a key cannot address; two routes
 of one host with the same destination and metric (`+"`default`"+` and `+"`0.0.0.0/0`"+` are one
 destination; an IPv6 route without a metric has 1024), or a route with metric 0 to the
 network of one of the host's IPv4 addresses, which Linux has added already; two vxlan

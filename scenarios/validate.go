@@ -26,6 +26,32 @@ var (
 	domainRE      = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
 )
 
+// perDevice are the sysctl trees with one directory per network device:
+// net.ipv4.conf.DEV.rp_filter and the like.
+var perDevice = []string{"net.ipv4.conf.", "net.ipv6.conf.", "net.ipv4.neigh.", "net.ipv6.neigh."}
+
+// sysctlDevice returns the device a per-device sysctl key names: what lies
+// between the tree and the last dot.
+func sysctlDevice(key string) (string, bool) {
+	for _, t := range perDevice {
+		if rest, ok := strings.CutPrefix(key, t); ok {
+			if i := strings.LastIndexByte(rest, '.'); i > 0 {
+				return rest[:i], true
+			}
+		}
+	}
+	return "", false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // minIPv6MTU is the smallest MTU IPv6 runs on (RFC 8200).
 const minIPv6MTU = 1280
 
@@ -305,6 +331,15 @@ func (c *checker) host(name string, h *HostSpec) {
 		}
 	}
 	for k := range h.Sysctls {
+		if dev, ok := sysctlDevice(k); ok && sysctlRE.MatchString(k) {
+			switch {
+			case strings.Contains(dev, "."):
+				c.atKey(p+".sysctls."+k, "sysctl %q names device %q, whose dot a sysctl key cannot hold (each dot is a level under /proc/sys); rename the interface without a dot", k, dev)
+			case !names[dev] && dev != "all" && dev != "default" && reservedIfnames[dev] == "":
+				c.atKey(p+".sysctls."+k, "sysctl %q names device %q, which host %q does not have; its interfaces are %s", k, dev, name, strings.Join(sortedKeys(names), ", "))
+			}
+			continue
+		}
 		if sysctlCharsRE.MatchString(k) && !sysctlRE.MatchString(k) {
 			c.atKey(p+".sysctls."+k, "sysctl %q has an empty part between dots; write it like net.ipv4.ip_forward", k)
 		} else if !sysctlRE.MatchString(k) {
