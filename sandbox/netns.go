@@ -107,11 +107,18 @@ var ErrMachineNetns = errors.New("it is the machine's own network namespace")
 // OpenNetns opens an existing named namespace. It refuses one that is the
 // machine's own (PID 1's), so that no fault, probe, service or command
 // meant for a lab host ever acts on the machine's network.
+//
+// A symbolic link under the name is never followed: it is not a namespace
+// netdojo made, and it could lead to another lab's.
 func OpenNetns(name string) (*Netns, error) {
-	h, err := netns.GetFromPath(filepath.Join(NetnsDir, name))
+	fd, err := unix.Open(filepath.Join(NetnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("opening namespace %q: %s is a symbolic link, not a namespace netdojo made; remove it by hand", name, filepath.Join(NetnsDir, name))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening namespace %q: %w", name, err)
 	}
+	h := netns.NsHandle(fd)
 	if err := RefuseMachineNetns(int(h)); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("opening namespace %q: %w; remove it with 'ip netns del %s' (that leaves the machine's namespace as it is)", name, err, name)
@@ -242,12 +249,19 @@ func CreateNetns(name string) (*Netns, error) {
 // DeleteNetns unmounts and removes a named namespace, as `ip netns del`
 // does. The kernel frees the namespace once no process or handle uses it.
 // A namespace that does not exist is not an error.
+//
+// A symbolic link under the name is not a namespace netdojo made (it may
+// lead to another lab's): it is kept, and the error says so.
 func DeleteNetns(name string) error {
 	path := filepath.Join(NetnsDir, name)
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("keeping %s: it is a symbolic link, not a namespace netdojo made; remove it by hand", path)
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmounting namespace %q: %w", name, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

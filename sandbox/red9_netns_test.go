@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/netdojo/netdojo/sandbox"
@@ -105,5 +106,62 @@ func TestCleanKeepsTheLinksOfALabBeingStarted(t *testing.T) {
 	t.Logf("clean: %+v, %v", reports, err)
 	if _, err := os.Lstat(link); err != nil {
 		t.Errorf("clean removed %s of lab %s, which a start is making: %v", link, name, err)
+	}
+}
+
+// TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed: lab atk's
+// host namespace name is made a symbolic link to lab vic's host namespace.
+// Opening atk's host refuses it, and stopping atk neither ends vic's
+// process nor unmounts vic's namespace; the stop fails and names the link.
+// Before, the stop killed vic's process and unmounted its namespace.
+func TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed(t *testing.T) {
+	before := sandboxtest.Take(t)
+	store := testStore(t)
+	vicName, atkName := labName("red9-vic"), labName("red9-atk")
+	vic, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: vicName, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atk, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: atkName, Store: store})
+	if err != nil {
+		sandbox.Stop(store, vicName)
+		t.Fatal(err)
+	}
+	atk.Close()
+	link := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(atkName, "left"))
+	victim := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(vicName, "left"))
+	t.Cleanup(func() {
+		os.Remove(link)
+		sandbox.Stop(store, atkName)
+		sandbox.Stop(store, vicName)
+		sandboxtest.AssertNoLeftovers(t, store, atkName)
+		sandboxtest.AssertNoLeftovers(t, store, vicName)
+		sandboxtest.AssertUnchanged(t, before)
+	})
+	p, err := vic.Spawn("left", "sleeper", "sleep", "600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vic.Close()
+	if err := unix.Unmount(link, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(link)
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if ns, err := open(t, store, atkName).Host("left"); err == nil {
+		t.Errorf("host left of lab %s opened %s through a link to lab %s's namespace", atkName, ns.Name(), vicName)
+	}
+	err = sandbox.Stop(store, atkName)
+	if err == nil || !strings.Contains(err.Error(), link) {
+		t.Errorf("stop of %s: %v, want a failure naming %s", atkName, err, link)
+	}
+	if !p.Alive() {
+		t.Errorf("stop of lab %s ended lab %s's process %d", atkName, vicName, p.PID)
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(victim, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
+		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", atkName, vicName, victim)
 	}
 }

@@ -221,7 +221,9 @@ func teardown(store Store, st *State) error {
 	for _, ns := range st.Namespaces {
 		path := filepath.Join(NetnsDir, ns)
 		var sb unix.Stat_t
-		if unix.Stat(path, &sb) != nil || !isNsfs(path) {
+		// Lstat: a link under the lab's name (to another lab's namespace)
+		// is not the lab's; DeleteNetns reports it.
+		if unix.Lstat(path, &sb) != nil || sb.Mode&unix.S_IFMT == unix.S_IFLNK || !isNsfs(path) {
 			continue
 		}
 		if own[sb.Ino] {
