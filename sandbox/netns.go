@@ -277,6 +277,34 @@ func validNetnsName(name string) error {
 	return nil
 }
 
+// dropShared removes from inodes every namespace that is also mounted
+// under a name that is not lab's (another lab's host, or any other
+// namespace of /run/netns): it is not only the lab's, and its processes
+// are not ended with the lab. Each one is reported.
+func dropShared(lab string, inodes map[uint64]bool) error {
+	if len(inodes) == 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(NetnsDir)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range entries {
+		if labOwns(lab, e.Name()) || e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
+		var sb unix.Stat_t
+		path := filepath.Join(NetnsDir, e.Name())
+		if unix.Stat(path, &sb) != nil || !inodes[sb.Ino] || !isNsfs(path) {
+			continue
+		}
+		delete(inodes, sb.Ino)
+		errs = append(errs, fmt.Errorf("a namespace of lab %q is also mounted as %q, which is not the lab's; its processes are left alone", lab, e.Name()))
+	}
+	return errors.Join(errs...)
+}
+
 // EtcFile is the file processes in the namespace see as /etc/NAME: the
 // namespace's own under /etc/netns when it exists, as `ip netns exec` does.
 func (n *Netns) EtcFile(name string) string {

@@ -165,3 +165,56 @@ func TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed(t *testing.T) {
 		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", atkName, vicName, victim)
 	}
 }
+
+// TestALabNamespaceThatIsAlsoAnotherLabsIsNotEnded: lab vic's host
+// namespace is bind-mounted under lab atk's host's name too. Stopping atk
+// does not end vic's process (the namespace is not only atk's), and leaves
+// vic's namespace mounted; the stop says why. Before, it killed vic's
+// process.
+func TestALabNamespaceThatIsAlsoAnotherLabsIsNotEnded(t *testing.T) {
+	before := sandboxtest.Take(t)
+	store := testStore(t)
+	vicName, atkName := labName("red9-vic"), labName("red9-atk")
+	vic, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: vicName, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atk, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: atkName, Store: store})
+	if err != nil {
+		sandbox.Stop(store, vicName)
+		t.Fatal(err)
+	}
+	atk.Close()
+	link := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(atkName, "left"))
+	victim := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(vicName, "left"))
+	t.Cleanup(func() {
+		unix.Unmount(link, unix.MNT_DETACH)
+		sandbox.Stop(store, atkName)
+		sandbox.Stop(store, vicName)
+		sandboxtest.AssertNoLeftovers(t, store, atkName)
+		sandboxtest.AssertNoLeftovers(t, store, vicName)
+		sandboxtest.AssertUnchanged(t, before)
+	})
+	p, err := vic.Spawn("left", "sleeper", "sleep", "600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vic.Close()
+	if err := unix.Unmount(link, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(victim, link, "none", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	err = sandbox.Stop(store, atkName)
+	if err == nil || !strings.Contains(err.Error(), sandbox.NetnsName(vicName, "left")) {
+		t.Errorf("stop of %s: %v, want a failure naming %s", atkName, err, sandbox.NetnsName(vicName, "left"))
+	}
+	if !p.Alive() {
+		t.Errorf("stop of lab %s ended lab %s's process %d", atkName, vicName, p.PID)
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(victim, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
+		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", atkName, vicName, victim)
+	}
+}

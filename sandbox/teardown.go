@@ -234,6 +234,7 @@ func teardown(store Store, st *State) error {
 		}
 		inodes[sb.Ino] = true
 	}
+	errs = append(errs, dropShared(st.Lab, inodes))
 	errs = append(errs, killProcesses(st, inodes))
 
 	// Host namespaces first; the kernel then frees their veths, whose
