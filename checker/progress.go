@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/netdojo/netdojo/sandbox"
 )
 
 // Progress is a learner's progress in a lab, kept in the lab's directory.
@@ -39,11 +41,15 @@ type Attempt struct {
 // ProgressFile is the progress file's name in a lab's directory.
 const ProgressFile = "progress.json"
 
+// maxProgressBytes bounds the progress file, which is read as untrusted
+// input; a scenario's largest needs a few kilobytes.
+const maxProgressBytes = 16 << 20
+
 // LoadProgress reads the progress kept in a lab directory; none yet is an
 // empty progress.
 func LoadProgress(labDir string) (*Progress, error) {
 	p := &Progress{Tasks: map[string]*TaskProgress{}}
-	data, err := os.ReadFile(filepath.Join(labDir, ProgressFile))
+	data, err := sandbox.ReadRegularFile(filepath.Join(labDir, ProgressFile), maxProgressBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return p, nil
 	}

@@ -23,6 +23,9 @@ import (
 // injected into a running lab, so that revert undoes exactly what was done.
 const RecordFile = "faults.json"
 
+// maxRecordBytes bounds the record, which is read as untrusted input.
+const maxRecordBytes = 16 << 20
+
 // Origins of a recorded fault.
 const (
 	OriginInject   = "inject"   // injected by hand (netdojo inject)
@@ -69,7 +72,7 @@ func recordPath(lab *sandbox.Lab) string { return filepath.Join(lab.Dir(), Recor
 
 // Records lists the faults recorded as applied to the lab, oldest first.
 func Records(lab *sandbox.Lab) ([]Injected, error) {
-	data, err := os.ReadFile(recordPath(lab))
+	data, err := lab.ReadFile(RecordFile, maxRecordBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

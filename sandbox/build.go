@@ -127,6 +127,14 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 			return nil, fmt.Errorf("removing what an interrupted run of lab %q left: %w", name, err)
 		}
 	}
+	// A lab directory without a state was left by a start killed before
+	// its first state (which is written before anything is made, so
+	// nothing else of it exists), or planted: nothing in it is trusted.
+	// The lab starts from an empty directory of its own, so that no
+	// write of this run follows a link found there.
+	if err := opts.Store.remove(name); err != nil {
+		return nil, err
+	}
 
 	// No separate existence check: each namespace and /etc/netns link is
 	// created exclusively, one found there already fails the start and is
@@ -140,7 +148,7 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts Options) (lab *Lab, 
 		return nil, err
 	}
 	if len(opts.ScenarioYAML) > 0 {
-		if err := os.WriteFile(filepath.Join(opts.Store.LabDir(name), ScenarioFile), opts.ScenarioYAML, 0o644); err != nil {
+		if err := writeFileNoFollow(filepath.Join(opts.Store.LabDir(name), ScenarioFile), opts.ScenarioYAML); err != nil {
 			return nil, errors.Join(fmt.Errorf("saving the scenario of lab %q: %w", name, err), teardown(opts.Store, st))
 		}
 	}

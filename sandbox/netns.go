@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -98,14 +99,68 @@ func doInNetns(target netns.NsHandle, name string, fn func() error) error {
 	return <-errc
 }
 
-// OpenNetns opens an existing named namespace.
+// ErrMachineNetns refuses a lab's namespace name that holds the machine's
+// own network namespace (someone ran 'ip netns attach NAME 1', or mounted
+// it there): nothing of a lab may act on it.
+var ErrMachineNetns = errors.New("it is the machine's own network namespace")
+
+// OpenNetns opens an existing named namespace. It refuses one that is the
+// machine's own (PID 1's), so that no fault, probe, service or command
+// meant for a lab host ever acts on the machine's network.
+//
+// A symbolic link under the name is never followed: it is not a namespace
+// netdojo made, and it could lead to another lab's.
 func OpenNetns(name string) (*Netns, error) {
-	h, err := netns.GetFromPath(filepath.Join(NetnsDir, name))
+	fd, err := unix.Open(filepath.Join(NetnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("opening namespace %q: %s is a symbolic link, not a namespace netdojo made; remove it by hand", name, filepath.Join(NetnsDir, name))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening namespace %q: %w", name, err)
 	}
+	h := netns.NsHandle(fd)
+	if err := RefuseMachineNetns(int(h)); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("opening namespace %q: %w; remove it with 'ip netns del %s' (that leaves the machine's namespace as it is)", name, err, name)
+	}
 	return &Netns{name: name, handle: h}, nil
 }
+
+// RefuseMachineNetns refuses a namespace file descriptor that is the
+// machine's own network namespace (ErrMachineNetns). Everything that
+// enters a lab host by name checks it: OpenNetns here, and the re-executed
+// netdojo that enters a host for exec, shell and Spawn should too.
+func RefuseMachineNetns(fd int) error {
+	var ns unix.Stat_t
+	if err := unix.Fstat(fd, &ns); err != nil {
+		return err
+	}
+	own := machineNetns()
+	if own.ok && ns.Dev == own.dev && ns.Ino == own.ino {
+		return ErrMachineNetns
+	}
+	return nil
+}
+
+type nsID struct {
+	dev, ino uint64
+	ok       bool
+}
+
+// machineNetns is the machine's own network namespace: PID 1's, or, where
+// PID 1 cannot be read (a supervisor without ptrace rights over it), the
+// one this netdojo started in, unless netdojo runs inside a lab host
+// (Lab.Command marks what it starts with NETDOJO_LAB).
+var machineNetns = sync.OnceValue(func() nsID {
+	var st unix.Stat_t
+	if unix.Stat("/proc/1/ns/net", &st) == nil {
+		return nsID{uint64(st.Dev), st.Ino, true}
+	}
+	if _, inLab := os.LookupEnv(LabMarker); !inLab && unix.Stat("/proc/self/ns/net", &st) == nil {
+		return nsID{uint64(st.Dev), st.Ino, true}
+	}
+	return nsID{}
+})
 
 // NetnsExists reports whether a named namespace file exists.
 func NetnsExists(name string) bool {
@@ -194,12 +249,19 @@ func CreateNetns(name string) (*Netns, error) {
 // DeleteNetns unmounts and removes a named namespace, as `ip netns del`
 // does. The kernel frees the namespace once no process or handle uses it.
 // A namespace that does not exist is not an error.
+//
+// A symbolic link under the name is not a namespace netdojo made (it may
+// lead to another lab's): it is kept, and the error says so.
 func DeleteNetns(name string) error {
 	path := filepath.Join(NetnsDir, name)
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("keeping %s: it is a symbolic link, not a namespace netdojo made; remove it by hand", path)
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmounting namespace %q: %w", name, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -213,6 +275,34 @@ func validNetnsName(name string) error {
 		return fmt.Errorf("invalid namespace name %q", name)
 	}
 	return nil
+}
+
+// dropShared removes from inodes every namespace that is also mounted
+// under a name that is not lab's (another lab's host, or any other
+// namespace of /run/netns): it is not only the lab's, and its processes
+// are not ended with the lab. Each one is reported.
+func dropShared(lab string, inodes map[uint64]bool) error {
+	if len(inodes) == 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(NetnsDir)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range entries {
+		if labOwns(lab, e.Name()) || e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
+		var sb unix.Stat_t
+		path := filepath.Join(NetnsDir, e.Name())
+		if unix.Stat(path, &sb) != nil || !inodes[sb.Ino] || !isNsfs(path) {
+			continue
+		}
+		delete(inodes, sb.Ino)
+		errs = append(errs, fmt.Errorf("a namespace of lab %q is also mounted as %q, which is not the lab's; its processes are left alone", lab, e.Name()))
+	}
+	return errors.Join(errs...)
 }
 
 // EtcFile is the file processes in the namespace see as /etc/NAME: the

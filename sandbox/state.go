@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/netdojo/netdojo/scenarios"
 	"golang.org/x/sys/unix"
@@ -82,11 +84,26 @@ func (s Store) lockPath(lab string) string  { return filepath.Join(s.Dir, "locks
 // LabDir is the directory of a lab's state, logs and files.
 func (s Store) LabDir(lab string) string { return s.labDir(lab) }
 
+// checkDirs refuses a store whose labs or locks directory is not a
+// directory of its own: a symbolic link there would make every lab's
+// directory and lock, and whatever clean removes, lie elsewhere (labs ->
+// /home made clean remove every directory of /home).
+func (s Store) checkDirs() error {
+	for _, d := range []string{filepath.Join(s.Dir, "labs"), filepath.Join(s.Dir, "locks")} {
+		if fi, err := os.Lstat(d); err == nil && !fi.IsDir() {
+			return fmt.Errorf("the store's directory %s is not a directory (%s): %w; remove it by hand", d, fi.Mode().Type(), ErrBadState)
+		}
+	}
+	return nil
+}
+
 func (s Store) hasState(lab string) bool {
 	if ValidLabName(lab) != nil {
 		return false
 	}
-	_, err := os.Stat(s.statePath(lab))
+	// Lstat: a state that is a link (even a dangling one) is there, and
+	// Load refuses it; it is not a lab that does not exist.
+	_, err := os.Lstat(s.statePath(lab))
 	return err == nil
 }
 
@@ -117,6 +134,9 @@ func retryVanished(fn func() error) error {
 // Save writes the state atomically.
 func (s Store) Save(st *State) error {
 	if err := ValidLabName(st.Lab); err != nil {
+		return err
+	}
+	if err := s.checkDirs(); err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
@@ -154,23 +174,12 @@ func (s Store) Load(lab string) (*State, error) {
 	if err := ValidLabName(lab); err != nil {
 		return nil, err
 	}
-	if fi, err := os.Lstat(s.labDir(lab)); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("state of lab %q: %s is not a directory: %w; remove it by hand", lab, s.labDir(lab), ErrBadState)
-	}
-	f, err := os.OpenFile(s.statePath(lab), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	data, err := s.ReadLabFile(lab, "state.json", maxStateSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lab %q: %w; 'netdojo status' lists the running labs", lab, ErrNoLab)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading state of lab %q: %w", lab, err)
-	}
-	if len(data) > maxStateSize {
-		return nil, fmt.Errorf("state of lab %q is larger than %d bytes: %w; remove %s by hand", lab, maxStateSize, ErrBadState, s.labDir(lab))
+		return nil, err
 	}
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
@@ -182,9 +191,76 @@ func (s Store) Load(lab string) (*State, error) {
 	return &st, nil
 }
 
+// ReadLabFile reads one file of a lab's directory (its state, scenario,
+// progress, fault records) as untrusted input: the lab's name is checked,
+// the lab's directory must be a directory of the store (not a symbolic
+// link out of it), and the file is opened without following a link and
+// without blocking, must be a regular file (a FIFO would block every
+// command that reads it, a device could be endless) and is read up to max
+// bytes. A file that fails is refused with ErrBadState; a missing one
+// gives an error that is os.ErrNotExist.
+func (s Store) ReadLabFile(lab, name string, max int64) ([]byte, error) {
+	if err := ValidLabName(lab); err != nil {
+		return nil, err
+	}
+	if name != filepath.Base(name) || name == "." || name == ".." {
+		return nil, fmt.Errorf("reading %q of lab %q: not a file name of the lab's directory", name, lab)
+	}
+	if err := s.checkDirs(); err != nil {
+		return nil, err
+	}
+	dir := s.labDir(lab)
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("state of lab %q: %s is not a directory: %w; remove it by hand", lab, dir, ErrBadState)
+	}
+	data, err := ReadRegularFile(filepath.Join(dir, name), max)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %q: %w", lab, err)
+	}
+	return data, err
+}
+
+// ReadRegularFile reads a file netdojo wrote itself and reads back as
+// untrusted input: opened without following a symbolic link and without
+// blocking, it must be a regular file (a FIFO would block the reader
+// forever, a device could be endless) of at most max bytes. A file that
+// fails is refused with ErrBadState; a missing one gives an error that is
+// os.ErrNotExist.
+func ReadRegularFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("reading %s: it is a symbolic link: %w; remove it by hand", path, ErrBadState)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: it is not a regular file (%s): %w; remove it by hand", path, fi.Mode().Type(), ErrBadState)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes: %w; remove it by hand", path, max, ErrBadState)
+	}
+	return data, nil
+}
+
+// ReadFile reads one file of the lab's directory with Store.ReadLabFile.
+func (l *Lab) ReadFile(name string, max int64) ([]byte, error) {
+	return l.store.ReadLabFile(l.Name, name, max)
+}
+
 // maxStateSize bounds a state file; a lab of the largest scenario needs a
-// few hundred kilobytes.
-const maxStateSize = 64 << 20
+// few hundred kilobytes (1000 hosts), and every process it may start fits
+// many times over. A crafted state of 64 MiB took 550 MB to read.
+const maxStateSize = 16 << 20
 
 // checkState checks a state read from disk as untrusted input: it must be
 // the state of the lab it is stored under, and every name and path in it
@@ -203,8 +279,29 @@ func (s Store) checkState(lab string, st *State) error {
 	default:
 		badf("unknown status %q", st.Status)
 	}
+	// Text that status, show and stop print: no control characters (a
+	// crafted state could otherwise drive the terminal with escape
+	// sequences or fake lines of output).
+	printable := func(what, s string) {
+		if len(s) > 4096 || strings.ContainsFunc(s, unicode.IsControl) || !utf8.ValidString(s) {
+			badf("%s %q is not printable text", what, s)
+		}
+	}
+	printable("scenario", st.Scenario)
+	printable("source", st.Source)
+	for _, f := range st.Faults {
+		printable("fault", f)
+	}
+	for _, p := range st.Processes {
+		printable("process name", p.Name)
+	}
 	if st.SwitchNetns != SwitchNetnsName(lab) {
 		badf("switch namespace %q is not %q", st.SwitchNetns, SwitchNetnsName(lab))
+	}
+	if len(st.Hosts) > scenarios.MaxHosts {
+		// No scenario has more; checking each would only cost time.
+		return fmt.Errorf("state of lab %q (%s) fails its checks: it lists %d hosts, more than the %d a scenario may have: %w; nothing it names was touched; remove what is left of the lab by hand, then the directory %s",
+			lab, s.statePath(lab), len(st.Hosts), scenarios.MaxHosts, ErrBadState, s.labDir(lab))
 	}
 	hosts := map[string]bool{}
 	owned := map[string]bool{SwitchNetnsName(lab): true}
@@ -258,9 +355,12 @@ func (s Store) checkState(lab string, st *State) error {
 }
 
 // Labs lists the labs that have a state, sorted by name.
-// Names that break the name rule are listed too, so that Clean reports
-// them; Load refuses them.
+// Names that break the name rule, and entries that are not directories,
+// are listed too, so that Clean reports them; Load refuses them.
 func (s Store) Labs() ([]string, error) {
+	if err := s.checkDirs(); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(filepath.Join(s.Dir, "labs"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -270,9 +370,10 @@ func (s Store) Labs() ([]string, error) {
 	}
 	var labs []string
 	for _, e := range entries {
-		if e.IsDir() {
-			labs = append(labs, e.Name())
-		}
+		// Every entry, not only directories: a symbolic link or a stray
+		// file where a lab's directory belongs is reported by Load (and
+		// so by clean and status), never silently passed over.
+		labs = append(labs, e.Name())
 	}
 	sort.Strings(labs)
 	return labs, nil
@@ -283,6 +384,9 @@ func (s Store) Labs() ([]string, error) {
 func (s Store) remove(lab string) error {
 	if err := ValidLabName(lab); err != nil {
 		return fmt.Errorf("removing state: %w", err)
+	}
+	if err := s.checkDirs(); err != nil {
+		return err
 	}
 	err := os.RemoveAll(s.labDir(lab))
 	s.prune()
@@ -313,6 +417,9 @@ var ErrLocked = errors.New("lab is locked")
 // holder's PID so the refusal can name it.
 func (s Store) Lock(lab string) (*Lock, error) {
 	if err := ValidLabName(lab); err != nil {
+		return nil, err
+	}
+	if err := s.checkDirs(); err != nil {
 		return nil, err
 	}
 	for {

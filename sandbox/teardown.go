@@ -148,25 +148,42 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 		reports = append(reports, r)
 	}
 	// Lock files of labs that no longer have a state (a start killed before
-	// it wrote one).
-	locks, _ := filepath.Glob(filepath.Join(store.Dir, "locks", "*.lock"))
-	for _, l := range locks {
-		lab := strings.TrimSuffix(filepath.Base(l), ".lock")
-		if ValidLabName(lab) != nil {
+	// it wrote one). An entry clean may not remove (a name that is no
+	// lab's lock, a lock that is not a file) is reported and left alone.
+	locks, _ := os.ReadDir(filepath.Join(store.Dir, "locks"))
+	for _, e := range locks {
+		l := filepath.Join(store.Dir, "locks", e.Name())
+		lab, isLock := strings.CutSuffix(e.Name(), ".lock")
+		if !isLock || ValidLabName(lab) != nil {
+			err := fmt.Errorf("%s in the store is no lab's lock: remove it by hand", l)
+			reports = append(reports, CleanReport{Lab: lab, Action: "failed", Error: err.Error()})
+			errs = append(errs, err)
 			continue
 		}
-		if _, err := os.Stat(store.statePath(lab)); err == nil {
+		if _, err := os.Lstat(store.labDir(lab)); err == nil {
+			continue // the lab's own lock; reported with the lab if need be
+		}
+		lock, err := store.Lock(lab)
+		if errors.Is(err, ErrLocked) {
+			continue // a start is making the lab now
+		}
+		if err != nil {
+			err = fmt.Errorf("lock %s of lab %q, which has no state: %w; remove it by hand", l, lab, err)
+			reports = append(reports, CleanReport{Lab: lab, Action: "failed", Error: err.Error()})
+			errs = append(errs, err)
 			continue
 		}
-		if lock, err := store.Lock(lab); err == nil {
-			lock.ReleaseAndRemove()
-		}
+		lock.ReleaseAndRemove()
 	}
 	// /etc/netns links into this store whose lab is gone (the machine
-	// rebooted, emptying /run): only links that point into the store.
+	// rebooted, emptying /run): only links that point into the store, of
+	// a lab that has no directory in the store, under that lab's lock. A
+	// start links its hosts before it writes what the links point to: a
+	// dangling link of a lab being made is not a leftover.
 	if entries, err := os.ReadDir(EtcNetnsDir); err == nil {
 		for _, e := range entries {
-			if _, _, ok := ParseNetnsName(e.Name()); !ok {
+			lab, _, ok := ParseNetnsName(e.Name())
+			if !ok {
 				continue
 			}
 			link := filepath.Join(EtcNetnsDir, e.Name())
@@ -174,9 +191,19 @@ func Clean(store Store, all bool) ([]CleanReport, error) {
 			if err != nil || !strings.HasPrefix(target, filepath.Join(store.Dir, "labs")+"/") {
 				continue
 			}
-			if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
-				os.Remove(link)
+			if _, err := os.Lstat(store.labDir(lab)); err == nil {
+				continue // the lab's own; its stop or clean removes it
 			}
+			lock, err := store.Lock(lab)
+			if err != nil {
+				continue // a start is making the lab now
+			}
+			if _, err := os.Lstat(store.labDir(lab)); errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+					os.Remove(link)
+				}
+			}
+			lock.ReleaseAndRemove()
 		}
 		os.Remove(EtcNetnsDir) // only when empty
 	}
@@ -194,7 +221,9 @@ func teardown(store Store, st *State) error {
 	for _, ns := range st.Namespaces {
 		path := filepath.Join(NetnsDir, ns)
 		var sb unix.Stat_t
-		if unix.Stat(path, &sb) != nil || !isNsfs(path) {
+		// Lstat: a link under the lab's name (to another lab's namespace)
+		// is not the lab's; DeleteNetns reports it.
+		if unix.Lstat(path, &sb) != nil || sb.Mode&unix.S_IFMT == unix.S_IFLNK || !isNsfs(path) {
 			continue
 		}
 		if own[sb.Ino] {
@@ -205,6 +234,7 @@ func teardown(store Store, st *State) error {
 		}
 		inodes[sb.Ino] = true
 	}
+	errs = append(errs, dropShared(st.Lab, inodes))
 	errs = append(errs, killProcesses(st, inodes), removeCgroup(st.Lab))
 
 	// Host namespaces first; the kernel then frees their veths, whose

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -78,6 +79,7 @@ type limiter struct {
 	over     *yaml.Node                  // the node at which MaxNodes was passed
 	uses     map[*yaml.Node][]*yaml.Node // anchor -> the aliases to it
 	problems Problems
+	text     Problems // scalars holding control characters
 }
 
 // checkLimits refuses a document that is too large or too deep, written or
@@ -87,6 +89,9 @@ func checkLimits(file string, root *yaml.Node) Problems {
 	s, ok := l.measure(root, 0)
 	if !ok {
 		return l.problems
+	}
+	if len(l.text) > 0 {
+		return l.text
 	}
 	if l.written > MaxNodes {
 		return Problems{{File: file, Pos: Pos{l.over.Line, l.over.Column}, Msg: fmt.Sprintf("the file holds more than %d YAML nodes (values, lists and mappings) by here, the most a scenario may hold", MaxNodes)}}
@@ -139,6 +144,9 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 		// Stop walking: the count is already over the limit.
 		return shape{nodes: MaxExpandedNodes + 1}, true
 	}
+	if n.Kind == yaml.ScalarNode && strings.ContainsFunc(strings.ReplaceAll(n.Value, "\r\n", "\n"), controlChar) {
+		l.text = append(l.text, Problem{File: l.file, Pos: Pos{n.Line, n.Column}, Msg: "this value holds a control character (such as an escape, a backspace, a carriage return not followed by a line feed, or a bidirectional override), which would let it rewrite the terminal that shows it ('netdojo show --steps' among others); write it without"})
+	}
 	l.active[n] = true
 	defer delete(l.active, n)
 	s := shape{nodes: 1}
@@ -173,6 +181,24 @@ func (l *limiter) measure(n *yaml.Node, depth int) (shape, bool) {
 	}
 	l.measured[n] = s
 	return s, true
+}
+
+// controlChar is a character that drives a terminal rather than showing:
+// every control character but the tab and the line feed, which text and
+// shell commands use (a carriage return is allowed only before a line
+// feed, as in an HTTP payload).
+// Unicode's bidirectional controls count too: they reorder what a
+// terminal or an editor shows ("Trojan Source").
+func controlChar(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n':
+		return false
+	case unicode.IsControl(r):
+		return true
+	case r == 0x061C || r == 0x200E || r == 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 func (l *limiter) tooDeep(n *yaml.Node) {
@@ -216,7 +242,11 @@ levels, and a 1000-host LAN is 62 KB):
 
 A file holds one YAML document (a second `+"`---`"+` is refused, whatever follows it).
 Anchors and aliases may repeat a part of the file, but an alias may not refer to an
-anchor that contains it (that would make the file endless).
+anchor that contains it (that would make the file endless). No value may hold a control
+character but the tab and the line feed (and a carriage return before a line feed, as in an
+HTTP payload), nor a Unicode bidirectional control: an escape sequence, a lone carriage
+return or a right-to-left override in a step would let it hide
+itself from the terminal that shows it with `+"`netdojo show --steps`"+`.
 
 ## Names
 
@@ -231,5 +261,20 @@ namespace `+"`LAB._switch`"+` or in the host that holds the bridge) is named `+"
 port would have the name of another device of its namespace (a bridge there, an
 interface of the host holding the bridge) is refused: rename the network or the
 interface.
+
+## What Linux would refuse at start
+
+Validate also refuses what the kernel would refuse when the lab is built: an IPv6
+address on an interface whose MTU (its own or its network's) is under 1280; the
+all-zero MAC address; a sysctl key with an empty part (`+"`net.ipv4..conf`"+`), or a per-device
+key (`+"`net.ipv4.conf.DEV.*`"+`, `+"`net.ipv6.conf.DEV.*`"+`, `+"`net.ipv4.neigh.DEV.*`"+`,
+`+"`net.ipv6.neigh.DEV.*`"+`) whose device the host does not have (besides `+"`all`"+`, `+"`default`"+` and
+`+"`lo`"+`) or whose name holds a dot, which a key cannot address; two routes
+of one host with the same destination and metric (`+"`default`"+` and `+"`0.0.0.0/0`"+` are one
+destination; an IPv6 route without a metric has 1024), or a route with metric 0 to the
+network of one of the host's IPv4 addresses, which Linux has added already; two vxlan
+networks of one host with the same VNI and UDP port; and two
+services of one host listening on the same protocol and port, unless each has its own
+listen address.
 `, MaxFileBytes, MaxNodes, MaxExpandedNodes, MaxDepth, MaxSubstitutedBytes, MaxHosts, MaxNetworks, MaxInterfaces, MaxTasks, strings.Join(reserved, ", "))
 }

@@ -19,9 +19,41 @@ var (
 	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 	ifnameRE   = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
-	sysctlRE   = regexp.MustCompile(`^net\.[a-zA-Z0-9_.-]+$`)
-	domainRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
+	// sysctlRE is net. and dot-separated parts, none empty: each dot
+	// becomes a '/' under /proc/sys, so an empty part names a directory.
+	sysctlRE      = regexp.MustCompile(`^net(\.[a-zA-Z0-9_-]+)+$`)
+	sysctlCharsRE = regexp.MustCompile(`^net\.[a-zA-Z0-9_.-]+$`)
+	domainRE      = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*\.?$`)
 )
+
+// perDevice are the sysctl trees with one directory per network device:
+// net.ipv4.conf.DEV.rp_filter and the like.
+var perDevice = []string{"net.ipv4.conf.", "net.ipv6.conf.", "net.ipv4.neigh.", "net.ipv6.neigh."}
+
+// sysctlDevice returns the device a per-device sysctl key names: what lies
+// between the tree and the last dot.
+func sysctlDevice(key string) (string, bool) {
+	for _, t := range perDevice {
+		if rest, ok := strings.CutPrefix(key, t); ok {
+			if i := strings.LastIndexByte(rest, '.'); i > 0 {
+				return rest[:i], true
+			}
+		}
+	}
+	return "", false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// minIPv6MTU is the smallest MTU IPv6 runs on (RFC 8200).
+const minIPv6MTU = 1280
 
 // MaxNameLen bounds lab and host names so that LAB.HOST stays readable in
 // `ip netns list`.
@@ -230,6 +262,10 @@ func (c *checker) host(name string, h *HostSpec) {
 	c.name(p, name, "host")
 	names := map[string]bool{"lo": true}
 	c.ifs[name] = names
+	// Linux refuses a second vxlan device with the VNI and UDP port of
+	// one a namespace has, whatever its underlay ("file exists").
+	type vxKey struct{ vni, port int }
+	vxlans := map[vxKey]string{}
 	for i, ifc := range h.Interfaces {
 		ip := fmt.Sprintf("%s.interfaces[%d]", p, i)
 		ifname := ifaceName(c.f, name, i, ifc)
@@ -249,6 +285,16 @@ func (c *checker) host(name string, h *HostSpec) {
 			c.at(ip+".network", "network %q is not defined%s", ifc.Network, netList(c.f.Networks))
 		} else {
 			c.nets[ifc.Network] = append(c.nets[ifc.Network], end{host: name, ifname: ifname, path: ip, ifc: ifc})
+			if nw.Type == "vxlan" && nw.VNI != 0 {
+				k := vxKey{nw.VNI, nw.Port}
+				if k.port == 0 {
+					k.port = 4789
+				}
+				if other, ok := vxlans[k]; ok && other != ifc.Network {
+					c.at(ip+".network", "vxlan %q has VNI %d and port %d, as vxlan %q on host %q has: Linux refuses a second such device in a namespace; give one another VNI or port", ifc.Network, k.vni, k.port, other, name)
+				}
+				vxlans[k] = ifc.Network
+			}
 			if nw.Host == name && ifc.Name != "" && ifc.Name != ifc.Network {
 				c.at(ip+".name", "on host %q the interface on bridge %q is the bridge itself; name it %q or leave the name out", name, ifc.Network, ifc.Network)
 			}
@@ -262,6 +308,16 @@ func (c *checker) host(name string, h *HostSpec) {
 			if pf, err := netip.ParsePrefix(ifc.IPv6); err != nil || !pf.Addr().Is6() || pf.Addr().Is4In6() {
 				c.at(ip+".ipv6", "%q is not an IPv6 address with prefix length; write it like fd00::10/64", ifc.IPv6)
 			}
+			// The MTU the interface gets (see Load): its own, or its
+			// network's. Linux disables IPv6 on a device whose MTU is
+			// under 1280 and refuses an address there.
+			mtu := ifc.MTU
+			if mtu == 0 && nw != nil {
+				mtu = nw.MTU
+			}
+			if mtu != 0 && mtu < minIPv6MTU {
+				c.at(ip+".ipv6", "IPv6 needs an MTU of at least %d, and this interface's is %d: Linux refuses the address; raise the MTU or leave IPv6 out", minIPv6MTU, mtu)
+			}
 		}
 		if ifc.MTU != 0 && (ifc.MTU < 68 || ifc.MTU > 65535) {
 			c.at(ip+".mtu", "MTU %d is out of range; use 68 to 65535", ifc.MTU)
@@ -269,11 +325,24 @@ func (c *checker) host(name string, h *HostSpec) {
 		if ifc.MAC != "" {
 			if mac, err := net.ParseMAC(ifc.MAC); err != nil || len(mac) != 6 || mac[0]&1 == 1 {
 				c.at(ip+".mac", "%q is not a unicast Ethernet address; write it like 02:00:00:00:00:0a", ifc.MAC)
+			} else if string(mac) == string(make([]byte, 6)) {
+				c.at(ip+".mac", "%q is the all-zero address, which Linux refuses; write one like 02:00:00:00:00:0a", ifc.MAC)
 			}
 		}
 	}
 	for k := range h.Sysctls {
-		if !sysctlRE.MatchString(k) {
+		if dev, ok := sysctlDevice(k); ok && sysctlRE.MatchString(k) {
+			switch {
+			case strings.Contains(dev, "."):
+				c.atKey(p+".sysctls."+k, "sysctl %q names device %q, whose dot a sysctl key cannot hold (each dot is a level under /proc/sys); rename the interface without a dot", k, dev)
+			case !names[dev] && dev != "all" && dev != "default" && reservedIfnames[dev] == "":
+				c.atKey(p+".sysctls."+k, "sysctl %q names device %q, which host %q does not have; its interfaces are %s", k, dev, name, strings.Join(sortedKeys(names), ", "))
+			}
+			continue
+		}
+		if sysctlCharsRE.MatchString(k) && !sysctlRE.MatchString(k) {
+			c.atKey(p+".sysctls."+k, "sysctl %q has an empty part between dots; write it like net.ipv4.ip_forward", k)
+		} else if !sysctlRE.MatchString(k) {
 			c.atKey(p+".sysctls."+k, "%q is not a network namespace sysctl; only net.* keys are per namespace, others would change the whole machine", k)
 		}
 	}
@@ -309,6 +378,11 @@ func (c *checker) host(name string, h *HostSpec) {
 		}
 	}
 	svc := map[string]bool{}
+	type bound struct {
+		sock Socket
+		svc  string
+	}
+	var socks []bound
 	for i, s := range h.Services {
 		sp := fmt.Sprintf("%s.services[%d]", p, i)
 		if s.Name != "" {
@@ -318,7 +392,19 @@ func (c *checker) host(name string, h *HostSpec) {
 			}
 			svc[s.Name] = true
 		}
-		c.kindParams(sp, s.Kind, &s.Params, "service")
+		v := c.kindParams(sp, s.Kind, &s.Params, "service")
+		if l, ok := v.(Listener); ok {
+			clashed := false
+			for _, sock := range l.Listens() {
+				for _, b := range socks {
+					if !clashed && b.sock.clash(sock) {
+						clashed = true
+						c.at(sp, "service %q listens on %s port %d, as service %q does on host %q: the second cannot bind it; give one another port, or each its own listen address", s.Name, sock.Proto, sock.Port, b.svc, name)
+					}
+				}
+				socks = append(socks, bound{sock, s.Name})
+			}
+		}
 	}
 }
 
@@ -423,7 +509,31 @@ func (c *checker) ports() {
 	}
 }
 
+// routeKey is what makes two routes of the main table one route for the
+// kernel, which refuses the second ("file exists"): the destination and
+// the metric, whatever the type or gateway. An IPv6 route without a
+// metric gets 1024.
+type routeKey struct {
+	dst    netip.Prefix
+	metric int
+}
+
+func keyOf(dst netip.Prefix, metric int) routeKey {
+	if metric == 0 && dst.Addr().Is6() {
+		metric = 1024
+	}
+	return routeKey{dst.Masked(), metric}
+}
+
 func (c *checker) routes(name string, h *HostSpec) {
+	// The routes the kernel adds itself: an IPv4 address shorter than
+	// /32 brings the route to its network with metric 0.
+	taken := map[routeKey]string{}
+	for i, ifc := range h.Interfaces {
+		if pf, err := netip.ParsePrefix(ifc.IPv4); err == nil && pf.Addr().Is4() && pf.Bits() < 32 {
+			taken[keyOf(pf, 0)] = fmt.Sprintf("the route Linux adds for the address of interface %q", ifaceName(c.f, name, i, ifc))
+		}
+	}
 	for i, r := range h.Routes {
 		rp := fmt.Sprintf("hosts.%s.routes[%d]", name, i)
 		var dst netip.Prefix
@@ -441,6 +551,14 @@ func (c *checker) routes(name string, h *HostSpec) {
 				c.at(rp+".to", "%q has host bits set; the network is %s", r.To, pf.Masked())
 			}
 			dst = pf
+		}
+		if dst.IsValid() {
+			k := keyOf(dst, r.Metric)
+			if first, ok := taken[k]; ok {
+				c.at(rp+".to", "a route to %s with metric %d is there already (%s), and Linux refuses a second; give this one another metric, or remove one", k.dst, k.metric, first)
+			} else {
+				taken[k] = fmt.Sprintf("routes[%d]", i)
+			}
 		}
 		typ := r.Type
 		if typ == "" {

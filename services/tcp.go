@@ -26,6 +26,7 @@ type ListenParams struct {
 
 	defPort int
 	name    string
+	proto   string // udp for udp-echo; tcp when empty
 }
 
 // Check implements Params.
@@ -70,7 +71,7 @@ func udpEchoKind() Kind {
 		Summary: "UDP echo server: sends every datagram back to its sender.",
 		Doc: "Sends every datagram back to where it came from (port 7 by default). " +
 			"`echo hi | nc -u -w1 HOST 7` prints hi; `ss -ulnp` shows echod on the port.",
-		NewParams: func() Params { return &ListenParams{defPort: 7, name: "echod"} },
+		NewParams: func() Params { return &ListenParams{defPort: 7, name: "echod", proto: "udp"} },
 		Run: func(ctx context.Context, p Params, log *slog.Logger) error {
 			l := p.(*ListenParams)
 			return runUDPEcho(ctx, listenAddress(l.Listen, l.Port), log)

@@ -67,8 +67,7 @@ func loadScenario(arg string, seed uint64) (*loaded, error) {
 
 // labScenario reloads the scenario a running lab was started from.
 func labScenario(lab *sandbox.Lab) (*scenarios.Scenario, error) {
-	path := filepath.Join(lab.Dir(), sandbox.ScenarioFile)
-	data, err := scenarios.ReadFile(path)
+	data, err := lab.ReadFile(sandbox.ScenarioFile, scenarios.MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}

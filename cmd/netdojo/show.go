@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -111,7 +110,7 @@ func loadLab(store sandbox.Store, name string) (*sandbox.State, *loaded, error) 
 	if err != nil {
 		return nil, nil, nil
 	}
-	data, err := scenarios.ReadFile(filepath.Join(store.LabDir(name), sandbox.ScenarioFile))
+	data, err := store.ReadLabFile(name, sandbox.ScenarioFile, scenarios.MaxFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil // a start killed before it saved the scenario: show the scenario
 	}

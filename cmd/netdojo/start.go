@@ -36,6 +36,12 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 			if err := needRoot("netdojo start"); err != nil {
 				return err
 			}
+			// --name "" (an unset variable) is a bad name, not the default.
+			if cmd.Flags().Changed("name") {
+				if err := sandbox.ValidLabName(o.name); err != nil {
+					return withCode(exitUsage, err)
+				}
+			}
 			if !cmd.Flags().Changed("seed") {
 				o.seed = rand.Uint64N(1<<31) + 1
 			}

@@ -259,3 +259,19 @@ func exitCode(err error) int {
 	}
 	return 0
 }
+
+// TestStartWithAnEmptyNameIsRefused: 'start --name ""' (a script's unset
+// variable) is a bad lab name, refused with exit 2 before anything is
+// made, not a start under the scenario's own name.
+func TestStartWithAnEmptyNameIsRefused(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, "store")
+	out, code := nd(t, state, "start", "--name", "", "first-lab")
+	if code != exitUsage || !strings.Contains(out, `"" is not a valid lab name`) {
+		t.Errorf(`start --name "": exit %d, want %d with a name error`+"\n%s", code, exitUsage, out)
+		nd(t, state, "stop", "first-lab")
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf(`start --name "" made %v`, entries)
+	}
+}
