@@ -48,8 +48,12 @@ func EnterMain(args []string) error {
 		return fmt.Errorf("finding %q: %w", argv[0], err)
 	}
 	runtime.LockOSThread() // never unlocked: the thread becomes the command
-	h, err := netns.GetFromPath(filepath.Join(NetnsDir, *nsName))
+	fd, err := unix.Open(filepath.Join(NetnsDir, *nsName), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
+		return fmt.Errorf("opening namespace %q: %w", *nsName, err)
+	}
+	h := netns.NsHandle(fd)
+	if err := RefuseMachineNetns(fd); err != nil {
 		return fmt.Errorf("opening namespace %q: %w", *nsName, err)
 	}
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {

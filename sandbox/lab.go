@@ -131,6 +131,11 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command to run in host %q", host)
 	}
+	// Opening the host refuses a namespace path that is a symbolic link or
+	// holds the machine's own network namespace, before anything runs.
+	if _, err := l.Host(host); err != nil {
+		return nil, err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the netdojo binary: %w", err)

@@ -275,3 +275,40 @@ func TestStartWithAnEmptyNameIsRefused(t *testing.T) {
 		t.Errorf(`start --name "" made %v`, entries)
 	}
 }
+
+// TestExecNeverEntersTheMachinesNamespace replaces a host's namespace file
+// with a symbolic link to the caller's own network namespace (the machine's,
+// for netdojo): exec and shell must refuse the host instead of running the
+// command on the machine's network.
+func TestExecNeverEntersTheMachinesNamespace(t *testing.T) {
+	before := sandboxtest.Take(t)
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	lab := name("store-self")
+	if out, code := nd(t, state, "start", "first-lab", "--no-faults", "--name", lab); code != 0 {
+		t.Fatalf("start: %s", out)
+	}
+	t.Cleanup(func() {
+		nd(t, state, "stop", lab)
+		sandboxtest.AssertNoLeftovers(t, store, lab)
+		sandboxtest.AssertUnchanged(t, before)
+	})
+	host := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(lab, "client"))
+	if err := unix.Unmount(host, unix.MNT_DETACH); err != nil {
+		t.Fatalf("unmounting %s: %v", host, err)
+	}
+	if err := os.Remove(host); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/self/ns/net", host); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(host) })
+	out, code := nd(t, state, "exec", lab, "client", "--", "ip", "-o", "link", "show")
+	if code == 0 {
+		t.Fatalf("exec into a host whose namespace is a link to the machine's ran:\n%s", out)
+	}
+	if !strings.Contains(out, "symbolic link") {
+		t.Errorf("exec refused, but without saying why:\n%s", out)
+	}
+}
