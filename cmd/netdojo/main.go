@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
@@ -43,7 +42,7 @@ func withCode(code int, err error) error {
 // The main goroutine keeps the main thread, whose namespaces are the
 // process's as /proc shows them: no other goroutine may ever run on it,
 // in particular not one that enters a lab namespace.
-func init() { runtime.LockOSThread() }
+func init() { sandbox.KeepMainThread() }
 
 func main() {
 	// Entering a host must happen before anything else runs in this process.
