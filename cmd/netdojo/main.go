@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -65,13 +66,24 @@ func run(args []string) int {
 		return exitOK
 	}
 	var quiet *silentError
+	if !errors.As(err, &quiet) {
+		fmt.Fprintln(os.Stderr, "netdojo:", err)
+	}
+	return codeOf(err)
+}
+
+// codeOf is the documented exit code (docs/cli.md) of a command's error.
+func codeOf(err error) int {
+	var quiet *silentError
 	if errors.As(err, &quiet) {
 		return quiet.code
 	}
-	fmt.Fprintln(os.Stderr, "netdojo:", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return exitTimeout // a bounded wait ran out: a setup step, a service's readiness
 	}
 	if errors.Is(err, sandbox.ErrLocked) {
 		return exitBusy
