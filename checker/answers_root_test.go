@@ -10,6 +10,7 @@ import (
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -17,6 +18,7 @@ import (
 // that labs of parallel suites never collide) and registers its stop.
 func startAnswers(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to answer about")
 	store := sandbox.Store{Dir: t.TempDir()}
 	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
 	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
@@ -108,6 +110,7 @@ func BenchmarkSilentHopAnswer(b *testing.B) {
 // startAnswersB is startAnswers for a benchmark.
 func startAnswersB(b *testing.B, s *scenarios.Scenario) *env {
 	b.Helper()
+	sandboxtest.NeedRoot(b, "starts a lab of network namespaces to answer about")
 	store := sandbox.Store{Dir: b.TempDir()}
 	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
 	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, false)

@@ -51,6 +51,7 @@ type env struct {
 // its stop, which must leave nothing behind.
 func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to check")
 	store := sandbox.Store{Dir: t.TempDir()}
 	name := labName()
 	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)

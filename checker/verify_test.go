@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -75,6 +76,7 @@ var verifyCases = []verifyCase{
 // VerifyAll (two at a time), then checks each report and the JUnit XML of
 // the whole run.
 func TestVerify(t *testing.T) {
+	sandboxtest.NeedRoot(t, "verifies scenarios on labs of network namespaces")
 	t.Parallel()
 	var ss []*scenarios.Scenario
 	for _, c := range verifyCases {
@@ -306,6 +308,7 @@ wrong_fixes:
 // PID read from each live lab, and the wrong fix is caught by an
 // invariant that follows the drawn port.
 func TestVerifySeededScenario(t *testing.T) {
+	sandboxtest.NeedRoot(t, "verifies a seeded scenario on labs of network namespaces")
 	t.Parallel()
 	sa, sb := seedsApart(t, seededScenario, "port")
 	for _, seed := range []uint64{sa, sb} {

@@ -52,6 +52,7 @@ func (l *labEnv) run(host string, argv ...string) (string, error) {
 
 func startTestLab(t *testing.T, yml string) *labEnv {
 	t.Helper()
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to break")
 	s, err := scenarios.Load("test.yaml", []byte(yml), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
 	if err != nil {
 		t.Fatalf("test scenario: %v", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/vishvananda/netlink"
 )
 
@@ -36,9 +37,7 @@ var pnEnsureOnce sync.Once
 // asserting that no namespace and no /etc/netns directory of the lab is left.
 func pnNewLab(t testing.TB) *pnLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to build network namespaces")
-	}
+	sandboxtest.NeedRoot(t, "builds a test network of namespaces and veths")
 	var ensureErr error
 	pnEnsureOnce.Do(func() { ensureErr = sandbox.EnsureNetnsDir() })
 	if ensureErr != nil {

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/vishvananda/netlink"
 )
 
@@ -23,9 +23,7 @@ import (
 
 func scRequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
+	sandboxtest.NeedRoot(t, "creates network namespaces for sockets and captures")
 }
 
 func scRandSuffix() string {

@@ -4,7 +4,8 @@
 // routes, sysctls, per-host /etc files, and processes run inside hosts.
 //
 // It is the only package that switches a thread's namespace (Netns.Do and
-// EnterMain). It never creates anything in the machine's own network
+// EnterMain), makes namespaces or locks OS threads (KeepMainThread);
+// TestOnlySandboxSwitchesNamespaces fails the build when another does. It never creates anything in the machine's own network
 // namespace, records every object before creating it, and removes only what
 // it recorded.
 package sandbox

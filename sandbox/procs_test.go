@@ -17,6 +17,7 @@ import (
 // lab's PID namespace still ends what its commands left at stop, even
 // after a host's namespace was deleted by hand.
 func TestWithoutCgroupsThePIDNamespaceEndsTheLab(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces and a PID namespace")
 	path := sandbox.CgroupPath("procs-x")
 	restore := sandbox.WithoutCgroups()
 	defer restore()
@@ -110,6 +111,7 @@ func BenchmarkCommand(b *testing.B) {
 // is neither entered nor signalled: exec refuses, and stop leaves that
 // process alone while the lab's cgroup still ends the real init.
 func TestAnInitThatIsNotTheLabsIsLeftAlone(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts a lab with its cgroup")
 	if sandbox.CgroupRoot() == "" {
 		t.Skip("no cgroup2 on this machine: without it the real init would be lost with the record")
 	}

@@ -48,6 +48,7 @@ func builtin(t testing.TB, name string) *scenarios.Scenario {
 // startLab starts a lab and registers its stop and the leftover checks.
 func startLab(t *testing.T, store sandbox.Store, s *scenarios.Scenario, name string) *sandbox.Lab {
 	t.Helper()
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces")
 	lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatalf("starting lab %s: %v", name, err)
@@ -248,6 +249,7 @@ func TestTwoLabsSideBySideAndTheSameScenarioTwice(t *testing.T) {
 }
 
 func TestStopThenImmediateStartOfTheSameLab(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts and stops a lab of network namespaces")
 	store := testStore(t)
 	s := builtin(t, "k8s-node")
 	name := labName("r")
@@ -313,6 +315,7 @@ func TestAnInterruptedStartRollsBack(t *testing.T) {
 }
 
 func TestALabIsLockedWhileStartingOrStopping(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts and stops a lab of network namespaces")
 	store := testStore(t)
 	name := labName("l")
 	lock, err := store.Lock(name)
@@ -338,6 +341,7 @@ func TestALabIsLockedWhileStartingOrStopping(t *testing.T) {
 }
 
 func TestProcessesInHostsEndAtStop(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts processes in a lab of network namespaces")
 	store := testStore(t)
 	name := labName("p")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
@@ -385,6 +389,7 @@ func TestProcessesInHostsEndAtStop(t *testing.T) {
 }
 
 func TestCleanRemovesLinksWhoseLabIsGone(t *testing.T) {
+	sandboxtest.NeedRoot(t, "writes links under /etc/netns")
 	store := testStore(t)
 	if err := os.MkdirAll(sandbox.EtcNetnsDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -437,6 +442,7 @@ func TestCleanRemovesALabKilledBeforeItsFirstState(t *testing.T) {
 // store's directories (and /etc/netns) must not break another lab's start
 // that is creating them at the same moment.
 func TestLabsStartAndStopConcurrentlyInOneStore(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts labs of network namespaces")
 	store := testStore(t)
 	s := builtin(t, "p2p-pair")
 	var wg sync.WaitGroup

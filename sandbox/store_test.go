@@ -164,6 +164,7 @@ func writeState(t *testing.T, dir string, st map[string]any) {
 // ../, and crafted states in the store, name a file, a directory and an
 // unrelated process; stop and clean refuse and touch none of them.
 func TestACraftedStateIsNeverActedOn(t *testing.T) {
+	sandboxtest.NeedRoot(t, "writes links under /etc/netns and runs stop and clean over them")
 	v := newVictims(t)
 	root := t.TempDir()
 	store := sandbox.Store{Dir: filepath.Join(root, "store")}

@@ -22,6 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
 
 // childEnv makes the test binary run as a service child (services.Main).
@@ -36,9 +37,7 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to build network namespaces")
-	}
+	sandboxtest.NeedRoot(t, "runs services in network namespaces")
 }
 
 // testNetns makes a namespace named ndsv-RANDOM with loopback up and the

@@ -9,6 +9,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// declareWait bounds the wait for the drill's runner to judge a
+// declaration; past it, declare exits 3 (a deadline passed).
+var declareWait = 15 * time.Second
+
 func newDrillDeclareCmd(g *globalOptions) *cobra.Command {
 	var as string
 	cmd := &cobra.Command{
@@ -36,7 +40,7 @@ correct.`,
 				return err
 			}
 			seen := len(before.Answers)
-			deadline := time.Now().Add(15 * time.Second)
+			deadline := time.Now().Add(declareWait)
 			for time.Now().Before(deadline) {
 				rec, err := drill.ReadRecord(dir)
 				if err == nil {
@@ -48,7 +52,7 @@ correct.`,
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			return withCode(exitTimeout, fmt.Errorf("the drill did not judge the declaration in 15s; is its runner alive? 'netdojo drill status %s'", args[0]))
+			return withCode(exitTimeout, fmt.Errorf("the drill did not judge the declaration in %s; is its runner alive? 'netdojo drill status %s'", declareWait, args[0]))
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who declares")

@@ -4,10 +4,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
@@ -43,7 +43,7 @@ func withCode(code int, err error) error {
 // The main goroutine keeps the main thread, whose namespaces are the
 // process's as /proc shows them: no other goroutine may ever run on it,
 // in particular not one that enters a lab namespace.
-func init() { runtime.LockOSThread() }
+func init() { sandbox.KeepMainThread() }
 
 func main() {
 	// Entering a host must happen before anything else runs in this process.
@@ -66,13 +66,24 @@ func run(args []string) int {
 		return exitOK
 	}
 	var quiet *silentError
+	if !errors.As(err, &quiet) {
+		fmt.Fprintln(os.Stderr, "netdojo:", err)
+	}
+	return codeOf(err)
+}
+
+// codeOf is the documented exit code (docs/cli.md) of a command's error.
+func codeOf(err error) int {
+	var quiet *silentError
 	if errors.As(err, &quiet) {
 		return quiet.code
 	}
-	fmt.Fprintln(os.Stderr, "netdojo:", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return exitTimeout // a bounded wait ran out: a setup step, a service's readiness
 	}
 	if errors.Is(err, sandbox.ErrLocked) {
 		return exitBusy

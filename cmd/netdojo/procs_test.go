@@ -46,6 +46,7 @@ func hostNetns(t *testing.T, store sandbox.Store, lab, host string) string {
 // A process started in a host outlives `ip netns del` of that host; stop
 // must still end it (issue 9, item 7): the lab's cgroup finds it.
 func TestStopEndsProcessOfHandDeletedNamespace(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts a lab and deletes one of its namespaces")
 	if sandbox.CgroupRoot() == "" {
 		t.Skip("no cgroup2 on this machine: a process of a deleted namespace cannot be found")
 	}
@@ -74,6 +75,7 @@ func TestStopEndsProcessOfHandDeletedNamespace(t *testing.T) {
 // The lab's cgroup exists while it runs, holds its services and what a
 // learner starts, and is gone after stop.
 func TestLabProcessesAreInItsCgroup(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts a lab with its cgroup")
 	cg := sandbox.CgroupPath("x")
 	if cg == "" {
 		t.Skip("no cgroup2 on this machine")
@@ -224,6 +226,7 @@ func nsMembers(t *testing.T, lab string) map[int]bool {
 // machine's; the PID `ss -tlnp` shows there is the one `netdojo answer`
 // accepts for pid-of-port.
 func TestExecSeesOnlyTheLabsProcesses(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts two labs with PID namespaces")
 	if sandbox.CgroupRoot() == "" {
 		t.Skip("no cgroup2 on this machine")
 	}
@@ -302,6 +305,7 @@ func TestExecSeesOnlyTheLabsProcesses(t *testing.T) {
 // start at once: the step's process group is killed, whatever a step
 // left in the background is the lab's, and the rollback removes it all.
 func TestSIGINTDuringALongSetupStep(t *testing.T) {
+	sandboxtest.NeedRoot(t, "starts a lab with its cgroup")
 	if sandbox.CgroupRoot() == "" {
 		t.Skip("no cgroup2 on this machine")
 	}

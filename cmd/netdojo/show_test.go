@@ -24,6 +24,7 @@ func ndSplit(t *testing.T, stateDir string, args ...string) (stdout, stderr stri
 	} else if err != nil {
 		t.Fatalf("running netdojo: %v", err)
 	}
+	skipIfRefusedForRoot(t, code, errb.String(), args)
 	return out.String(), errb.String(), code
 }
 

@@ -13,12 +13,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
 
 func TestSocketsCommandOutput(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a namespace")
-	}
+	sandboxtest.NeedRoot(t, "creates a namespace with sockets to list")
 	if err := sandbox.EnsureNetnsDir(); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type Snapshot map[string]string
 // namespace mounts under /run/netns, which concurrent tests make).
 func Take(t testing.TB) Snapshot {
 	t.Helper()
+	NeedRoot(t, "builds a lab and snapshots the machine's own namespace (iptables-save, nft) to prove it unchanged")
 	s := Snapshot{}
 	h, err := netlink.NewHandle()
 	if err != nil {
@@ -149,11 +150,24 @@ func AssertNoLeftovers(t testing.TB, store sandbox.Store, lab string) {
 // Leftovers lists what remains of a lab (see sandbox.Leftovers).
 func Leftovers(store sandbox.Store, lab string) []string { return sandbox.Leftovers(store, lab) }
 
+// NeedRoot skips t unless the test runs as root, giving the reason:
+// "needs root: " and why (what the test builds or reads that needs it).
+// Call it first in a root test, or in the shared helper that builds the
+// test's namespaces, so a normal user's `go test ./...` runs every
+// root-free test and lists each root test as skipped with its reason.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: " + why)
+	}
+}
+
 // Main is the TestMain of a package whose tests build labs. The test
 // binary stands in for netdojo inside lab hosts: Lab.Command re-executes
 // it as `__enter`, and children maps other hidden subcommands (such as
-// `__service`) to their entry points. Without root the tests are skipped,
-// saying so; otherwise /run/netns is prepared and the tests run.
+// `__service`) to their entry points. As root, /run/netns is prepared
+// first. Every test runs either way: without root, tests that need it skip
+// themselves with a reason (NeedRoot), and the rest run as usual.
 func Main(m *testing.M, suite string, children map[string]func(args []string) int) {
 	if len(os.Args) > 1 {
 		if os.Args[1] == sandbox.EnterCommand {
@@ -164,13 +178,11 @@ func Main(m *testing.M, suite string, children map[string]func(args []string) in
 			os.Exit(child(os.Args[2:]))
 		}
 	}
-	if os.Geteuid() != 0 {
-		fmt.Printf("%s tests need root (network namespaces); skipping\n", suite)
-		os.Exit(0)
-	}
-	if err := sandbox.EnsureNetnsDir(); err != nil {
-		fmt.Println(err)
-		os.Exit(1)
+	if os.Geteuid() == 0 {
+		if err := sandbox.EnsureNetnsDir(); err != nil {
+			fmt.Printf("%s tests: %v\n", suite, err)
+			os.Exit(1)
+		}
 	}
 	os.Exit(m.Run())
 }
