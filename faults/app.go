@@ -46,6 +46,7 @@ func appKinds() []Kind {
 			Apply:     applyDeadServer,
 			Revert:    revertResolvConf,
 			Observe:   observeDeadServer,
+			Cleared:   clearedDeadServer,
 		},
 		dnsModeKind("dns-servfail", services.DNSServfail,
 			"The lab's DNS server answers SERVFAIL for a name.",
@@ -74,6 +75,7 @@ func appKinds() []Kind {
 			Apply:     applyDNSFault,
 			Revert:    revertDNSFault,
 			Observe:   observeDNSSlow,
+			Cleared:   clearedDNSSlow,
 		},
 		dnsModeKind("dns-refused", services.DNSRefused,
 			"The lab's DNS server refuses queries for a name (REFUSED).",
@@ -102,6 +104,7 @@ func appKinds() []Kind {
 			Apply:     applyWrongSearch,
 			Revert:    revertResolvConf,
 			Observe:   observeWrongSearch,
+			Cleared:   clearedWrongSearch,
 		},
 		{
 			Name:      "wrong-record",
@@ -117,6 +120,7 @@ func appKinds() []Kind {
 			Apply:     applyDNSFault,
 			Revert:    revertDNSFault,
 			Observe:   observeWrongRecord,
+			Cleared:   clearedWrongRecord,
 		},
 		{
 			Name:      "stale-hosts-entry",
@@ -132,6 +136,7 @@ func appKinds() []Kind {
 			Apply:     applyStaleHosts,
 			Revert:    revertHosts,
 			Observe:   observeStaleHosts,
+			Cleared:   clearedStaleHosts,
 		},
 		{
 			Name:      "proxy-backend-down",
@@ -149,6 +154,7 @@ func appKinds() []Kind {
 			Observe: func(ctx context.Context, e *Env, p Params) error {
 				return observeProxyStatus(ctx, e, p.(*BackendParams).Service, http.StatusBadGateway)
 			},
+			Cleared: clearedBackendDown,
 		},
 		{
 			Name:      "proxy-backend-hung",
@@ -167,6 +173,7 @@ func appKinds() []Kind {
 			Observe: func(ctx context.Context, e *Env, p Params) error {
 				return observeProxyStatus(ctx, e, p.(*BackendHungParams).Service, http.StatusGatewayTimeout)
 			},
+			Cleared: clearedBackendHung,
 		},
 	}
 }
@@ -445,6 +452,9 @@ func dnsModeKind(name, mode, summary, symptom, fix string) Kind {
 		},
 		Observe: func(ctx context.Context, e *Env, p Params) error {
 			return observeDNSMode(ctx, e, params(p))
+		},
+		Cleared: func(ctx context.Context, e *Env, p Params) error {
+			return clearedDNSMode(ctx, e, params(p))
 		},
 	}
 }

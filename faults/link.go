@@ -114,6 +114,7 @@ func linkKinds() []Kind {
 			Apply:     applyInterfaceDown,
 			Revert:    revertInterfaceDown,
 			Observe:   observeInterfaceDown,
+			Cleared:   clearedInterfaceDown,
 		},
 		{
 			Name:      "mtu-mismatch",
@@ -121,14 +122,15 @@ func linkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "One end of a link has a smaller MTU than the other: full-size frames sent to it are dropped.",
 			Symptom: "Small pings work, but `ping -M do -s 1472` to the host from across the link gets no answer at all " +
-				"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line); large TCP transfers towards the host stall. " +
-				"`ip link` shows a smaller mtu on the host's interface than on the other end. " +
-				"(Segmentation offloads are turned off on the other ends, as on real NICs, so TCP is hit too.)",
+				"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line), and so does every datagram larger than the host's MTU " +
+				"(large UDP, `ping -s 1472`). TCP transfers still work: both ends announce their MSS in the handshake, so the sender never " +
+				"sends the host a segment larger than its MTU. `ip link` shows a smaller mtu on the host's interface than on the other end.",
 			Fix:       "Give both ends of the link the same MTU: `ip link set DEV mtu 1500` on the host.",
 			NewParams: func() Params { return &MTUParams{} },
 			Apply:     applyMTUMismatch,
 			Revert:    revertMTUMismatch,
 			Observe:   observeMTUMismatch,
+			Cleared:   clearedMTUMismatch,
 		},
 		{
 			Name:      "wrong-netmask",
@@ -146,21 +148,24 @@ func linkKinds() []Kind {
 			Apply:     applyWrongNetmask,
 			Revert:    revertWrongNetmask,
 			Observe:   observeWrongNetmask,
+			Cleared:   clearedWrongNetmask,
 		},
 		{
 			Name:      "duplicate-ip",
 			Layer:     LayerLink,
 			NeedsHost: true,
 			Summary:   "The host takes another host's IPv4 address and announces it.",
-			Symptom: "Neighbours reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC, pings are answered by the intruder, " +
-				"and the victim's services answer \"Connection refused\" or time out; two MACs answer an ARP request for the address " +
-				"(`arping -D ADDR` reports a duplicate).",
+			Symptom: "The other hosts of the network reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC " +
+				"(compare with `ip link` on the owner), pings to ADDR are answered by the intruder, and the owner's services answer " +
+				"\"Connection refused\" from there; two MACs answer an ARP request for the address " +
+				"(`arping -D -I DEV ADDR` prints two \"Unicast reply from ADDR [MAC]\" lines with different MACs).",
 			Fix: "Remove the address from the host that took it (`ip addr del ADDR/N dev DEV`), then let the neighbours relearn the right MAC: " +
 				"`ip neigh flush dev DEV` on them, or `arping -U -I DEV ADDR` from the owner.",
 			NewParams: func() Params { return &DuplicateIPParams{} },
 			Apply:     applyDuplicateIP,
 			Revert:    revertDuplicateIP,
 			Observe:   observeDuplicateIP,
+			Cleared:   clearedDuplicateIP,
 		},
 		{
 			Name:      "broken-neighbour",
@@ -169,12 +174,13 @@ func linkKinds() []Kind {
 			Summary:   "A permanent neighbour entry gives the gateway (or another neighbour) a wrong MAC address.",
 			Symptom: "Ping to the gateway and to everything behind it gets no answer and no error (\"100% packet loss\"); " +
 				"`ip neigh` shows \"GATEWAY dev DEV lladdr 02:00:5e:00:de:ad PERMANENT\", a MAC that is not the gateway's " +
-				"(compare with `ip link` on the gateway).",
-			Fix:       "Delete the static entry and let ARP learn the right one: `ip neigh del GATEWAY dev DEV`.",
+				"(compare with `ip link` on the gateway); the gateway's IPv6 address, when the host has an IPv6 default route, gets the same entry (`ip -6 neigh`).",
+			Fix:       "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
 			NewParams: func() Params { return &NeighbourParams{} },
 			Apply:     applyBrokenNeighbour,
 			Revert:    revertBrokenNeighbour,
 			Observe:   observeBrokenNeighbour,
+			Cleared:   clearedBrokenNeighbour,
 		},
 		{
 			Name:      "bridge-port-down",
@@ -191,6 +197,7 @@ func linkKinds() []Kind {
 			Apply:     func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, false) },
 			Revert:    func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, true) },
 			Observe:   observeBridgePortDown,
+			Cleared:   clearedBridgePort,
 		},
 	}
 }
@@ -571,7 +578,51 @@ func applyDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
-	return announce(ns, ifc.Name, pfx.Addr())
+	if err := announce(ns, ifc.Name, pfx.Addr()); err != nil {
+		return err
+	}
+	// The announcement wins the other hosts' caches, as it does when
+	// their entries are older than the kernel's lock time; on a fresh
+	// lab they have none yet, so put it there as the ARP reply would.
+	return e.duplicateCaches(ifc, pfx.Addr(), l.Attrs().HardwareAddr)
+}
+
+// duplicateCaches sets, on every third host of the intruder's network,
+// the neighbour entry of addr to mac (nil: deletes it).
+func (e *Env) duplicateCaches(ifc *scenarios.Iface, addr netip.Addr, mac net.HardwareAddr) error {
+	_, _, victim, err := e.duplicateIface(&DuplicateIPParams{Address: addr.String(), Dev: ifc.Name})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range ifc.Network.Ends {
+		if o == ifc || o == victim || !o.IPv4.IsValid() {
+			continue
+		}
+		ns, err := e.Netns(o.Host.Name)
+		if err != nil {
+			return err
+		}
+		h, err := ns.NetlinkHandle()
+		if err != nil {
+			return err
+		}
+		l, err := h.LinkByName(o.Name)
+		if err == nil {
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, IP: addr.AsSlice()}
+			if mac != nil {
+				n.State, n.HardwareAddr = netlink.NUD_REACHABLE, mac
+				err = h.NeighSet(n)
+			} else if err = h.NeighDel(n); errors.Is(err, unix.ENOENT) {
+				err = nil
+			}
+		}
+		h.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("setting the neighbour entry of %s on host %q: %w", addr, o.Host.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
@@ -592,7 +643,11 @@ func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	if err := h.AddrDel(l, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("removing %s from %q: %w", pfx, ifc.Name, err)
 	}
-	// The owner announces itself again, so the caches heal at once.
+	// The caches forget the intruder and the owner announces itself
+	// again, so they heal at once.
+	if err := e.duplicateCaches(ifc, pfx.Addr(), nil); err != nil {
+		return err
+	}
 	vns, err := e.Netns(victim.Host.Name)
 	if err != nil {
 		return err
@@ -600,33 +655,46 @@ func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	return announce(vns, victim.Name, pfx.Addr())
 }
 
-// observeDuplicateIP asks, from a third host on the network, who has
-// the address: two MACs answer.
+// observeDuplicateIP looks where the learner does: the intruder holds
+// the address, the other hosts' caches give it the intruder's MAC, and a
+// ping from them to the address is answered (by the intruder). It sends
+// no ARP request: replies to one would update those caches.
 func observeDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
 	if err != nil {
 		return err
 	}
-	var asker *scenarios.Iface
+	intruder, err := e.macOf(ifc)
+	if err != nil {
+		return err
+	}
+	asked := false
 	for _, o := range ifc.Network.Ends {
-		if o != ifc && o != victim {
-			asker = o
-			break
+		if o == ifc || o == victim || !o.IPv4.IsValid() {
+			continue
+		}
+		asked = true
+		mac, ok, err := neighMACIn(e, o, pfx.Addr())
+		if err != nil {
+			return err
+		}
+		if !ok || mac.String() != intruder.String() {
+			return fmt.Errorf("host %q does not send %s to the intruder's MAC %s (its entry: %v)", o.Host.Name, pfx.Addr(), intruder, mac)
+		}
+		ns, err := e.Netns(o.Host.Name)
+		if err != nil {
+			return err
+		}
+		r, err := ping(ns, pfx.Addr(), pingOpts{Timeout: 500 * time.Millisecond})
+		if err != nil {
+			return err
+		}
+		if !r.Reply {
+			return fmt.Errorf("ping from %q to %s gave %s, not an answer from the intruder", o.Host.Name, pfx.Addr(), r)
 		}
 	}
-	if asker == nil {
-		return fmt.Errorf("network %q has no third host to ask who has %s", ifc.Network.Name, pfx.Addr())
-	}
-	ns, err := e.Netns(asker.Host.Name)
-	if err != nil {
-		return err
-	}
-	macs, err := arpWho(ns, asker.Name, pfx.Addr(), 300*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	if len(macs) < 2 {
-		return fmt.Errorf("an ARP request for %s from %q is answered by %d MAC address(es): %v", pfx.Addr(), asker.Host.Name, len(macs), macs)
+	if !asked {
+		return fmt.Errorf("network %q has no third host to be misled about %s", ifc.Network.Name, pfx.Addr())
 	}
 	return nil
 }
@@ -650,9 +718,38 @@ func (e *Env) neighbourTarget(p *NeighbourParams) (netip.Addr, *scenarios.Iface,
 	return gw, ifc, nil
 }
 
+// neighbourTarget is one neighbour entry the fault plants.
+type neighbourTarget struct {
+	addr netip.Addr
+	ifc  *scenarios.Iface
+}
+
+// neighbourTargets are the entries the fault plants: the address given,
+// or the default gateway in every family the host has one (a host with
+// an intact IPv6 gateway would reach everything over IPv6).
+func (e *Env) neighbourTargets(p *NeighbourParams) ([]neighbourTarget, error) {
+	a, ifc, err := e.neighbourTarget(p)
+	if err != nil {
+		return nil, err
+	}
+	out := []neighbourTarget{{a, ifc}}
+	if p.Address != "" {
+		return out, nil
+	}
+	sh := e.ScenarioHost()
+	for _, r := range sh.Routes {
+		if r.Dst.Bits() == 0 && r.Dst.Addr().Is6() && r.Via.IsValid() && !r.Via.IsLinkLocalUnicast() {
+			if i := routeDevAny(sh, r); i != nil {
+				out = append(out, neighbourTarget{r.Via, i})
+			}
+		}
+	}
+	return out, nil
+}
+
 func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 	np := p.(*NeighbourParams)
-	a, ifc, err := e.neighbourTarget(np)
+	targets, err := e.neighbourTargets(np)
 	if err != nil {
 		return err
 	}
@@ -661,20 +758,26 @@ func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	mac, _ := net.ParseMAC(np.MAC)
-	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: a.AsSlice(), HardwareAddr: mac}
-	if err := h.NeighSet(n); err != nil {
-		return fmt.Errorf("setting neighbour %s to %s on %q: %w", a, mac, ifc.Name, err)
+	for _, t := range targets {
+		l, err := h.LinkByName(t.ifc.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", t.ifc.Name, err)
+		}
+		fam := netlink.FAMILY_V4
+		if t.addr.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: t.addr.AsSlice(), HardwareAddr: mac}
+		if err := h.NeighSet(n); err != nil {
+			return fmt.Errorf("setting neighbour %s to %s on %q: %w", t.addr, mac, t.ifc.Name, err)
+		}
 	}
 	return nil
 }
 
 func revertBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
-	a, ifc, err := e.neighbourTarget(p.(*NeighbourParams))
+	targets, err := e.neighbourTargets(p.(*NeighbourParams))
 	if err != nil {
 		return err
 	}
@@ -683,13 +786,19 @@ func revertBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
-	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, IP: a.AsSlice()}
-	if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("deleting neighbour %s on %q: %w", a, ifc.Name, err)
+	for _, t := range targets {
+		l, err := h.LinkByName(t.ifc.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", t.ifc.Name, err)
+		}
+		fam := netlink.FAMILY_V4
+		if t.addr.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, IP: t.addr.AsSlice()}
+		if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("deleting neighbour %s on %q: %w", t.addr, t.ifc.Name, err)
+		}
 	}
 	return nil
 }

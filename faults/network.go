@@ -30,15 +30,16 @@ func networkKinds() []Kind {
 			Name:      "no-default-route",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
-			Summary:   "The host's IPv4 default route is gone.",
-			Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once; " +
-				"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` has no default line. " +
+			Summary:   "The host's default routes are gone, IPv4 and IPv6.",
+			Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once (ping -6 too, when the host has IPv6); " +
+				"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` and `ip -6 route` have no default line. " +
 				"Addresses on the local subnet still answer.",
-			Fix:       "Add the default route back: `ip route add default via GATEWAY` (the router on the host's LAN).",
+			Fix:       "Add the default routes back: `ip route add default via GATEWAY` and `ip -6 route add default via GATEWAY6` (the router on the host's LAN).",
 			NewParams: func() Params { return &NoParams{} },
 			Apply:     applyNoDefaultRoute,
 			Revert:    revertNoDefaultRoute,
 			Observe:   observeNoDefaultRoute,
+			Cleared:   clearedDefaultRoutes,
 		},
 	}
 	return append(kinds, moreNetworkKinds()...)
@@ -50,17 +51,19 @@ func applyNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 		return err
 	}
 	defer h.Close()
-	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return err
-	}
 	deleted := 0
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
-			if err := h.RouteDel(&r); err != nil {
-				return fmt.Errorf("deleting default route: %w", err)
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" || r.Dst.String() == "::/0" {
+				if err := h.RouteDel(&r); err != nil {
+					return fmt.Errorf("deleting default route: %w", err)
+				}
+				deleted++
 			}
-			deleted++
 		}
 	}
 	if deleted == 0 {
@@ -86,13 +89,21 @@ func observeNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 		return err
 	}
 	defer h.Close()
-	probe := net.ParseIP("198.51.100.254")
-	if _, err := h.RouteGet(probe); errors.Is(err, unix.ENETUNREACH) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("route lookup for %s: %w", probe, err)
+	for _, r := range e.ScenarioHost().Routes {
+		if r.Dst.Bits() != 0 || r.Type != "unicast" {
+			continue
+		}
+		dst, ok := sampleAddr(e.ScenarioHost(), r.Dst)
+		if !ok {
+			continue
+		}
+		if _, err := h.RouteGet(dst.AsSlice()); err == nil {
+			return fmt.Errorf("the host still has a route to %s", dst)
+		} else if !errors.Is(err, unix.ENETUNREACH) {
+			return fmt.Errorf("route lookup for %s: %w", dst, err)
+		}
 	}
-	return fmt.Errorf("the host still has a route to %s", probe)
+	return nil
 }
 
 // handle is a netlink handle in the env's host.
@@ -275,7 +286,7 @@ func moreNetworkKinds() []Kind {
 			Name:      "dead-gateway",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
-			Summary:   "The host's default route points at an on-link address that nobody has.",
+			Summary:   "The host's default routes (IPv4, and IPv6 when it has one) point at an on-link address that nobody has.",
 			Symptom: "After about 3 s ping prints \"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\"; nc prints \"No route to host\"; " +
 				"curl prints \"Couldn't connect to server\"; `ip neigh` shows the gateway INCOMPLETE, then FAILED; " +
 				"`ip route` shows a default route that looks fine. Hosts on the local subnet still answer.",
@@ -284,6 +295,7 @@ func moreNetworkKinds() []Kind {
 			Apply:     applyDeadGateway,
 			Revert:    revertNoDefaultRoute,
 			Observe:   observeDeadGateway,
+			Cleared:   clearedDefaultRoutes,
 		},
 		{
 			Name:      "missing-route",
@@ -299,25 +311,34 @@ func moreNetworkKinds() []Kind {
 			Apply:     applyMissingRoute,
 			Revert:    revertMissingRoute,
 			Observe:   observeMissingRoute,
+			Cleared:   clearedMissingRoute,
 		},
 		{
 			Name:      "forwarding-off",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
-			Summary:   "A router no longer forwards IPv4: net.ipv4.ip_forward is 0.",
+			Summary:   "A router no longer forwards: net.ipv4.ip_forward is 0 (and net.ipv6.conf.all.forwarding when the router forwards IPv6).",
 			Symptom: "ping through the router times out with no error line (\"100% packet loss\"), yet the router's own addresses, " +
 				"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
 				"(a router that does not forward does not send time-exceeded for transit packets either); " +
 				"`sysctl net.ipv4.ip_forward` on the router prints 0.",
-			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router.",
+			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router (and `sysctl -w net.ipv6.conf.all.forwarding=1`).",
 			NewParams: func() Params { return &FlowParams{} },
 			Apply: func(ctx context.Context, e *Env, p Params) error {
-				return e.setHostSysctl("", "net.ipv4.ip_forward", "0")
+				if err := e.setHostSysctl("", "net.ipv4.ip_forward", "0"); err != nil {
+					return err
+				}
+				if e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0") == "1" {
+					return e.setHostSysctl("", "net.ipv6.conf.all.forwarding", "0")
+				}
+				return nil
 			},
 			Revert: func(ctx context.Context, e *Env, p Params) error {
-				return e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1"))
+				return errors.Join(e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1")),
+					e.setHostSysctl("", "net.ipv6.conf.all.forwarding", e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0")))
 			},
 			Observe: observeForwardingOff,
+			Cleared: clearedForwarding,
 		},
 		routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
 			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
@@ -350,6 +371,7 @@ func moreNetworkKinds() []Kind {
 				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", e.scenarioSysctl("net.ipv4.conf.all.rp_filter", "0"))
 			},
 			Observe: observeRPFilter,
+			Cleared: clearedRPFilter,
 		},
 		{
 			Name:      "pmtu-blackhole",
@@ -361,13 +383,14 @@ func moreNetworkKinds() []Kind {
 				"(curl \"(28) Operation timed out after 2001 milliseconds with 512 out of 1000000 bytes received\"). " +
 				"`tracepath -n` prints \"no reply\" from the narrow link on; `ip link` on the routers shows the smaller MTU; " +
 				"`iptables -L OUTPUT -v` on them counts the dropped fragmentation-needed messages.",
-			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both); " +
-				"or clamp the MSS on the routers (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`); " +
-				"then `ip route flush cache` at both ends.",
+			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both), " +
+				"then `ip route flush cache` at both ends. Clamping the MSS on the routers, or a smaller MTU on the end hosts, only hides the hole " +
+				"from TCP: the routers still swallow the ICMP every other protocol needs.",
 			NewParams: func() Params { return &PMTUParams{} },
 			Apply:     applyPMTUBlackhole,
 			Revert:    revertPMTUBlackhole,
 			Observe:   observePMTUBlackhole,
+			Cleared:   clearedPMTU,
 		},
 		{
 			Name:      "silent-hop",
@@ -385,6 +408,7 @@ func moreNetworkKinds() []Kind {
 				return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, false)
 			},
 			Observe: observeSilentHop,
+			Cleared: clearedSilentHop,
 		},
 		{
 			Name:      "icmp-rate-limit",
@@ -398,6 +422,7 @@ func moreNetworkKinds() []Kind {
 			Apply:     applyRateLimit,
 			Revert:    revertRateLimit,
 			Observe:   observeRateLimit,
+			Cleared:   clearedRateLimit,
 		},
 		{
 			Name:      "missing-masquerade",
@@ -416,6 +441,7 @@ func moreNetworkKinds() []Kind {
 				return e.ruleSet("", "nat", "POSTROUTING", p.(*MasqueradeParams).rule(), true)
 			},
 			Observe: observeMissingMasquerade,
+			Cleared: clearedMasquerade,
 		},
 		{
 			Name:      "port-range-exhaustion",
@@ -435,6 +461,7 @@ func moreNetworkKinds() []Kind {
 				return e.setHostSysctl("", "net.ipv4.ip_local_port_range", e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999"))
 			},
 			Observe: observePortRange,
+			Cleared: clearedPortRange,
 		},
 	}
 }
@@ -544,6 +571,26 @@ func applyDeadGateway(ctx context.Context, e *Env, p Params) error {
 	}
 	if err := h.RouteReplace(&netlink.Route{Gw: gw.AsSlice(), LinkIndex: l.Attrs().Index}); err != nil {
 		return fmt.Errorf("pointing the default route at %s: %w", gw, err)
+	}
+	// The IPv6 default route too, or the host reaches everything over IPv6.
+	sh := e.ScenarioHost()
+	for _, r := range sh.Routes {
+		if r.Dst.Bits() != 0 || !r.Dst.Addr().Is6() || !r.Via.IsValid() {
+			continue
+		}
+		i := routeDevAny(sh, r)
+		if i == nil || !i.IPv6.IsValid() {
+			continue
+		}
+		dead := lastAddr(i.IPv6.Masked()).Prev()
+		l6, err := h.LinkByName(i.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", i.Name, err)
+		}
+		dst := &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+		if err := h.RouteReplace(&netlink.Route{Dst: dst, Family: netlink.FAMILY_V6, Gw: dead.AsSlice(), LinkIndex: l6.Attrs().Index, Priority: r.Metric}); err != nil {
+			return fmt.Errorf("pointing the IPv6 default route at %s: %w", dead, err)
+		}
 	}
 	return nil
 }
@@ -775,6 +822,9 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 		},
 		Observe: func(ctx context.Context, e *Env, p Params) error {
 			return observeRouteType(e, p.(*RouteParams), typ)
+		},
+		Cleared: func(ctx context.Context, e *Env, p Params) error {
+			return clearedRouteType(e, p.(*RouteParams), typ, rtn)
 		},
 	}
 }

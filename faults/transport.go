@@ -37,7 +37,7 @@ func transportKinds() []Kind {
 			Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
 				"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
 			NewParams: func() Params { return &FirewallParams{target: "DROP"} },
-			Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall,
+			Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
 		},
 		rejectKind("firewall-reject-tcp-reset", "tcp-reset",
 			"A REJECT rule answers matching TCP connections with a TCP reset.",
@@ -81,7 +81,7 @@ func transportKinds() []Kind {
 				"(`iptables -L CHAIN -n -v --line-numbers`, then `iptables -D CHAIN NUMBER`) and keep " +
 				"`iptables -I CHAIN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` at the top.",
 			NewParams: func() Params { return &StatefulParams{} },
-			Apply:     applyStateful, Revert: revertStateful, Observe: observeStateful,
+			Apply:     applyStateful, Revert: revertStateful, Observe: observeStateful, Cleared: clearedStateful,
 		},
 		{
 			Name: "service-not-running", Layer: LayerTransport, NeedsHost: true,
@@ -93,7 +93,7 @@ func transportKinds() []Kind {
 			Fix: "Start the service again (on a real host `systemctl start NAME`, then `systemctl status NAME` " +
 				"and its log for why it stopped); `ss -tlnp 'sport = :PORT'` then shows it listening.",
 			NewParams: func() Params { return &ServiceParams{} },
-			Apply:     applyServiceStopped, Revert: restartService, Observe: observeServiceStopped,
+			Apply:     applyServiceStopped, Revert: restartService, Observe: observeServiceStopped, Cleared: clearedServiceListens,
 		},
 		{
 			Name: "service-localhost-only", Layer: LayerTransport, NeedsHost: true,
@@ -104,7 +104,7 @@ func transportKinds() []Kind {
 			Fix: "Make the service listen on every address (0.0.0.0, or the host's own address): change its " +
 				"bind/listen setting and restart it; `ss -tlnp` then shows 0.0.0.0:PORT or *:PORT.",
 			NewParams: func() Params { return &ServiceParams{} },
-			Apply:     applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly,
+			Apply:     applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly, Cleared: clearedServiceListens,
 		},
 		{
 			Name: "port-conflict", Layer: LayerTransport, NeedsHost: true,
@@ -116,7 +116,7 @@ func transportKinds() []Kind {
 			Fix: "Find the holder with `ss -tlnp 'sport = :PORT'`, stop it (`kill PID`, or disable the unit that " +
 				"starts it), then start the real service.",
 			NewParams: func() Params { return &PortConflictParams{} },
-			Apply:     applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict,
+			Apply:     applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict, Cleared: clearedServiceListens,
 		},
 		{
 			Name: "close-wait-leak", Layer: LayerTransport, NeedsHost: true,
@@ -128,7 +128,7 @@ func transportKinds() []Kind {
 			Fix: "Restart the service to free the sockets (`kill PID` of the owner from `ss -tanp state close-wait`, " +
 				"then start it), and fix the code path that forgets close().",
 			NewParams: func() Params { return &CloseWaitParams{} },
-			Apply:     applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait,
+			Apply:     applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait, Cleared: clearedCloseWait,
 		},
 		{
 			Name: "time-wait-pileup", Layer: LayerTransport, NeedsHost: true,
@@ -141,7 +141,7 @@ func transportKinds() []Kind {
 				"connections (HTTP keep-alive, pools) if the count matters. To clear them in a lab: " +
 				"`ss -K state time-wait '( dport = :PORT or sport = :PORT )'`.",
 			NewParams: func() Params { return &TimeWaitParams{} },
-			Apply:     applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait,
+			Apply:     applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait, Cleared: clearedTimeWait,
 		},
 		{
 			Name: "syn-backlog-overflow", Layer: LayerTransport, NeedsHost: true,
@@ -152,7 +152,7 @@ func transportKinds() []Kind {
 			Fix: "Restart the service so it accepts again (`kill PID` from `ss -tlnp`, then start it), raise its " +
 				"listen backlog (and net.core.somaxconn), and find why it stopped calling accept().",
 			NewParams: func() Params { return &BacklogFaultParams{} },
-			Apply:     applyBacklog, Revert: revertBacklog, Observe: observeBacklog,
+			Apply:     applyBacklog, Revert: revertBacklog, Observe: observeBacklog, Cleared: clearedBacklog,
 		},
 		{
 			Name: "packet-loss", Layer: LayerTransport, NeedsHost: true,
@@ -163,7 +163,7 @@ func transportKinds() []Kind {
 			Fix: "Find the DROP rule with the statistic match (`iptables -L CHAIN -n -v` shows \"statistic mode random " +
 				"probability P\") and delete it: `iptables -D CHAIN NUMBER`. On a real network, look for the bad link.",
 			NewParams: func() Params { return &LossParams{} },
-			Apply:     applyLoss, Revert: revertLoss, Observe: observeLoss,
+			Apply:     applyLoss, Revert: revertLoss, Observe: observeLoss, Cleared: clearedLoss,
 		},
 		delayKind("latency", "Packets the host sends are held for a fixed delay (an NFQUEUE delayer; the kernel has no netem).",
 			"`ping ADDR` RTTs rise by about the delay (rtt min/avg/max all shifted up); every TCP handshake "+
@@ -179,7 +179,7 @@ func transportKinds() []Kind {
 				"`tc -s qdisc show dev IF` shows the tbf with its rate and growing \"overlimits\".",
 			Fix:       "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
 			NewParams: func() Params { return &BandwidthParams{} },
-			Apply:     applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth,
+			Apply:     applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth, Cleared: clearedBandwidth,
 		},
 	}
 }
@@ -255,7 +255,7 @@ func rejectKind(name, with, summary, symptom string) Kind {
 		Fix: "Find the REJECT rule with `iptables -L CHAIN -n -v --line-numbers` (its counter grows with each attempt; " +
 			"the reject-with type is printed) and delete it: `iptables -D CHAIN NUMBER`.",
 		NewParams: func() Params { return &FirewallParams{target: "REJECT", rejectWith: with} },
-		Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall,
+		Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
 	}
 }
 
@@ -1153,7 +1153,7 @@ func delayKind(name, summary, symptom, delay, jitter string) Kind {
 		NewParams: func() Params {
 			return &DelayParams{defDelay: delay, defJitter: jitter, defQueue: queue}
 		},
-		Apply: applyDelay, Revert: revertDelay,
+		Apply: applyDelay, Revert: revertDelay, Cleared: clearedDelay,
 		Observe: func(ctx context.Context, e *Env, params Params) error {
 			return observeDelay(ctx, e, params, jitter != "")
 		},

@@ -1,0 +1,589 @@
+package faults
+
+// Cleared judgements of the link and network faults: the interface, its
+// address and MTU, the neighbour caches, the routing tables, the
+// forwarding sysctls and the routers' ICMP, each where the fault put it.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// routeDevAny is routeDev for both families.
+func routeDevAny(sh *scenarios.Host, r scenarios.RouteSpec) *scenarios.Iface {
+	if i := routeDev(sh, r); i != nil {
+		return i
+	}
+	for _, i := range sh.Interfaces {
+		if r.Via.IsValid() && i.IPv6.IsValid() && i.IPv6.Masked().Contains(r.Via) {
+			return i
+		}
+	}
+	return nil
+}
+
+// ---- link
+
+func clearedInterfaceDown(ctx context.Context, e *Env, p Params) error {
+	ifc, err := e.iface(p.(*DevParams).Dev)
+	if err != nil {
+		return err
+	}
+	h, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ifc.Name)
+	if err != nil {
+		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
+	}
+	if l.Attrs().Flags&net.FlagUp == 0 {
+		return fmt.Errorf("interface %s of host %q is still administratively down", ifc.Name, e.Host)
+	}
+	sh := e.ScenarioHost()
+	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return routeDevAny(sh, r) == ifc })
+}
+
+// linkMTU reads an interface's MTU in a host.
+func (e *Env) linkMTU(host, dev string) (int, error) {
+	ns, err := e.Netns(host)
+	if err != nil {
+		return 0, err
+	}
+	h, err := ns.NetlinkHandle()
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		return 0, fmt.Errorf("finding interface %q of host %q: %w", dev, host, err)
+	}
+	return l.Attrs().MTU, nil
+}
+
+// clearedMTUMismatch wants every end of the link at the MTU the network
+// has: the host's raised back, not the others lowered to meet it.
+func clearedMTUMismatch(ctx context.Context, e *Env, p Params) error {
+	ifc, err := e.iface(p.(*MTUParams).Dev)
+	if err != nil {
+		return err
+	}
+	for _, end := range append([]*scenarios.Iface{ifc}, mtuPeers(ifc)...) {
+		mtu, err := e.linkMTU(end.Host.Name, end.Name)
+		if err != nil {
+			return err
+		}
+		if mtu != end.MTU {
+			return fmt.Errorf("the ends of network %q still disagree on the largest frame: %s of host %q does not use the link's MTU", ifc.Network.Name, end.Name, end.Host.Name)
+		}
+	}
+	return nil
+}
+
+func clearedWrongNetmask(ctx context.Context, e *Env, p Params) error {
+	np := p.(*NetmaskParams)
+	ifc, err := e.netmaskIface(np)
+	if err != nil {
+		return err
+	}
+	h, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ifc.Name)
+	if err != nil {
+		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
+	}
+	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("listing the addresses of %q: %w", ifc.Name, err)
+	}
+	right := false
+	for _, a := range addrs {
+		pf, ok := netip.AddrFromSlice(a.IP)
+		if !ok || pf.Unmap() != ifc.IPv4.Addr() {
+			continue
+		}
+		bits, _ := a.Mask.Size()
+		if bits != ifc.IPv4.Bits() {
+			return fmt.Errorf("host %q still holds its address on %s with a subnet that is not its LAN's", e.Host, ifc.Name)
+		}
+		right = true
+	}
+	if !right {
+		return fmt.Errorf("host %q has no longer its own address on %s", e.Host, ifc.Name)
+	}
+	sh := e.ScenarioHost()
+	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst.Addr().Is4() && routeDev(sh, r) == ifc })
+}
+
+// clearedDuplicateIP wants the address back with its owner alone: the
+// intruder no longer holds it, only the owner's MAC answers an ARP
+// request, and the neighbours' caches hold the owner's MAC.
+func clearedDuplicateIP(ctx context.Context, e *Env, p Params) error {
+	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
+	if err != nil {
+		return err
+	}
+	a := pfx.Addr()
+	h, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("listing the addresses of host %q: %w", e.Host, err)
+	}
+	for _, x := range addrs {
+		if x.IP.Equal(a.AsSlice()) {
+			return fmt.Errorf("host %q still answers for an address of network %q that another host owns", e.Host, ifc.Network.Name)
+		}
+	}
+	owner, err := e.macOf(victim)
+	if err != nil {
+		return err
+	}
+	for _, o := range ifc.Network.Ends {
+		if o == ifc || o == victim || !o.IPv4.IsValid() {
+			continue
+		}
+		ns, err := e.Netns(o.Host.Name)
+		if err != nil {
+			return err
+		}
+		macs, err := arpWho(ns, o.Name, a, 300*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		for _, m := range macs {
+			if m.String() != owner.String() {
+				return fmt.Errorf("a machine that is not its owner still answers ARP for %s on network %q", a, ifc.Network.Name)
+			}
+		}
+		if mac, ok, err := neighMACIn(e, o, a); err != nil {
+			return err
+		} else if ok && mac.String() != owner.String() {
+			return fmt.Errorf("host %q still sends traffic for %s to a machine that is not its owner", o.Host.Name, a)
+		}
+	}
+	return nil
+}
+
+func clearedBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
+	np := p.(*NeighbourParams)
+	targets, err := e.neighbourTargets(np)
+	if err != nil {
+		return err
+	}
+	bad, _ := net.ParseMAC(np.MAC)
+	self := e.ScenarioHost()
+	for _, t := range targets {
+		owner, ok := hostOf(e.Scenario, t.addr)
+		if !ok {
+			owner = e.Scenario.IfaceWithAddr(t.addr)
+		}
+		mine := self.IfaceOn(t.ifc.Network)
+		if mine == nil {
+			mine = t.ifc
+		}
+		mac, ok, err := neighMACIn(e, mine, t.addr)
+		if err != nil {
+			return err
+		}
+		if ok && mac.String() == bad.String() {
+			return fmt.Errorf("host %q still sends traffic for %s to a MAC address that no machine of network %q has", e.Host, t.addr, mine.Network.Name)
+		}
+		if owner != nil {
+			real, err := e.macOf(owner)
+			if err != nil {
+				return err
+			}
+			if real.String() == bad.String() {
+				return fmt.Errorf("host %q still sends traffic for %s to a MAC address that its owner did not have; the owner was changed to match it", e.Host, t.addr)
+			}
+			if ok && mac.String() != real.String() {
+				return fmt.Errorf("host %q still sends traffic for %s to a MAC address that is not its owner's", e.Host, t.addr)
+			}
+		}
+	}
+	return nil
+}
+
+// neighMACIn is neighMAC in the env's lab.
+func neighMACIn(e *Env, ifc *scenarios.Iface, a netip.Addr) (net.HardwareAddr, bool, error) {
+	ns, err := e.Netns(ifc.Host.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	h, err := ns.NetlinkHandle()
+	if err != nil {
+		return nil, false, err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ifc.Name)
+	if err != nil {
+		return nil, false, fmt.Errorf("finding interface %q of host %q: %w", ifc.Name, ifc.Host.Name, err)
+	}
+	fam := netlink.FAMILY_V4
+	if a.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	neighs, err := h.NeighList(l.Attrs().Index, fam)
+	if err != nil {
+		return nil, false, fmt.Errorf("listing neighbours of host %q: %w", ifc.Host.Name, err)
+	}
+	for _, n := range neighs {
+		if n.IP.Equal(a.AsSlice()) && n.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 && len(n.HardwareAddr) > 0 {
+			return n.HardwareAddr, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+func clearedBridgePort(ctx context.Context, e *Env, p Params) error {
+	ifc, err := e.iface(p.(*DevParams).Dev)
+	if err != nil {
+		return err
+	}
+	ns, port, closeNs, err := e.switchPort(ifc)
+	if err != nil {
+		return err
+	}
+	if closeNs {
+		defer ns.Close()
+	}
+	h, err := ns.NetlinkHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(port)
+	if err != nil {
+		return fmt.Errorf("finding switch port %q: %w", port, err)
+	}
+	if l.Attrs().Flags&net.FlagUp == 0 {
+		return fmt.Errorf("the switch port of %s on host %q still carries no signal", ifc.Name, e.Host)
+	}
+	hh, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer hh.Close()
+	hl, err := hh.LinkByName(ifc.Name)
+	if err != nil {
+		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
+	}
+	if hl.Attrs().RawFlags&unix.IFF_LOWER_UP == 0 {
+		return fmt.Errorf("interface %s of host %q still has no carrier", ifc.Name, e.Host)
+	}
+	return nil
+}
+
+// ---- network
+
+// clearedDefaultRoutes wants the host's traffic for other networks to go
+// through the router of its LAN again, in every family the scenario
+// gives it a default route: not out of the interface as if on-link
+// (proxy ARP makes that work), not through host routes, not through
+// another next hop.
+func clearedDefaultRoutes(ctx context.Context, e *Env, _ Params) error {
+	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst.Bits() == 0 })
+}
+
+func clearedMissingRoute(ctx context.Context, e *Env, p Params) error {
+	pf := p.(*RouteParams).prefix()
+	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst == pf })
+}
+
+func clearedForwarding(ctx context.Context, e *Env, p Params) error {
+	ns, err := e.Netns("")
+	if err != nil {
+		return err
+	}
+	keys := []string{"net.ipv4.ip_forward"}
+	for _, i := range e.ScenarioHost().Interfaces {
+		if i.IPv4.IsValid() {
+			keys = append(keys, "net.ipv4.conf."+i.Name+".forwarding")
+		}
+	}
+	if e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0") == "1" {
+		keys = append(keys, "net.ipv6.conf.all.forwarding")
+	}
+	for _, k := range keys {
+		v, err := sysctl(ns, k)
+		if err != nil {
+			return err
+		}
+		if v != "1" {
+			fam := "IPv4"
+			if strings.HasPrefix(k, "net.ipv6") {
+				fam = "IPv6"
+			}
+			return fmt.Errorf("router %q still does not pass %s packets from one of its networks to another", e.Host, fam)
+		}
+	}
+	return nil
+}
+
+// clearedRouteType wants no route of the fault's type for the prefix,
+// and the scenario's route to it deciding again.
+func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
+	pf := rp.prefix()
+	h, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("listing the routes of host %q: %w", e.Host, err)
+	}
+	for _, r := range routes {
+		if r.Type != rtn || r.Dst == nil {
+			continue
+		}
+		d, _ := netip.AddrFromSlice(r.Dst.IP)
+		bits, _ := r.Dst.Mask.Size()
+		if netip.PrefixFrom(d.Unmap(), bits).Overlaps(pf) {
+			return fmt.Errorf("host %q still throws away traffic for %s instead of forwarding it", e.Host, pf)
+		}
+	}
+	sh := e.ScenarioHost()
+	if dst, ok := sampleAddr(sh, pf); ok {
+		ns, err := e.Netns("")
+		if err != nil {
+			return err
+		}
+		if rl, err := probe.RouteGet(ns, dst); err != nil || rl.Type != "unicast" {
+			return fmt.Errorf("host %q still throws away traffic for %s instead of forwarding it", e.Host, pf)
+		}
+	}
+	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst == pf })
+}
+
+// clearedRPFilter wants the router to let the flow's answers in: its
+// reverse path filter is not strict where they arrive, or they come back
+// through it the way the requests left.
+func clearedRPFilter(ctx context.Context, e *Env, p Params) error {
+	rp := p.(*RPFilterParams)
+	_, from, to, err := e.flow(flowParams{From: rp.From, To: rp.To})
+	if err != nil {
+		return err
+	}
+	// Symmetric again: the server sends its answers to this router.
+	if fh := e.Scenario.Host(from); fh != nil {
+		if server := e.hostWithAddr(to); server != "" {
+			if sns, err := e.Netns(server); err == nil {
+				if rl, err := probe.RouteGet(sns, fh.Addr4()); err == nil && rl.Gateway.IsValid() && e.hostWithAddr(rl.Gateway) == e.Host {
+					return nil
+				}
+			}
+		}
+	}
+	ns, err := e.Netns("")
+	if err != nil {
+		return err
+	}
+	all, err := sysctl(ns, "net.ipv4.conf.all.rp_filter")
+	if err != nil {
+		return err
+	}
+	for _, i := range e.ScenarioHost().Interfaces {
+		v, err := sysctl(ns, "net.ipv4.conf."+i.Name+".rp_filter")
+		if err != nil {
+			return err
+		}
+		a, _ := strconv.Atoi(all)
+		b, _ := strconv.Atoi(v)
+		if max(a, b) == 1 {
+			return fmt.Errorf("router %q still discards packets that arrive on %s from sources it would not route back that way, and the flow's answers do", e.Host, i.Name)
+		}
+	}
+	return nil
+}
+
+// ifaceToward is the interface of a host whose subnet holds the next hop
+// (or the address) it uses for to, per the scenario.
+func ifaceToward(s *scenarios.Scenario, host string, to netip.Addr) *scenarios.Iface {
+	h := s.Host(host)
+	if h == nil {
+		return nil
+	}
+	via, _, ok := scenarioNextHop(h, to)
+	if !ok {
+		return nil
+	}
+	for _, i := range h.Interfaces {
+		if i.IPv4.IsValid() && i.IPv4.Masked().Contains(via) {
+			return i
+		}
+	}
+	return nil
+}
+
+// clearedPMTU probes the path from both ends with a full-size packet and
+// Don't Fragment: it must arrive (the link is as wide as the path again)
+// or bring back "fragmentation needed" (the hole is gone). The ends'
+// MTUs must be the network's: lowering them hides the hole, it does not
+// close it.
+func clearedPMTU(ctx context.Context, e *Env, p Params) error {
+	pp := p.(*PMTUParams)
+	_, from, to, err := e.flow(flowParams{From: pp.From, To: pp.To})
+	if err != nil {
+		return err
+	}
+	server := e.hostWithAddr(to)
+	fh := e.Scenario.Host(from)
+	if fh == nil || server == "" {
+		return fmt.Errorf("the flow from %q to %s has no host at its far end", from, to)
+	}
+	type end struct {
+		host string
+		dst  netip.Addr
+	}
+	for _, x := range []end{{from, to}, {server, fh.Addr4()}} {
+		ifc := ifaceToward(e.Scenario, x.host, x.dst)
+		if ifc == nil {
+			continue
+		}
+		mtu, err := e.linkMTU(x.host, ifc.Name)
+		if err != nil {
+			return err
+		}
+		if mtu != ifc.MTU {
+			return fmt.Errorf("host %q sends smaller packets than its network carries, which hides the path's problem rather than removing it", x.host)
+		}
+		ns, err := e.Netns(x.host)
+		if err != nil {
+			return err
+		}
+		if err := flushRouteCache(ns); err != nil {
+			return err
+		}
+		size := ifc.MTU - 28
+		r, err := ping(ns, x.dst, pingOpts{Size: size, DF: true, Timeout: 700 * time.Millisecond})
+		if err != nil {
+			return err
+		}
+		flushRouteCache(ns)
+		if !r.Reply && !(r.Type == 3 && r.Code == 4) {
+			return fmt.Errorf("a %d-byte packet with Don't Fragment from %q to %s still vanishes on the path without a word back", ifc.MTU, x.host, x.dst)
+		}
+	}
+	return nil
+}
+
+func clearedSilentHop(ctx context.Context, e *Env, p Params) error {
+	ns, from, to, err := e.flow(p.(*FlowParams).flow())
+	if err != nil {
+		return err
+	}
+	ttl, ok := hops(e.Scenario, from, to, e.Host)
+	if !ok {
+		return fmt.Errorf("the scenario's path from %q to %s does not cross %q", from, to, e.Host)
+	}
+	rs, err := pingMany(ns, to, pingOpts{TTL: ttl, Timeout: 500 * time.Millisecond}, 3)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.Type == 11 {
+			return nil
+		}
+	}
+	return fmt.Errorf("router %q still says nothing when a packet's TTL runs out there", e.Host)
+}
+
+func clearedRateLimit(ctx context.Context, e *Env, p Params) error {
+	rp := p.(*RateLimitParams)
+	ns, from, to, err := e.flow(flowParams{From: rp.From, To: rp.To})
+	if err != nil {
+		return err
+	}
+	ttl, ok := hops(e.Scenario, from, to, e.Host)
+	if !ok {
+		return fmt.Errorf("the scenario's path from %q to %s does not cross %q", from, to, e.Host)
+	}
+	const n = 20
+	rs, err := pingMany(ns, to, pingOpts{TTL: ttl, Timeout: 500 * time.Millisecond}, n)
+	if err != nil {
+		return err
+	}
+	answered := 0
+	for _, r := range rs {
+		if r.Type == 11 {
+			answered++
+		}
+	}
+	if answered < n*9/10 {
+		return fmt.Errorf("router %q still answers only %d of %d probes that expire there in a burst", e.Host, answered, n)
+	}
+	return nil
+}
+
+// clearedMasquerade pings from the private host and wants a source NAT
+// rule of the router to take the new flow (its counter grows), not a
+// route back to the private network from the public side.
+func clearedMasquerade(ctx context.Context, e *Env, p Params) error {
+	mp := p.(*MasqueradeParams)
+	ns, from, to, err := e.flow(flowParams{From: mp.From, To: mp.To})
+	if err != nil {
+		return err
+	}
+	var reply bool
+	grown, err := e.rulesMatching([]string{e.Host}, []string{"nat"}, false, func() error {
+		r, err := ping(ns, to, pingOpts{Timeout: 700 * time.Millisecond})
+		reply = r.Reply
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range grown {
+		if g.Chain == "POSTROUTING" && (g.Target == "MASQUERADE" || g.Target == "SNAT") {
+			if !reply {
+				return fmt.Errorf("traffic from %q leaves router %q translated but gets no answer from %s", from, e.Host, to)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("traffic from %q still leaves router %q towards %s with its private source address", from, e.Host, to)
+}
+
+func clearedPortRange(ctx context.Context, e *Env, p Params) error {
+	ns, err := e.Netns("")
+	if err != nil {
+		return err
+	}
+	v, err := sysctl(ns, "net.ipv4.ip_local_port_range")
+	if err != nil {
+		return err
+	}
+	width := func(s string) int {
+		f := strings.Fields(s)
+		if len(f) != 2 {
+			return 0
+		}
+		lo, _ := strconv.Atoi(f[0])
+		hi, _ := strconv.Atoi(f[1])
+		return hi - lo + 1
+	}
+	if width(v) < width(e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999")) {
+		return fmt.Errorf("host %q still has fewer local ports for its connections than it started with", e.Host)
+	}
+	return nil
+}
