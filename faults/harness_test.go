@@ -33,6 +33,9 @@ type faultCase struct {
 	symptom func(t *testing.T, l *labEnv) error
 	// fix is the documented fix: commands run in hosts, "host: cmd".
 	fix []string
+	// restart are services started through the lab after fix, as
+	// `netdojo service LAB HOST NAME restart` does: "host: name".
+	restart []string
 }
 
 type labEnv struct {
@@ -100,6 +103,9 @@ func runFaultCase(t *testing.T, c faultCase) {
 		if err := c.symptom(t, l); err == nil {
 			t.Errorf("%s: the learner's tool still shows the symptom", when)
 		}
+		if err := a.Cleared(ctx, l.lab, l.s); err != nil {
+			t.Errorf("%s: the fault is not judged cleared: %v", when, err)
+		}
 	}
 	broken := func(when string) {
 		t.Helper()
@@ -108,6 +114,11 @@ func runFaultCase(t *testing.T, c faultCase) {
 		}
 		if err := c.symptom(t, l); err != nil {
 			t.Errorf("%s: the learner's tool does not show the symptom: %v", when, err)
+		}
+		if err := a.Cleared(ctx, l.lab, l.s); err == nil {
+			t.Errorf("%s: the fault is judged cleared", when)
+		} else {
+			t.Logf("%s: not cleared: %v", when, err)
 		}
 	}
 	healthy("before injection")
@@ -129,8 +140,33 @@ func runFaultCase(t *testing.T, c faultCase) {
 			t.Fatalf("fix %q: %v\n%s", f, err, out)
 		}
 	}
+	restartServices(t, l, c.restart)
 	healthy("after the documented fix")
 	sandboxtest.AssertUnchanged(t, before)
+}
+
+// restartServices starts services through the lab, as `netdojo service
+// LAB HOST NAME restart` does: the lab records the new process.
+func restartServices(t *testing.T, l *labEnv, restart []string) {
+	t.Helper()
+	for _, r := range restart {
+		host, name, _ := strings.Cut(r, ": ")
+		var svc *scenarios.Service
+		for i, s := range l.s.Host(host).Services {
+			if s.Name == name {
+				svc = &l.s.Host(host).Services[i]
+			}
+		}
+		if svc == nil {
+			t.Fatalf("restart %q: no such service", r)
+		}
+		if err := l.lab.StopProcess(host, name); err != nil {
+			t.Logf("restart %q: stopping: %v", r, err)
+		}
+		if err := services.Start(context.Background(), l.lab, host, *svc); err != nil {
+			t.Fatalf("restart %q: %v", r, err)
+		}
+	}
 }
 
 // expect returns nil when out contains want, else an error quoting out.

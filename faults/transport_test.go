@@ -155,7 +155,7 @@ func TestServiceFaults(t *testing.T) {
 				}
 				return nil
 			},
-			fix: []string{startByHand(t, "server", "http", `{"port":80}`, 80)},
+			restart: []string{"server: web"},
 		}},
 		{"service-localhost-only refuses other hosts, answers the host, and ss shows 127.0.0.1:80", faultCase{
 			kind: "service-localhost-only", scenario: routedLab, host: "server", params: "{service: web}",
@@ -169,7 +169,7 @@ func TestServiceFaults(t *testing.T) {
 				out, _ := l.run("server", "ss", "-Htlnp", "sport = :80")
 				return expect(out, "127.0.0.1:80")
 			},
-			fix: []string{killHolder("server", 80), startByHand(t, "server", "http", `{"port":80}`, 80)},
+			fix: []string{killHolder("server", 80)}, restart: []string{"server: web"},
 		}},
 		{"port-conflict shows the squatter's name and PID in ss -tlnp until it is killed", faultCase{
 			kind: "port-conflict", scenario: routedLab, host: "server", params: "{service: web, process_name: python3}",
@@ -184,7 +184,7 @@ func TestServiceFaults(t *testing.T) {
 				}
 				return nil
 			},
-			fix: []string{killHolder("server", 80), startByHand(t, "server", "http", `{"port":80}`, 80)},
+			fix: []string{killHolder("server", 80)}, restart: []string{"server: web"},
 		}},
 		{"close-wait-leak piles CLOSE_WAIT sockets on the server until the service is restarted", faultCase{
 			kind: "close-wait-leak", scenario: routedLab, host: "server", params: "{service: web, connections: 10}",
