@@ -63,7 +63,6 @@ i=0; while [ $i -lt 100 ]; do %s && exit 0; sleep 0.05; i=$((i+1)); done; exit 1
 		host, ssArgs, ssArgs, self, kind, params, ready)
 }
 
-
 var queryTime = regexp.MustCompile(`Query time: (\d+) msec`)
 
 func TestAppFaults(t *testing.T) {

@@ -63,7 +63,6 @@ networks:
   uplink: {type: bridge}
 `
 
-
 // k8sWeb is the web service as kube-proxy has it in k8sNodeLab.
 var k8sWeb = services.KubeService{Name: "web", VIP: "10.96.0.20", Port: 80, Proto: "tcp", Endpoints: []string{"10.244.1.11:8080", "10.244.1.12:8080"}}
 
