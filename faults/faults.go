@@ -74,7 +74,7 @@ type Env struct {
 // Catalog is the one explicit table of faults, by layer.
 func Catalog() []Kind {
 	var all []Kind
-	for _, group := range [][]Kind{linkKinds(), networkKinds(), transportKinds(), appKinds(), k8sKinds()} {
+	for _, group := range [][]Kind{linkKinds(), networkKinds(), transportKinds(), appKinds(), k8sKinds(), customKinds()} {
 		all = append(all, group...)
 	}
 	return all

@@ -33,7 +33,8 @@ func transportKinds() []Kind {
 			Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
 				"\"nc: connect to HOST port PORT (tcp) timed out: Operation now in progress\"; " +
 				"curl prints \"curl: (28) Connection timed out after N milliseconds\". tcpdump shows the SYN " +
-				"retransmitted with no answer. ping still works when only a TCP port is dropped.",
+				"retransmitted with no answer. ping still works when only a TCP port is dropped. In OUTPUT, a UDP send from the host " +
+				"fails at once instead: `nc -u` and dig print \"Operation not permitted\" and nothing leaves the host.",
 			Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
 				"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
 			NewParams: func() Params { return &FirewallParams{target: "DROP"} },
@@ -266,6 +267,11 @@ func rejectKind(name, with, summary, symptom string) Kind {
 func (p *FirewallParams) expectedOutcomes() []probe.ReachOutcome {
 	if p.Chain == "OUTPUT" {
 		switch p.rejectWith {
+		case "":
+			if p.Proto == "udp" {
+				// A local DROP makes the send fail with EPERM at once.
+				return []probe.ReachOutcome{probe.ReachBlockedLocally}
+			}
 		case "tcp-reset", "icmp-port-unreachable":
 			return []probe.ReachOutcome{probe.ReachRefusedICMP, probe.ReachRefusedRST}
 		case "icmp-host-prohibited", "icmp-admin-prohibited":

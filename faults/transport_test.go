@@ -69,6 +69,7 @@ func TestFirewallFaults(t *testing.T) {
 		"      - {name: web, kind: http, params: {port: 80}}\n      - {name: echo, kind: udp-echo, params: {port: 7}}\n", 1)
 	for _, c := range []fw{
 		{"firewall-drop", "server", "INPUT", "DROP", ""},
+		{"firewall-drop", "client", "OUTPUT", "DROP", ""},
 		{"firewall-reject-port-unreachable", "router", "FORWARD", "REJECT --reject-with icmp-port-unreachable", ""},
 	} {
 		t.Run(fmt.Sprintf("%s of udp in %s on the %s stops the echo until the rule is deleted", c.kind, c.chain, c.host), func(t *testing.T) {
