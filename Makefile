@@ -21,6 +21,7 @@ fuzz:
 
 docs:
 	$(GO) test ./scenarios/ -run 'TestSchema|TestReference' -update
+	$(GO) test ./faults/ -run '^TestDocsFaultsMatchesTheCatalogue$$' -update
 
 clean:
 	rm -rf bin

@@ -56,6 +56,18 @@ func customKinds() []Kind {
 			"so write it to test what the learner sees.",
 		Fix: "Whatever undoes the cause where it is; the cleared command (exit status 0) judges it, and still_wrong is what a learner reads " +
 			"while it fails. Test the place of the fault (the rule's counters, the route, the process), not the goal, so that a workaround does not pass.",
+		Example: `faults:
+  - kind: custom
+    host: client
+    params:
+      # A second default route with a better metric, through a router that is not there.
+      inject: ip route add default via 10.0.1.254 metric 10
+      revert: ip route del default via 10.0.1.254 metric 10
+      symptom: "! curl -s -m 2 -o /dev/null http://www.shop.example/"
+      # Judge the place: the route the kernel picks, not whether the page loads.
+      cleared: ip route get 198.51.100.1 | grep -q ' via 10.0.1.1 '
+      still_wrong: the client still sends traffic for other networks to a next hop that is not its LAN's router
+`,
 		NewParams: func() Params { return &CustomParams{} },
 		Apply: func(ctx context.Context, e *Env, p Params) error {
 			x := p.(*CustomParams)

@@ -39,6 +39,8 @@ type Kind struct {
 	Symptom string
 	// Fix is the documented fix, in words and commands.
 	Fix string
+	// Example is a scenario snippet (YAML) shown in the reference, if any.
+	Example string
 	// NeedsHost is true when the fault applies to one host (Fault.Host).
 	NeedsHost bool
 	NewParams func() Params
