@@ -110,11 +110,11 @@ func (e *Env) routeThrough(host string, dst, via netip.Addr, what string) error 
 		}
 		return fmt.Errorf("host %q still has no usable %s route for %s: the kernel refuses to send it (%v)", host, familyName(dst), what, re.Errno)
 	case rl.Type != "unicast":
-		return fmt.Errorf("host %q still sends %s to a %s route", host, what, rl.Type)
+		return fmt.Errorf("host %q still sends %s %s to a %s route", host, familyName(dst), what, rl.Type)
 	case !rl.Gateway.IsValid():
-		return fmt.Errorf("host %q still sends %s straight out of %s as if it were on-link, through no router", host, what, rl.Dev)
+		return fmt.Errorf("host %q still sends %s %s straight out of %s as if it were on-link, through no router", host, familyName(dst), what, rl.Dev)
 	case rl.Gateway.Unmap() != via.Unmap():
-		return fmt.Errorf("host %q still sends %s through a next hop that is not the router the network has for it", host, what)
+		return fmt.Errorf("host %q still sends %s %s through a next hop that is not the router the network has for it", host, familyName(dst), what)
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (e *Env) scenarioRoutesBack(keep func(r scenarios.RouteSpec) bool) error {
 		}
 		what := fmt.Sprintf("traffic for %s", r.Dst)
 		if r.Dst.Bits() == 0 {
-			what = fmt.Sprintf("%s traffic for other networks", familyName(dst))
+			what = "traffic for other networks"
 		}
 		if err := e.routeThrough("", dst, r.Via, what); err != nil {
 			return err

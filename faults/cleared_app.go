@@ -297,7 +297,7 @@ func clearedVIP(ctx context.Context, e *Env, p Params) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("node %q still sends connections to the virtual IP of service %s on untranslated, to nowhere", e.Host, x.Name)
+	return fmt.Errorf("node %q still passes connections to the virtual IP of service %s on untranslated, so they reach no pod", e.Host, x.Name)
 }
 
 func clearedPodRoute(ctx context.Context, e *Env, p Params) error {

@@ -481,7 +481,7 @@ func clearedPMTU(ctx context.Context, e *Env, p Params) error {
 		}
 		flushRouteCache(ns)
 		if !r.Reply && !(r.Type == 3 && r.Code == 4) {
-			return fmt.Errorf("a %d-byte packet with Don't Fragment from %q to %s still vanishes on the path without a word back", ifc.MTU, x.host, x.dst)
+			return fmt.Errorf("a full-size packet with Don't Fragment from %q to %s still vanishes on the path without a word back", x.host, x.dst)
 		}
 	}
 	return nil

@@ -55,12 +55,17 @@ func (l *labEnv) run(host string, argv ...string) (string, error) {
 
 func startTestLab(t *testing.T, yml string) *labEnv {
 	t.Helper()
+	return startNamedLab(t, yml, fmt.Sprintf("ft%04x", rand.IntN(1<<16)))
+}
+
+// startNamedLab starts a lab of the scenario under a given name.
+func startNamedLab(t *testing.T, yml, name string) *labEnv {
+	t.Helper()
 	s, err := scenarios.Load("test.yaml", []byte(yml), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
 	if err != nil {
 		t.Fatalf("test scenario: %v", err)
 	}
 	store := sandbox.Store{Dir: t.TempDir()}
-	name := fmt.Sprintf("ft%04x", rand.IntN(1<<16))
 	lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
 		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
 	if err != nil {
