@@ -60,7 +60,7 @@ func curlOK(host, url string) string {
 func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 	cases := []workaroundCase{
 		{
-			name: "no-default-route: a default route without a gateway and proxy ARP on the router",
+			name:     "no-default-route: a default route without a gateway and proxy ARP on the router",
 			scenario: dualLab, kind: "no-default-route", host: "client",
 			goal:       curlOK("client", "http://203.0.113.80/"),
 			alsoBroken: []string{curlOK("client", "http://[2001:db8:80::80]/")},
@@ -68,7 +68,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 			fix:        []string{"client: ip route replace default via 10.0.1.1", "client: ip -6 route replace default via fd00:1::1"},
 		},
 		{
-			name: "no-default-route: the IPv4 route back but not the IPv6 one",
+			name:     "no-default-route: the IPv4 route back but not the IPv6 one",
 			scenario: dualLab, kind: "no-default-route", host: "client",
 			goal:       curlOK("client", "http://203.0.113.80/"),
 			alsoBroken: []string{curlOK("client", "http://[2001:db8:80::80]/")},
@@ -76,7 +76,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 			fix:        []string{"client: ip -6 route replace default via fd00:1::1"},
 		},
 		{
-			name: "pmtu-blackhole: a smaller MTU on the server",
+			name:     "pmtu-blackhole: a smaller MTU on the server",
 			scenario: chainLab, kind: "pmtu-blackhole", host: "r1", params: "{dev: eth1, mtu: 1400, from: client, to: 203.0.113.80}",
 			goal:       `client: test "$(curl -s -m 3 -o /dev/null -w '%{size_download}' http://203.0.113.80/)" = 1000000`,
 			workaround: []string{"server: ip link set dev eth0 mtu 1280"},
@@ -86,7 +86,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 				"client: ip route flush cache", "server: ip route flush cache"},
 		},
 		{
-			name: "firewall-drop: a REDIRECT around the rule",
+			name:     "firewall-drop: a REDIRECT around the rule",
 			scenario: adminLab, kind: "firewall-drop", host: "server", params: "{chain: INPUT, port: 8443}",
 			goal:       curlOK("client", "http://203.0.113.80:8443/"),
 			workaround: []string{"server: iptables -t nat -A PREROUTING -p tcp --dport 8443 -j REDIRECT --to-ports 80"},
@@ -94,7 +94,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 				"server: iptables -D INPUT -p tcp --dport 8443 -j DROP"},
 		},
 		{
-			name: "port-conflict: another program on the port after the squatter is killed",
+			name:     "port-conflict: another program on the port after the squatter is killed",
 			scenario: routedLab, kind: "port-conflict", host: "server", params: "{service: web}",
 			goal:       curlOK("client", "http://203.0.113.80/"),
 			workaround: []string{killHolder("server", 80), "server: setsid python3 -m http.server 80 >/dev/null 2>&1 </dev/null & for i in $(seq 100); do ss -Htln 'sport = :80' | grep -q . && exit 0; sleep 0.05; done; exit 1"},
@@ -102,7 +102,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 			restart:    []string{"server: web"},
 		},
 		{
-			name: "close-wait-leak: the leaker replaced by another leaking program",
+			name:     "close-wait-leak: the leaker replaced by another leaking program",
 			scenario: routedLab, kind: "close-wait-leak", host: "server", params: "{service: web, connections: 5}",
 			// The naive goal: (almost) nothing in CLOSE_WAIT; the fault's churner
 			// adds one a second.
@@ -112,7 +112,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 			restart:    []string{"server: web"},
 		},
 		{
-			name: "k8s-missing-dnat: the client pod bypasses the virtual IP to a pod's own address",
+			name:     "k8s-missing-dnat: the client pod bypasses the virtual IP to a pod's own address",
 			scenario: k8sNodeLab, kind: "k8s-missing-dnat", host: "node", params: "{name: web}",
 			goal:       curlOK("pod-a", "http://10.96.0.20/"),
 			workaround: []string{"pod-a: iptables -t nat -A OUTPUT -d 10.96.0.20 -p tcp --dport 80 -j DNAT --to-destination 10.244.1.11:8080"},
@@ -120,7 +120,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 				"node: iptables -t nat -A KUBE-SERVICES -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j " + services.KubeSvcChain(k8sWeb)},
 		},
 		{
-			name: "resolver-dead-server: the name pinned in /etc/hosts",
+			name:     "resolver-dead-server: the name pinned in /etc/hosts",
 			scenario: appLab, kind: "resolver-dead-server", host: "client",
 			goal:       curlOK("client", "http://www.corp.test/"),
 			workaround: []string{"client: echo '10.0.1.80 www.corp.test' >> /etc/hosts"},
