@@ -196,7 +196,7 @@ func TestServiceFaults(t *testing.T) {
 				}
 				return nil
 			},
-			fix: []string{killHolder("server", 80), startByHand(t, "server", "http", `{"port":80}`, 80)},
+			fix: []string{killHolder("server", 80)}, restart: []string{"server: web"},
 		}},
 		{"time-wait-pileup fills the client's ss with TIME_WAIT while the service still answers", faultCase{
 			kind: "time-wait-pileup", scenario: routedLab, host: "server", params: "{service: web, connections: 200}",
