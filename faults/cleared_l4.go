@@ -63,7 +63,13 @@ func clearedFirewall(ctx context.Context, e *Env, params Params) error {
 	if from == e.Host {
 		what = fmt.Sprintf("the %s traffic it sends that it was set to stop", strings.ToUpper(p.Proto))
 	}
-	return e.judgeTraffic(from, p.Proto, netip.AddrPortFrom(to, uint16(p.Port)), what)
+	if err := e.judgeTraffic(from, p.Proto, netip.AddrPortFrom(to, uint16(p.Port)), what); err != nil {
+		return err
+	}
+	if to6, ok := e.addr6Of(to); ok && p.mirrors6(e) {
+		return e.judgeTraffic(from, p.Proto, netip.AddrPortFrom(to6, uint16(p.Port)), what+" over IPv6")
+	}
+	return nil
 }
 
 func clearedStateful(ctx context.Context, e *Env, params Params) error {

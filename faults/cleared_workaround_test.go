@@ -76,6 +76,23 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 			fix:        []string{"client: ip -6 route replace default via fd00:1::1"},
 		},
 		{
+			name:     "firewall-drop on a dual-stack server: the IPv4 rule deleted, the IPv6 one left",
+			scenario: dualLab, kind: "firewall-drop", host: "server", params: "{chain: INPUT, port: 80}",
+			goal:       curlOK("client", "http://203.0.113.80/"),
+			alsoBroken: []string{curlOK("client", "http://[2001:db8:80::80]/")},
+			workaround: []string{"server: iptables -D INPUT -p tcp --dport 80 -j DROP"},
+			fix:        []string{"server: ip6tables -D INPUT -p tcp --dport 80 -j DROP"},
+		},
+		{
+			name:     "interface-down: the link up again but its routes not back",
+			scenario: dualLab, kind: "interface-down", host: "client", params: "{dev: eth0}",
+			goal:       "client: ping -c 1 -W 1 10.0.1.1",
+			alsoBroken: []string{curlOK("client", "http://[2001:db8:80::80]/")},
+			workaround: []string{"client: ip link set eth0 up"},
+			fix: []string{"client: ip route replace default via 10.0.1.1", "client: ip addr add fd00:1::10/64 dev eth0 nodad",
+				"client: ip -6 route replace default via fd00:1::1"},
+		},
+		{
 			name:     "pmtu-blackhole: a smaller MTU on the server",
 			scenario: chainLab, kind: "pmtu-blackhole", host: "r1", params: "{dev: eth1, mtu: 1400, from: client, to: 203.0.113.80}",
 			goal:       `client: test "$(curl -s -m 3 -o /dev/null -w '%{size_download}' http://203.0.113.80/)" = 1000000`,
@@ -188,4 +205,63 @@ func runWorkaroundCase(t *testing.T, c workaroundCase) {
 		t.Errorf("the fix is not judged cleared: %v", err)
 	}
 	sandboxtest.AssertUnchanged(t, before)
+}
+
+// TestReachabilityFaultsCutEveryFamily: on a dual-stack client, the
+// faults that cut reachability cut IPv6 as well, and their revert brings
+// both back.
+func TestReachabilityFaultsCutEveryFamily(t *testing.T) {
+	for _, c := range []struct{ kind, host, params string }{
+		{"no-default-route", "client", ""},
+		{"dead-gateway", "client", ""},
+		{"interface-down", "client", "{dev: eth0}"},
+		{"broken-neighbour", "client", ""},
+		{"forwarding-off", "router", ""},
+		{"firewall-drop", "server", "{chain: INPUT, port: 80}"},
+		{"firewall-reject-host-prohibited", "server", "{chain: INPUT, port: 80}"},
+	} {
+		t.Run(c.kind, func(t *testing.T) {
+			before := sandboxtest.Take(t)
+			l := startNamedLab(t, dualLab, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
+			var node yaml.Node
+			if c.params != "" {
+				if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
+					t.Fatal(err)
+				}
+				node = *node.Content[0]
+			}
+			a, err := faults.New(c.kind, c.host, &node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			curl := func(url string) error {
+				_, err := l.run("client", "curl", "-gsf", "-m", "2", "-o", "/dev/null", url)
+				return err
+			}
+			if err := a.Apply(ctx, l.lab, l.s); err != nil {
+				t.Fatal(err)
+			}
+			for _, url := range []string{"http://203.0.113.80/", "http://[2001:db8:80::80]/"} {
+				if curl(url) == nil {
+					t.Errorf("after the fault, curl %s still works", url)
+				}
+			}
+			if err := a.Cleared(ctx, l.lab, l.s); err == nil {
+				t.Error("the fault is judged cleared right after it was applied")
+			}
+			if err := a.Revert(ctx, l.lab, l.s); err != nil {
+				t.Fatal(err)
+			}
+			for _, url := range []string{"http://203.0.113.80/", "http://[2001:db8:80::80]/"} {
+				if err := curl(url); err != nil {
+					t.Errorf("after revert, curl %s fails: %v", url, err)
+				}
+			}
+			if err := a.Cleared(ctx, l.lab, l.s); err != nil {
+				t.Errorf("after revert the fault is not judged cleared: %v", err)
+			}
+			sandboxtest.AssertUnchanged(t, before)
+		})
+	}
 }

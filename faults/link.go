@@ -106,10 +106,11 @@ func linkKinds() []Kind {
 			Layer:     LayerLink,
 			NeedsHost: true,
 			Summary:   "An interface of the host is administratively down.",
-			Symptom: "`ip link` shows the interface with state DOWN and without UP in its flags; its routes are gone from `ip route`; " +
+			Symptom: "`ip link` shows the interface with state DOWN and without UP in its flags; its routes are gone from `ip route` " +
+				"and `ip -6 route`, and its IPv6 address from `ip -6 addr` (the kernel drops them with the link); " +
 				"ping to any address that used it prints \"connect: Network is unreachable\" (or \"ping: sendmsg: Network is unreachable\").",
-			Fix: "Bring the interface up, then put back the routes the kernel dropped with it: " +
-				"`ip link set DEV up` and `ip route add default via GATEWAY`.",
+			Fix: "Bring the interface up, then put back what the kernel dropped with it: " +
+				"`ip link set DEV up`, `ip route add default via GATEWAY`, and for IPv6 `ip addr add ADDR6/64 dev DEV` and `ip -6 route add default via GATEWAY6`.",
 			NewParams: func() Params { return &DevParams{} },
 			Apply:     applyInterfaceDown,
 			Revert:    revertInterfaceDown,
@@ -241,8 +242,17 @@ func revertInterfaceDown(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return fmt.Errorf("setting %q up: %w", ifc.Name, err)
 	}
+	// The kernel drops an interface's IPv6 addresses with its link
+	// (keep_addr_on_down is 0).
+	if ifc.IPv6.IsValid() {
+		a, _ := netlink.ParseAddr(ifc.IPv6.String())
+		a.Flags = unix.IFA_F_NODAD
+		if err := h.AddrReplace(l, a); err != nil {
+			return fmt.Errorf("restoring %s on %q: %w", ifc.IPv6, ifc.Name, err)
+		}
+	}
 	sh := e.ScenarioHost()
-	return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return routeDev(sh, r) == ifc })
+	return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return routeDevAny(sh, r) == ifc })
 }
 
 func observeInterfaceDown(ctx context.Context, e *Env, p Params) error {

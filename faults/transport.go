@@ -296,16 +296,19 @@ func (p *FirewallParams) expectedOutcomes() []probe.ReachOutcome {
 
 func applyFirewall(ctx context.Context, e *Env, params Params) error {
 	p := params.(*FirewallParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
+	if err := e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
-	})
+	}); err != nil {
+		return err
+	}
+	return p.firewall6(e, true)
 }
 
 func revertFirewall(ctx context.Context, e *Env, params Params) error {
 	p := params.(*FirewallParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
+	return errors.Join(e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
-	})
+	}), p.firewall6(e, false))
 }
 
 func observeFirewall(ctx context.Context, e *Env, params Params) error {
