@@ -29,7 +29,7 @@ func transportKinds() []Kind {
 	return []Kind{
 		{
 			Name: "firewall-drop", Layer: LayerTransport, NeedsHost: true,
-			Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD).",
+			Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address).",
 			Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
 				"\"nc: connect to HOST port PORT (tcp) timed out: Operation now in progress\"; " +
 				"curl prints \"curl: (28) Connection timed out after N milliseconds\". tcpdump shows the SYN " +
@@ -251,7 +251,7 @@ func (p *FirewallParams) rulespec() []string {
 func rejectKind(name, with, summary, symptom string) Kind {
 	return Kind{
 		Name: name, Layer: LayerTransport, NeedsHost: true,
-		Summary: summary + " In INPUT, OUTPUT or FORWARD.",
+		Summary: summary + " In INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address.",
 		Symptom: symptom,
 		Fix: "Find the REJECT rule with `iptables -L CHAIN -n -v --line-numbers` (its counter grows with each attempt; " +
 			"the reject-with type is printed) and delete it: `iptables -D CHAIN NUMBER`.",
