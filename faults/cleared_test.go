@@ -13,6 +13,9 @@ func TestEveryKindHasAClearedJudgement(t *testing.T) {
 		if k.Cleared == nil {
 			t.Errorf("fault kind %q has no Cleared judgement", k.Name)
 		}
+		if faults.ClearedWhen(k.Name) == "" {
+			t.Errorf("fault kind %q does not say when it is cleared", k.Name)
+		}
 	}
 }
 

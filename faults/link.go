@@ -597,44 +597,6 @@ func applyDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	return e.duplicateCaches(ifc, pfx.Addr(), l.Attrs().HardwareAddr)
 }
 
-// duplicateCaches sets, on every third host of the intruder's network,
-// the neighbour entry of addr to mac (nil: deletes it).
-func (e *Env) duplicateCaches(ifc *scenarios.Iface, addr netip.Addr, mac net.HardwareAddr) error {
-	_, _, victim, err := e.duplicateIface(&DuplicateIPParams{Address: addr.String(), Dev: ifc.Name})
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, o := range ifc.Network.Ends {
-		if o == ifc || o == victim || !o.IPv4.IsValid() {
-			continue
-		}
-		ns, err := e.Netns(o.Host.Name)
-		if err != nil {
-			return err
-		}
-		h, err := ns.NetlinkHandle()
-		if err != nil {
-			return err
-		}
-		l, err := h.LinkByName(o.Name)
-		if err == nil {
-			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, IP: addr.AsSlice()}
-			if mac != nil {
-				n.State, n.HardwareAddr = netlink.NUD_REACHABLE, mac
-				err = h.NeighSet(n)
-			} else if err = h.NeighDel(n); errors.Is(err, unix.ENOENT) {
-				err = nil
-			}
-		}
-		h.Close()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("setting the neighbour entry of %s on host %q: %w", addr, o.Host.Name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
 	if err != nil {
@@ -726,35 +688,6 @@ func (e *Env) neighbourTarget(p *NeighbourParams) (netip.Addr, *scenarios.Iface,
 		return gw, nil, fmt.Errorf("address: host %q has no default gateway; give the neighbour's address", e.Host)
 	}
 	return gw, ifc, nil
-}
-
-// neighbourTarget is one neighbour entry the fault plants.
-type neighbourTarget struct {
-	addr netip.Addr
-	ifc  *scenarios.Iface
-}
-
-// neighbourTargets are the entries the fault plants: the address given,
-// or the default gateway in every family the host has one (a host with
-// an intact IPv6 gateway would reach everything over IPv6).
-func (e *Env) neighbourTargets(p *NeighbourParams) ([]neighbourTarget, error) {
-	a, ifc, err := e.neighbourTarget(p)
-	if err != nil {
-		return nil, err
-	}
-	out := []neighbourTarget{{a, ifc}}
-	if p.Address != "" {
-		return out, nil
-	}
-	sh := e.ScenarioHost()
-	for _, r := range sh.Routes {
-		if r.Dst.Bits() == 0 && r.Dst.Addr().Is6() && r.Via.IsValid() && !r.Via.IsLinkLocalUnicast() {
-			if i := routeDevAny(sh, r); i != nil {
-				out = append(out, neighbourTarget{r.Via, i})
-			}
-		}
-	}
-	return out, nil
 }
 
 func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {

@@ -139,6 +139,9 @@ func writeKind(b *strings.Builder, k Kind) {
 		b.WriteString("Applies to the lab as a whole: no `host`.\n\n")
 	}
 	fmt.Fprintf(b, "**Symptom.** %s\n\n**Fix.** %s\n\n", k.Symptom, k.Fix)
+	if w := ClearedWhen(k.Name); w != "" {
+		fmt.Fprintf(b, "**Cleared when.** %s\n\n", w)
+	}
 	if k.Example != "" {
 		fmt.Fprintf(b, "For example:\n\n```yaml\n%s```\n\n", k.Example)
 	}
