@@ -187,34 +187,25 @@ func clearedBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	bad, _ := net.ParseMAC(np.MAC)
-	self := e.ScenarioHost()
 	for _, t := range targets {
-		owner, ok := hostOf(e.Scenario, t.addr)
-		if !ok {
-			owner = e.Scenario.IfaceWithAddr(t.addr)
-		}
-		mine := self.IfaceOn(t.ifc.Network)
-		if mine == nil {
-			mine = t.ifc
-		}
-		mac, ok, err := neighMACIn(e, mine, t.addr)
+		mac, cached, err := neighMACIn(e, t.ifc, t.addr)
 		if err != nil {
 			return err
 		}
-		if ok && mac.String() == bad.String() {
-			return fmt.Errorf("host %q still sends traffic for %s to a MAC address that no machine of network %q has", e.Host, t.addr, mine.Network.Name)
-		}
-		if owner != nil {
+		owner, known := hostOf(e.Scenario, t.addr)
+		if known {
 			real, err := e.macOf(owner)
 			if err != nil {
 				return err
 			}
 			if real.String() == bad.String() {
-				return fmt.Errorf("host %q still sends traffic for %s to a MAC address that its owner did not have; the owner was changed to match it", e.Host, t.addr)
+				return fmt.Errorf("host %q still sends traffic for %s to a MAC address its owner did not have; the owner's interface was changed to match it", e.Host, t.addr)
 			}
-			if ok && mac.String() != real.String() {
+			if cached && mac.String() != real.String() {
 				return fmt.Errorf("host %q still sends traffic for %s to a MAC address that is not its owner's", e.Host, t.addr)
 			}
+		} else if cached && mac.String() == bad.String() {
+			return fmt.Errorf("host %q still sends traffic for %s to a MAC address that no machine of network %q has", e.Host, t.addr, t.ifc.Network.Name)
 		}
 	}
 	return nil

@@ -310,7 +310,8 @@ func applyMTUMismatch(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	// GSO and TSO skip the receiver's MTU check on a veth: turn them off
-	// on the senders so that TCP is hit as on real hardware.
+	// on the senders, as on real NICs. TCP itself stays protected by the
+	// MSS both ends announce; datagrams larger than the MTU are lost.
 	for _, o := range mtuPeers(ifc) {
 		if err := e.ethtoolOffloads(ctx, o.Host.Name, o.Name, false); err != nil {
 			return err
