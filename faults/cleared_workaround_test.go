@@ -222,25 +222,11 @@ func TestReachabilityFaultsCutEveryFamily(t *testing.T) {
 	} {
 		t.Run(c.kind, func(t *testing.T) {
 			before := sandboxtest.Take(t)
-			l := startNamedLab(t, dualLab, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
-			var node yaml.Node
-			if c.params != "" {
-				if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-					t.Fatal(err)
-				}
-				node = *node.Content[0]
-			}
-			a, err := faults.New(c.kind, c.host, &node)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, a := applied(t, dualLab, c.kind, c.host, c.params)
 			ctx := context.Background()
 			curl := func(url string) error {
 				_, err := l.run("client", "curl", "-gsf", "-m", "2", "-o", "/dev/null", url)
 				return err
-			}
-			if err := a.Apply(ctx, l.lab, l.s); err != nil {
-				t.Fatal(err)
 			}
 			for _, url := range []string{"http://203.0.113.80/", "http://[2001:db8:80::80]/"} {
 				if curl(url) == nil {
@@ -264,4 +250,76 @@ func TestReachabilityFaultsCutEveryFamily(t *testing.T) {
 			sandboxtest.AssertUnchanged(t, before)
 		})
 	}
+}
+
+// applied starts a lab named cleared-* and applies one fault to it.
+func applied(t *testing.T, scenario, kind, host, params string) (*labEnv, *faults.Applied) {
+	t.Helper()
+	l := startNamedLab(t, scenario, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
+	var node yaml.Node
+	if params != "" {
+		if err := yaml.Unmarshal([]byte(params), &node); err != nil {
+			t.Fatal(err)
+		}
+		node = *node.Content[0]
+	}
+	a, err := faults.New(kind, host, &node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(context.Background(), l.lab, l.s); err != nil {
+		t.Fatal(err)
+	}
+	return l, a
+}
+
+// TestClearedAcceptsARuleThatNoLongerMatches: an ACCEPT inserted before
+// the drop is a fix (the drop no longer matches the traffic), though the
+// rule is still in the chain.
+func TestClearedAcceptsARuleThatNoLongerMatches(t *testing.T) {
+	before := sandboxtest.Take(t)
+	l, a := applied(t, adminLab, "firewall-drop", "server", "{chain: INPUT, port: 8443}")
+	ctx := context.Background()
+	if err := a.Cleared(ctx, l.lab, l.s); err == nil {
+		t.Fatal("cleared right after the fault")
+	}
+	if out, err := l.run("server", "iptables", "-I", "INPUT", "-p", "tcp", "--dport", "8443", "-j", "ACCEPT"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := a.Cleared(ctx, l.lab, l.s); err != nil {
+		t.Errorf("an ACCEPT before the drop is not judged cleared: %v", err)
+	}
+	sandboxtest.AssertUnchanged(t, before)
+}
+
+// TestClearedRejectsTheGatewayWearingTheWrongMAC: giving the gateway the
+// MAC of the planted neighbour entry makes ping work; the entry is still
+// wrong for the gateway as it was.
+func TestClearedRejectsTheGatewayWearingTheWrongMAC(t *testing.T) {
+	before := sandboxtest.Take(t)
+	l, a := applied(t, routedLab, "broken-neighbour", "client", "")
+	ctx := context.Background()
+	orig, err := l.run("router", "cat", "/sys/class/net/eth0/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]string{{"router", "ip", "link", "set", "eth0", "address", "02:00:5e:00:de:ad"}, {"client", "ping", "-c", "1", "-W", "1", "10.0.1.1"}} {
+		if out, err := l.run(c[0], c[1:]...); err != nil {
+			t.Fatalf("%v: %v: %s", c, err, out)
+		}
+	}
+	if err := a.Cleared(ctx, l.lab, l.s); err == nil {
+		t.Error("the gateway wearing the wrong MAC is judged cleared")
+	} else {
+		t.Logf("not cleared: %v", err)
+	}
+	for _, c := range [][]string{{"router", "ip", "link", "set", "eth0", "address", strings.TrimSpace(orig)}, {"client", "ip", "neigh", "del", "10.0.1.1", "dev", "eth0"}} {
+		if out, err := l.run(c[0], c[1:]...); err != nil {
+			t.Fatalf("%v: %v: %s", c, err, out)
+		}
+	}
+	if err := a.Cleared(ctx, l.lab, l.s); err != nil {
+		t.Errorf("the real fix is not judged cleared: %v", err)
+	}
+	sandboxtest.AssertUnchanged(t, before)
 }
