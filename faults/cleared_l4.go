@@ -21,7 +21,7 @@ import (
 // clearedProbeTimeout bounds the probe connection of a Cleared judgement:
 // the rules' counters grow with the first packet, the outcome is not
 // what is judged.
-const clearedProbeTimeout = 700 * time.Millisecond
+const clearedProbeTimeout = 300 * time.Millisecond
 
 // judgeTraffic sends the traffic a fault targets (from a host to addr)
 // and judges the rules of the fault's host and of the sender that match
@@ -153,7 +153,7 @@ func clearedCloseWait(ctx context.Context, e *Env, params Params) error {
 		}
 		return nil
 	}
-	if err := poll(1500*time.Millisecond, func() error { return closeWait(true) }); err != nil {
+	if err := poll(time.Second, func() error { return closeWait(true) }); err != nil {
 		return err
 	}
 	if err := closeWait(false); err != nil {
