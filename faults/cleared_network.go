@@ -6,6 +6,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -93,7 +94,12 @@ func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
 		if err != nil {
 			return err
 		}
-		if rl, err := probe.RouteGet(ns, dst); err != nil || rl.Type != "unicast" {
+		// The route type's own answer to a lookup (ip route get): EINVAL
+		// for blackhole, EHOSTUNREACH for unreachable, EACCES for prohibit.
+		// No route at all is another matter, not this fault.
+		wantErr := map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
+		rl, err := probe.RouteGet(ns, dst)
+		if errors.Is(err, wantErr) || err == nil && rl.Type == typ {
 			return fmt.Errorf("host %q still throws away traffic for %s instead of forwarding it", e.Host, pf)
 		}
 	}
