@@ -158,8 +158,9 @@ func linkKinds() []Kind {
 			Summary:   "The host takes another host's IPv4 address and announces it.",
 			Symptom: "The other hosts of the network reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC " +
 				"(compare with `ip link` on the owner), pings to ADDR are answered by the intruder, and the owner's services answer " +
-				"\"Connection refused\" from there; two MACs answer an ARP request for the address " +
-				"(`arping -D -I DEV ADDR` prints two \"Unicast reply from ADDR [MAC]\" lines with different MACs).",
+				"\"Connection refused\" from there (curl: \"Couldn't connect to server\"); two MACs answer an ARP request for the address: " +
+				"`arping -c 2 -I DEV ADDR` prints \"Unicast reply from ADDR [MAC]\" lines with two different MACs " +
+				"(`arping -D` stops at the first reply).",
 			Fix: "Remove the address from the host that took it (`ip addr del ADDR/N dev DEV`), then let the neighbours relearn the right MAC: " +
 				"`ip neigh flush dev DEV` on them, or `arping -U -I DEV ADDR` from the owner.",
 			NewParams: func() Params { return &DuplicateIPParams{} },
