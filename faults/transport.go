@@ -33,8 +33,9 @@ func transportKinds() []Kind {
 			Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
 				"\"nc: connect to HOST port PORT (tcp) timed out: Operation now in progress\"; " +
 				"curl prints \"curl: (28) Connection timed out after N milliseconds\". tcpdump shows the SYN " +
-				"retransmitted with no answer. ping still works when only a TCP port is dropped. In OUTPUT, a UDP send from the host " +
-				"fails at once instead: `nc -u` and dig print \"Operation not permitted\" and nothing leaves the host.",
+				"retransmitted with no answer. ping still works when only a TCP port is dropped. In OUTPUT, a UDP datagram from the host " +
+				"is refused by its own kernel (EPERM): nothing leaves the host (tcpdump sees nothing), `nc -u` gets no answer and prints nothing, " +
+				"dig prints \";; communications error to ADDR#53: timed out\", and `iptables -L OUTPUT -v` counts each attempt.",
 			Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
 				"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
 			NewParams: func() Params { return &FirewallParams{target: "DROP"} },
