@@ -54,7 +54,8 @@ func appKinds() []Kind {
 				"`getent hosts NAME` fails (exit status 2) and curl prints \"Could not resolve host: NAME\"; Go programs say \"server misbehaving\". "+
 				"Other names still resolve.",
 			"Ask each server directly (`dig @SERVER NAME`) to find the one that fails, and repair it: its log names the broken name. "+
-				"In a lab, restart the server's dns service with its zone intact; meanwhile a client may point resolv.conf at a healthy server."),
+				"In a lab, restart the server's dns service with its zone intact. Pointing a client's resolv.conf at a healthy server meanwhile is a mitigation: "+
+				"the server is still broken."),
 		dnsModeKind("dns-nxdomain", services.DNSNXDomain,
 			"The lab's DNS server says a name that exists does not (NXDOMAIN).",
 			"`dig NAME` prints \"status: NXDOMAIN\" at once, with the zone's SOA in the AUTHORITY SECTION; `getent hosts NAME` prints "+

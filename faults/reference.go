@@ -99,7 +99,9 @@ func Reference() string {
 		"nameserver; the DNS server answers right when asked directly; the node translates the service's virtual IP again. " +
 		"A task that fixes something passes only when its goal works and the faults it names are cleared, so workarounds fail: " +
 		"proxy ARP, host routes, a default route without a gateway, DNAT or REDIRECT around a drop, smaller MTUs at the ends, " +
-		"bypassing a virtual IP, pinning names in /etc/hosts, pointing resolv.conf at another server, or another program on the port.\n\n" +
+		"bypassing a virtual IP, pinning names in /etc/hosts, pointing resolv.conf at another server, or another program on the port. " +
+		"A lab's services are started and restarted with `netdojo service LAB HOST NAME start|restart`, as systemctl would: " +
+		"the same program started by hand is another program.\n\n" +
 		"While a fault is not cleared, the judgement says what is still wrong at its place, in the words of behaviour " +
 		"(\"host \\\"client\\\" still sends IPv4 traffic for other networks straight out of eth0 as if it were on-link, through no router\"), " +
 		"never a command, the missing value (an address, an MTU, a port) or the fix. The `custom` kind lets an author write both " +
