@@ -82,7 +82,14 @@ func clearedStateful(ctx context.Context, e *Env, params Params) error {
 	if err != nil {
 		return err
 	}
-	return e.judgeTraffic(from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), fmt.Sprintf("the answers %q gets to the connections it opens", from))
+	what := fmt.Sprintf("the answers %q gets to the connections it opens", from)
+	if err := e.judgeTraffic(from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), what); err != nil {
+		return err
+	}
+	if to6, ok := e.addr6Of(to); ok && e.hasIPv6() {
+		return e.judgeTraffic(from, "tcp", netip.AddrPortFrom(to6, uint16(p.Port)), what+" over IPv6")
+	}
+	return nil
 }
 
 // clearedServiceListens wants the scenario's own service process on its
@@ -252,14 +259,19 @@ func clearedLoss(ctx context.Context, e *Env, params Params) error {
 			return fmt.Errorf("the firewall of host %q still throws away some of the packets it exchanges with %s", e.Host, to)
 		}
 	}
-	rep, err := probe.Firewall(ns, to.Is6(), "filter", p.Chain)
-	if err != nil {
-		return err
-	}
-	if c, ok := rep.Chain(p.Chain); ok {
-		for _, r := range c.Rules {
-			if r.Target == "DROP" && strings.Contains(r.Spec, "statistic") {
-				return fmt.Errorf("the firewall of host %q still throws away a share of the packets it handles", e.Host)
+	for _, v6 := range []bool{false, true} {
+		if v6 && !e.hasIPv6() {
+			continue
+		}
+		rep, err := probe.Firewall(ns, v6, "filter", p.Chain)
+		if err != nil {
+			return err
+		}
+		if c, ok := rep.Chain(p.Chain); ok {
+			for _, r := range c.Rules {
+				if r.Target == "DROP" && strings.Contains(r.Spec, "statistic") {
+					return fmt.Errorf("the firewall of host %q still throws away a share of the packets it handles", e.Host)
+				}
 			}
 		}
 	}

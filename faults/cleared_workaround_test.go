@@ -219,6 +219,7 @@ func TestReachabilityFaultsCutEveryFamily(t *testing.T) {
 		{"forwarding-off", "router", ""},
 		{"firewall-drop", "server", "{chain: INPUT, port: 80}"},
 		{"firewall-reject-host-prohibited", "server", "{chain: INPUT, port: 80}"},
+		{"stateful-firewall-drops-return", "client", "{chain: INPUT, port: 80}"},
 	} {
 		t.Run(c.kind, func(t *testing.T) {
 			before := sandboxtest.Take(t)

@@ -5,6 +5,7 @@ package faults
 // would reach the service over IPv6 as if nothing were wrong.
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -19,13 +20,8 @@ var reject6 = map[string]string{
 	"icmp-net-unreachable":  "icmp6-no-route",
 }
 
-// mirrors6 reports whether the fault's rule is mirrored for IPv6 on the
-// env's host: the host has an IPv6 address and the rule names no
-// address of its own.
-func (p *FirewallParams) mirrors6(e *Env) bool {
-	if p.Source != "" || p.Destination != "" {
-		return false
-	}
+// hasIPv6 reports whether the env's host has an IPv6 address.
+func (e *Env) hasIPv6() bool {
 	h := e.ScenarioHost()
 	if h == nil {
 		return false
@@ -36,6 +32,36 @@ func (p *FirewallParams) mirrors6(e *Env) bool {
 		}
 	}
 	return false
+}
+
+// ruleBothFamilies inserts (present) or deletes a filter rule in the
+// env's host, in iptables and, when mirror and the host has IPv6, in
+// ip6tables with the same spec.
+func (e *Env) ruleBothFamilies(chain string, spec []string, mirror, present bool) error {
+	protos := []iptables.Protocol{iptables.ProtocolIPv4}
+	if mirror && e.hasIPv6() {
+		protos = append(protos, iptables.ProtocolIPv6)
+	}
+	var errs []error
+	for _, proto := range protos {
+		errs = append(errs, e.IPTables("", proto, func(ipt *iptables.IPTables) error {
+			if present {
+				return ipt.InsertUnique("filter", chain, 1, spec...)
+			}
+			return ipt.DeleteIfExists("filter", chain, spec...)
+		}))
+		if present && errs[len(errs)-1] != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mirrors6 reports whether the fault's rule is mirrored for IPv6 on the
+// env's host: the host has an IPv6 address and the rule names no
+// address of its own.
+func (p *FirewallParams) mirrors6(e *Env) bool {
+	return p.Source == "" && p.Destination == "" && e.hasIPv6()
 }
 
 func (p *FirewallParams) rulespec6() []string {

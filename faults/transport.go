@@ -74,7 +74,7 @@ func transportKinds() []Kind {
 				"(tcpdump: \"ICMP net HOST unreachable\") sent by a firewall, not a missing route."),
 		{
 			Name: "stateful-firewall-drops-return", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port.",
+			Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port (in ip6tables too on a dual-stack host).",
 			Symptom: "Connections time out (`nc -zv -w 2 HOST PORT`: \"timed out: Operation now in progress\"), " +
 				"yet the SYN leaves and the server answers: tcpdump on the server side shows SYN and SYN-ACK " +
 				"repeated, on the client side only SYNs (FORWARD) or SYN-ACKs that no ACK follows (INPUT); " +
@@ -158,7 +158,7 @@ func transportKinds() []Kind {
 		},
 		{
 			Name: "packet-loss", Layer: LayerTransport, NeedsHost: true,
-			Summary: "The host drops a random share of packets (iptables statistic match), as a bad link would.",
+			Summary: "The host drops a random share of packets (iptables statistic match, and ip6tables on a dual-stack host unless it names an address), as a bad link would.",
 			Symptom: "`ping -c 20 ADDR` prints \"N packets transmitted, M received, X% packet loss\" with X around the " +
 				"configured probability (twice it for a round trip when INPUT and OUTPUT both drop); TCP stays " +
 				"correct but slow, and `ss -ti` shows retrans growing.",
@@ -360,21 +360,14 @@ func (p *StatefulParams) rulespec() []string {
 
 func applyStateful(ctx context.Context, e *Env, params Params) error {
 	p := params.(*StatefulParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
-	})
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), true, true)
 }
 
 func revertStateful(ctx context.Context, e *Env, params Params) error {
 	p := params.(*StatefulParams)
-	if err := e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
-	}); err != nil {
-		return err
-	}
 	// Half-open connections left by the fault would keep answering SYNs
 	// with their old SYN-ACK; nothing else to undo.
-	return nil
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), true, false)
 }
 
 func observeStateful(ctx context.Context, e *Env, params Params) error {
@@ -1049,16 +1042,12 @@ func (p *LossParams) rulespec() []string {
 
 func applyLoss(ctx context.Context, e *Env, params Params) error {
 	p := params.(*LossParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
-	})
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), p.Source == "" && p.Destination == "", true)
 }
 
 func revertLoss(ctx context.Context, e *Env, params Params) error {
 	p := params.(*LossParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
-	})
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), p.Source == "" && p.Destination == "", false)
 }
 
 // lossProbes is how many echo requests the loss probe sends: with a 0.3
