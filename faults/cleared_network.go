@@ -74,7 +74,8 @@ func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
 		return err
 	}
 	defer h.Close()
-	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	_, fam := ipNet(pf)
+	routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return fmt.Errorf("listing the routes of host %q: %w", e.Host, err)
 	}
@@ -97,7 +98,7 @@ func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
 		// The route type's own answer to a lookup (ip route get): EINVAL
 		// for blackhole, EHOSTUNREACH for unreachable, EACCES for prohibit.
 		// No route at all is another matter, not this fault.
-		wantErr := map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
+		wantErr := routeTypeErrno(typ, dst)
 		rl, err := probe.RouteGet(ns, dst)
 		if errors.Is(err, wantErr) || err == nil && rl.Type == typ {
 			return fmt.Errorf("host %q still throws away traffic for %s instead of forwarding it", e.Host, pf)

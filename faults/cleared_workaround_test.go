@@ -324,3 +324,45 @@ func TestClearedRejectsTheGatewayWearingTheWrongMAC(t *testing.T) {
 	}
 	sandboxtest.AssertUnchanged(t, before)
 }
+
+// TestRouteFaultsTakeAnIPv6Prefix: the route-type faults cut an IPv6
+// prefix when given one (a dual-stack destination needs one fault per
+// family), observed and judged the same way.
+func TestRouteFaultsTakeAnIPv6Prefix(t *testing.T) {
+	for _, kind := range []string{"blackhole-route", "unreachable-route", "prohibit-route"} {
+		t.Run(kind, func(t *testing.T) {
+			before := sandboxtest.Take(t)
+			l, a := applied(t, dualLab, kind, "client", "{to: \"2001:db8:80::/64\"}")
+			ctx := context.Background()
+			curl := func(url string) error {
+				_, err := l.run("client", "curl", "-gsf", "-m", "2", "-o", "/dev/null", url)
+				return err
+			}
+			if err := a.Observe(ctx, l.lab, l.s); err != nil {
+				t.Errorf("the symptom is not observed: %v", err)
+			}
+			if curl("http://[2001:db8:80::80]/") == nil {
+				t.Error("curl over IPv6 still works")
+			}
+			if err := curl("http://203.0.113.80/"); err != nil {
+				t.Errorf("curl over IPv4 fails: %v", err)
+			}
+			if err := a.Cleared(ctx, l.lab, l.s); err == nil {
+				t.Error("judged cleared right after the fault")
+			}
+			if err := a.Revert(ctx, l.lab, l.s); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Observe(ctx, l.lab, l.s); err == nil {
+				t.Error("the symptom is still observed after revert")
+			}
+			if err := a.Cleared(ctx, l.lab, l.s); err != nil {
+				t.Errorf("not cleared after revert: %v", err)
+			}
+			if err := curl("http://[2001:db8:80::80]/"); err != nil {
+				t.Errorf("curl over IPv6 fails after revert: %v", err)
+			}
+			sandboxtest.AssertUnchanged(t, before)
+		})
+	}
+}

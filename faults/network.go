@@ -133,15 +133,15 @@ func (p *GatewayParams) Check() error {
 // RouteParams name a destination prefix on a router, and the flow the
 // symptom shows on.
 type RouteParams struct {
-	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24." required:"true"`
+	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24, or an IPv6 one such as 2001:db8:80::/64 (to cut a dual-stack destination, give the fault once per family)." required:"true"`
 	From string `yaml:"from,omitempty" json:"from,omitempty" doc:"Host whose traffic to the prefix shows the symptom (default: a host that routes through this one)."`
 }
 
 // Check implements Params.
 func (p *RouteParams) Check() error {
 	pf, err := netip.ParsePrefix(p.To)
-	if err != nil || !pf.Addr().Is4() {
-		return fmt.Errorf("to: %q is not an IPv4 prefix such as 203.0.113.0/24", p.To)
+	if err != nil {
+		return fmt.Errorf("to: %q is not a prefix such as 203.0.113.0/24 or 2001:db8:80::/64", p.To)
 	}
 	if pf.Masked() != pf {
 		return fmt.Errorf("to: %s has host bits set; did you mean %s?", pf, pf.Masked())
@@ -150,6 +150,15 @@ func (p *RouteParams) Check() error {
 }
 
 func (p *RouteParams) prefix() netip.Prefix { return netip.MustParsePrefix(p.To) }
+
+// ipNet is a prefix as netlink takes it, and its address family.
+func ipNet(pf netip.Prefix) (*net.IPNet, int) {
+	fam := netlink.FAMILY_V4
+	if pf.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	return &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), pf.Addr().BitLen())}, fam
+}
 
 // FlowParams name the flow a router fault shows on; both may be left to
 // the scenario.
@@ -676,8 +685,8 @@ func applyMissingRoute(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	defer h.Close()
-	dst := &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), 32)}
-	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	dst, fam := ipNet(pf)
+	routes, err := h.RouteListFiltered(fam, &netlink.Route{Dst: dst, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return fmt.Errorf("listing routes to %s: %w", pf, err)
 	}
@@ -716,7 +725,7 @@ func observeMissingRoute(ctx context.Context, e *Env, p Params) error {
 	rp := p.(*RouteParams)
 	pf := rp.prefix()
 	target := pf.Addr().Next()
-	if pf.Bits() == 32 {
+	if pf.IsSingleIP() {
 		target = pf.Addr()
 	}
 	h, err := e.handle()
@@ -801,8 +810,8 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 				return err
 			}
 			defer h.Close()
-			dst := &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), 32)}
-			if err := h.RouteReplace(&netlink.Route{Dst: dst, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil {
+			dst, fam := ipNet(pf)
+			if err := h.RouteReplace(&netlink.Route{Dst: dst, Family: fam, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil {
 				return fmt.Errorf("adding %s route to %s: %w", typ, pf, err)
 			}
 			return nil
@@ -814,8 +823,8 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 				return err
 			}
 			defer h.Close()
-			dst := &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), 32)}
-			if err := h.RouteDel(&netlink.Route{Dst: dst, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil && !errors.Is(err, unix.ESRCH) {
+			dst, fam := ipNet(pf)
+			if err := h.RouteDel(&netlink.Route{Dst: dst, Family: fam, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("deleting %s route to %s: %w", typ, pf, err)
 			}
 			return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return r.Dst == pf })
@@ -829,13 +838,20 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 	}
 }
 
+// routeTypeErrno is the kernel's answer to a lookup that hits a route
+// of the type, in both families: EINVAL for blackhole, EHOSTUNREACH for
+// unreachable, EACCES for prohibit.
+func routeTypeErrno(typ string, _ netip.Addr) error {
+	return map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
+}
+
 // observeRouteType looks up the route on the host (the kernel answers
 // with the type's errno) and pings through the host when a flow crosses
 // it: blackhole is silent, unreachable and prohibit answer with ICMP.
 func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 	pf := rp.prefix()
 	target := pf.Addr()
-	if pf.Bits() < 32 {
+	if !pf.IsSingleIP() {
 		target = target.Next()
 	}
 	hns, err := e.Netns("")
@@ -844,7 +860,7 @@ func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 	}
 	// ip route get: EINVAL for blackhole, EHOSTUNREACH for unreachable,
 	// EACCES for prohibit.
-	wantErr := map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
+	wantErr := routeTypeErrno(typ, target)
 	rl, err := probe.RouteGet(hns, target)
 	switch {
 	case err == nil && typ == "blackhole" && rl.Type == "blackhole":
