@@ -89,10 +89,13 @@ func observeNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 		return err
 	}
 	defer h.Close()
+	defaults := []scenarios.RouteSpec{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Type: "unicast"}}
 	for _, r := range e.ScenarioHost().Routes {
-		if r.Dst.Bits() != 0 || r.Type != "unicast" {
-			continue
+		if r.Dst.Bits() == 0 && r.Dst.Addr().Is6() && r.Type == "unicast" {
+			defaults = append(defaults, r)
 		}
+	}
+	for _, r := range defaults {
 		dst, ok := sampleAddr(e.ScenarioHost(), r.Dst)
 		if !ok {
 			continue
