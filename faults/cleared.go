@@ -6,9 +6,12 @@ package faults
 // that makes the goal work while the fault stays is not taken for a fix.
 //
 // The errors they return are observations of what is still wrong at the
-// fault's place, in the words of behaviour ("host "client" still sends
-// traffic for other networks through no router of its LAN"), never a
-// command, a missing value (an address, an MTU, a port) or the fix.
+// fault's place, in the words of the traffic and of behaviour ("IPv4
+// traffic for other networks still leaves straight out of the interface
+// as if it were on-link, through no router"). They may name the ends of
+// the traffic, never the host, interface, chain, rule, process or value
+// where the fault is (finding it is often the task), a command or the
+// fix.
 
 import (
 	"errors"
@@ -108,13 +111,13 @@ func (e *Env) routeThrough(host string, dst, via netip.Addr, what string) error 
 		if !errors.As(err, &re) {
 			return err
 		}
-		return fmt.Errorf("host %q still has no usable %s route for %s: the kernel refuses to send it (%v)", host, familyName(dst), what, re.Errno)
+		return fmt.Errorf("%s %s still finds no usable route: the kernel refuses to send it (%v)", familyName(dst), what, re.Errno)
 	case rl.Type != "unicast":
-		return fmt.Errorf("host %q still sends %s %s to a %s route", host, familyName(dst), what, rl.Type)
+		return fmt.Errorf("%s %s still meets a %s route", familyName(dst), what, rl.Type)
 	case !rl.Gateway.IsValid():
-		return fmt.Errorf("host %q still sends %s %s straight out of %s as if it were on-link, through no router", host, familyName(dst), what, rl.Dev)
+		return fmt.Errorf("%s %s still leaves straight out of the interface as if it were on-link, through no router", familyName(dst), what)
 	case rl.Gateway.Unmap() != via.Unmap():
-		return fmt.Errorf("host %q still sends %s %s through a next hop that is not the router the network has for it", host, familyName(dst), what)
+		return fmt.Errorf("%s %s still goes through a next hop that is not the router the network has for it", familyName(dst), what)
 	}
 	return nil
 }
@@ -226,12 +229,12 @@ func (g grownRule) rewrites() bool {
 func judgeRules(grown []grownRule, what string) error {
 	for _, g := range grown {
 		if g.discards() {
-			return fmt.Errorf("the firewall of host %q still discards %s (a rule of its %s chain matches it)", g.Host, what, g.Chain)
+			return fmt.Errorf("a firewall on the way still discards %s", what)
 		}
 	}
 	for _, g := range grown {
 		if g.rewrites() {
-			return fmt.Errorf("%s is rewritten by the nat table of host %q on its way, so it never meets the firewall as it is; the firewall itself has not changed for it", what, g.Host)
+			return fmt.Errorf("%s is rewritten by a NAT rule on its way, so it never meets the firewall as it is; the firewall itself has not changed for it", what)
 		}
 	}
 	return nil
@@ -298,19 +301,19 @@ func (e *Env) serviceListens(name string, port int, listen string) error {
 		found = true
 		pid := socketPID(s.INode)
 		if !ok || pid != proc.PID {
-			return fmt.Errorf("port %d of host %q is held by a process that is not the lab's %s service", port, e.Host, name)
+			return fmt.Errorf("the port of the %s service is held by a process that is not the lab's %s service", name, name)
 		}
 		src, _ := netip.AddrFromSlice(s.ID.Source)
 		src = src.Unmap()
 		if (!want.IsValid() || want.IsUnspecified()) && !src.IsUnspecified() {
-			return fmt.Errorf("the %s service of host %q listens on port %d of one address only, so other hosts cannot reach it there", name, e.Host, port)
+			return fmt.Errorf("the %s service listens on one address only, so other hosts cannot reach it", name)
 		}
 		if want.IsValid() && !want.IsUnspecified() && src != want.Unmap() && !src.IsUnspecified() {
-			return fmt.Errorf("the %s service of host %q listens on port %d of another address than the one it serves on", name, e.Host, port)
+			return fmt.Errorf("the %s service listens on another address than the one it serves on", name)
 		}
 	}
 	if !found {
-		return fmt.Errorf("nothing listens on port %d of host %q", port, e.Host)
+		return fmt.Errorf("nothing listens on the port of the %s service", name)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func clearedForwarding(ctx context.Context, e *Env, p Params) error {
 			if strings.HasPrefix(k, "net.ipv6") {
 				fam = "IPv6"
 			}
-			return fmt.Errorf("router %q still does not pass %s packets from one of its networks to another", e.Host, fam)
+			return fmt.Errorf("a router still does not pass %s packets from one of its networks to another", fam)
 		}
 	}
 	return nil
@@ -86,7 +86,7 @@ func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
 		d, _ := netip.AddrFromSlice(r.Dst.IP)
 		bits, _ := r.Dst.Mask.Size()
 		if netip.PrefixFrom(d.Unmap(), bits).Overlaps(pf) {
-			return fmt.Errorf("host %q still throws away traffic for %s instead of forwarding it", e.Host, pf)
+			return fmt.Errorf("traffic for %s is still thrown away by a route on its way instead of being forwarded", pf)
 		}
 	}
 	sh := e.ScenarioHost()
@@ -101,7 +101,7 @@ func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
 		wantErr := routeTypeErrno(typ, dst)
 		rl, err := probe.RouteGet(ns, dst)
 		if errors.Is(err, wantErr) || err == nil && rl.Type == typ {
-			return fmt.Errorf("host %q still throws away traffic for %s instead of forwarding it", e.Host, pf)
+			return fmt.Errorf("traffic for %s is still thrown away by a route on its way instead of being forwarded", pf)
 		}
 	}
 	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst == pf })
@@ -142,7 +142,7 @@ func clearedRPFilter(ctx context.Context, e *Env, p Params) error {
 		a, _ := strconv.Atoi(all)
 		b, _ := strconv.Atoi(v)
 		if max(a, b) == 1 {
-			return fmt.Errorf("router %q still discards packets that arrive on %s from sources it would not route back that way, and the flow's answers do", e.Host, i.Name)
+			return errors.New("a router's reverse path filter still discards the answers, since they arrive where it would not route them back")
 		}
 	}
 	return nil
@@ -197,7 +197,7 @@ func clearedPMTU(ctx context.Context, e *Env, p Params) error {
 			return err
 		}
 		if mtu != ifc.MTU {
-			return fmt.Errorf("host %q sends smaller packets than its network carries, which hides the path's problem rather than removing it", x.host)
+			return errors.New("an end host sends smaller packets than its network carries, which hides the path's problem rather than removing it")
 		}
 		ns, err := e.Netns(x.host)
 		if err != nil {
@@ -237,7 +237,7 @@ func clearedSilentHop(ctx context.Context, e *Env, p Params) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("router %q still says nothing when a packet's TTL runs out there", e.Host)
+	return fmt.Errorf("a router on the path from %q to %s still says nothing when a packet's TTL runs out there", from, to)
 }
 
 func clearedRateLimit(ctx context.Context, e *Env, p Params) error {
@@ -262,7 +262,7 @@ func clearedRateLimit(ctx context.Context, e *Env, p Params) error {
 		}
 	}
 	if answered < n*9/10 {
-		return fmt.Errorf("router %q still answers only %d of %d probes that expire there in a burst", e.Host, answered, n)
+		return fmt.Errorf("a router on the path from %q to %s still answers only %d of %d probes that expire there in a burst", from, to, answered, n)
 	}
 	return nil
 }
@@ -288,12 +288,12 @@ func clearedMasquerade(ctx context.Context, e *Env, p Params) error {
 	for _, g := range grown {
 		if g.Chain == "POSTROUTING" && (g.Target == "MASQUERADE" || g.Target == "SNAT") {
 			if !reply {
-				return fmt.Errorf("traffic from %q leaves router %q translated but gets no answer from %s", from, e.Host, to)
+				return fmt.Errorf("traffic from %q to %s is translated but gets no answer", from, to)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("traffic from %q still leaves router %q towards %s with its private source address", from, e.Host, to)
+	return fmt.Errorf("traffic from %q still leaves for %s with its private source address", from, to)
 }
 
 func clearedPortRange(ctx context.Context, e *Env, p Params) error {
@@ -315,7 +315,7 @@ func clearedPortRange(ctx context.Context, e *Env, p Params) error {
 		return hi - lo + 1
 	}
 	if width(v) < width(e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999")) {
-		return fmt.Errorf("host %q still has fewer local ports for its connections than it started with", e.Host)
+		return errors.New("the local port range is still narrower than it was")
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func customKinds() []Kind {
 				if x.StillWrong != "" {
 					return errors.New(x.StillWrong)
 				}
-				return fmt.Errorf("the cause of the fault on host %q is still there", e.Host)
+				return errors.New("the cause of the fault is still there")
 			}
 			return nil
 		},

@@ -53,9 +53,10 @@ type Kind struct {
 	// fault is (the route is back on that host, the dropping rule no longer
 	// matches in that chain, the hop sends "fragmentation needed" again),
 	// however the lab behaves end to end. An error is an observation of what
-	// is still wrong there, in words that never state the fix. A kind
-	// without one is judged by its symptom: cleared when Observe no longer
-	// sees it.
+	// is still wrong there, in words that never state the fix nor name the
+	// host, interface, chain, process or value where the fault is (see
+	// cleared.go). A kind without one is judged by its symptom: cleared when
+	// Observe no longer sees it.
 	Cleared func(ctx context.Context, e *Env, p Params) error
 }
 

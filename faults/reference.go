@@ -102,9 +102,11 @@ func Reference() string {
 		"bypassing a virtual IP, pinning names in /etc/hosts, pointing resolv.conf at another server, or another program on the port. " +
 		"A lab's services are started and restarted with `netdojo service LAB HOST NAME start|restart`, as systemctl would: " +
 		"the same program started by hand is another program.\n\n" +
-		"While a fault is not cleared, the judgement says what is still wrong at its place, in the words of behaviour " +
-		"(\"host \\\"client\\\" still sends IPv4 traffic for other networks straight out of eth0 as if it were on-link, through no router\"), " +
-		"never a command, the missing value (an address, an MTU, a port) or the fix. The `custom` kind lets an author write both " +
+		"While a fault is not cleared, the judgement says what is still wrong at its place, in the words of the traffic and of behaviour " +
+		"(\"IPv4 traffic for other networks still leaves straight out of the interface as if it were on-link, through no router\"; " +
+		"\"a firewall on the way still discards the TCP traffic that was being stopped\"). It names the ends of the traffic when it must, " +
+		"but never the host, interface, chain, rule, process or value where the fault is, nor a command or the fix: finding the place " +
+		"is often the task, and the answer to another. The `custom` kind lets an author write both " +
 		"probes as commands.\n\n")
 	kinds := Catalog()
 	b.WriteString("| Kind | Layer | Needs a host | Summary |\n|---|---|---|---|\n")
