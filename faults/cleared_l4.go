@@ -24,11 +24,22 @@ import (
 // what is judged.
 const clearedProbeTimeout = 300 * time.Millisecond
 
+// statefulProbeTimeout covers a SYN retransmission, for the return
+// traffic of stateful-firewall-drops-return.
+const statefulProbeTimeout = 1500 * time.Millisecond
+
 // judgeTraffic sends the traffic a fault targets (from a host to addr)
 // and judges the rules of the fault's host and of the sender that match
 // it: one that discards it, or a rewrite that steers it around, keeps the
 // fault there.
 func (e *Env) judgeTraffic(from, proto string, addr netip.AddrPort, what string) error {
+	return e.judgeTrafficFor(from, proto, addr, what, clearedProbeTimeout)
+}
+
+// judgeTrafficFor is judgeTraffic with the probe's timeout: return
+// traffic needs the server to answer, which a loaded server may do only
+// after the client's first SYN retransmission (1 s).
+func (e *Env) judgeTrafficFor(from, proto string, addr netip.AddrPort, what string, timeout time.Duration) error {
 	ns, err := e.Netns(from)
 	if err != nil {
 		return err
@@ -38,7 +49,7 @@ func (e *Env) judgeTraffic(from, proto string, addr netip.AddrPort, what string)
 		hosts = append(hosts, from)
 	}
 	grown, err := e.rulesMatching(hosts, []string{"filter", "nat"}, addr.Addr().Is6(), func() error {
-		_, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: proto, Timeout: clearedProbeTimeout})
+		_, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: proto, Timeout: timeout})
 		return err
 	})
 	if err != nil {
@@ -81,11 +92,11 @@ func clearedStateful(ctx context.Context, e *Env, params Params) error {
 		return err
 	}
 	what := "the answers to the connections that were failing"
-	if err := e.judgeTraffic(from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), what); err != nil {
+	if err := e.judgeTrafficFor(from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), what, statefulProbeTimeout); err != nil {
 		return err
 	}
 	if to6, ok := e.addr6Of(to); ok && e.hasIPv6() {
-		return e.judgeTraffic(from, "tcp", netip.AddrPortFrom(to6, uint16(p.Port)), what+" over IPv6")
+		return e.judgeTrafficFor(from, "tcp", netip.AddrPortFrom(to6, uint16(p.Port)), what+" over IPv6", statefulProbeTimeout)
 	}
 	return nil
 }
