@@ -46,6 +46,7 @@ func appKinds() []Kind {
 			Apply:     applyDeadServer,
 			Revert:    revertResolvConf,
 			Observe:   observeDeadServer,
+			Cleared:   clearedDeadServer,
 		},
 		dnsModeKind("dns-servfail", services.DNSServfail,
 			"The lab's DNS server answers SERVFAIL for a name.",
@@ -53,7 +54,8 @@ func appKinds() []Kind {
 				"`getent hosts NAME` fails (exit status 2) and curl prints \"Could not resolve host: NAME\"; Go programs say \"server misbehaving\". "+
 				"Other names still resolve.",
 			"Ask each server directly (`dig @SERVER NAME`) to find the one that fails, and repair it: its log names the broken name. "+
-				"In a lab, restart the server's dns service with its zone intact; meanwhile a client may point resolv.conf at a healthy server."),
+				"In a lab, restart the server's dns service with its zone intact. Pointing a client's resolv.conf at a healthy server meanwhile is a mitigation: "+
+				"the server is still broken."),
 		dnsModeKind("dns-nxdomain", services.DNSNXDomain,
 			"The lab's DNS server says a name that exists does not (NXDOMAIN).",
 			"`dig NAME` prints \"status: NXDOMAIN\" at once, with the zone's SOA in the AUTHORITY SECTION; `getent hosts NAME` prints "+
@@ -74,6 +76,7 @@ func appKinds() []Kind {
 			Apply:     applyDNSFault,
 			Revert:    revertDNSFault,
 			Observe:   observeDNSSlow,
+			Cleared:   clearedDNSSlow,
 		},
 		dnsModeKind("dns-refused", services.DNSRefused,
 			"The lab's DNS server refuses queries for a name (REFUSED).",
@@ -102,6 +105,7 @@ func appKinds() []Kind {
 			Apply:     applyWrongSearch,
 			Revert:    revertResolvConf,
 			Observe:   observeWrongSearch,
+			Cleared:   clearedWrongSearch,
 		},
 		{
 			Name:      "wrong-record",
@@ -117,6 +121,7 @@ func appKinds() []Kind {
 			Apply:     applyDNSFault,
 			Revert:    revertDNSFault,
 			Observe:   observeWrongRecord,
+			Cleared:   clearedWrongRecord,
 		},
 		{
 			Name:      "stale-hosts-entry",
@@ -132,6 +137,7 @@ func appKinds() []Kind {
 			Apply:     applyStaleHosts,
 			Revert:    revertHosts,
 			Observe:   observeStaleHosts,
+			Cleared:   clearedStaleHosts,
 		},
 		{
 			Name:      "proxy-backend-down",
@@ -149,6 +155,7 @@ func appKinds() []Kind {
 			Observe: func(ctx context.Context, e *Env, p Params) error {
 				return observeProxyStatus(ctx, e, p.(*BackendParams).Service, http.StatusBadGateway)
 			},
+			Cleared: clearedBackendDown,
 		},
 		{
 			Name:      "proxy-backend-hung",
@@ -167,6 +174,7 @@ func appKinds() []Kind {
 			Observe: func(ctx context.Context, e *Env, p Params) error {
 				return observeProxyStatus(ctx, e, p.(*BackendHungParams).Service, http.StatusGatewayTimeout)
 			},
+			Cleared: clearedBackendHung,
 		},
 	}
 }
@@ -445,6 +453,9 @@ func dnsModeKind(name, mode, summary, symptom, fix string) Kind {
 		},
 		Observe: func(ctx context.Context, e *Env, p Params) error {
 			return observeDNSMode(ctx, e, params(p))
+		},
+		Cleared: func(ctx context.Context, e *Env, p Params) error {
+			return clearedDNSMode(ctx, e, params(p))
 		},
 	}
 }

@@ -63,11 +63,6 @@ i=0; while [ $i -lt 100 ]; do %s && exit 0; sleep 0.05; i=$((i+1)); done; exit 1
 		host, ssArgs, ssArgs, self, kind, params, ready)
 }
 
-// dnsRestartFix restarts ns1's DNS server with its zone intact.
-func dnsRestartFix(t *testing.T) string {
-	return restartFix(t, "ns1", "u", 53, "dns", resolverJSON, "dig +time=1 +tries=1 @10.0.1.53 www.corp.test >/dev/null")
-}
-
 var queryTime = regexp.MustCompile(`Query time: (\d+) msec`)
 
 func TestAppFaults(t *testing.T) {
@@ -96,7 +91,7 @@ func TestAppFaults(t *testing.T) {
 			symptom: func(t *testing.T, l *labEnv) error {
 				return expect(dig(l, "www.corp.test"), "status: SERVFAIL")
 			},
-			fix: []string{dnsRestartFix(t)},
+			restart: []string{"ns1: resolver"},
 		},
 		{
 			kind: "dns-nxdomain", scenario: appLab, host: "ns1", params: "{name: www.corp.test., type: A}",
@@ -107,7 +102,7 @@ func TestAppFaults(t *testing.T) {
 				}
 				return expect(dig(l, "www.corp.test"), "status: NXDOMAIN")
 			},
-			fix: []string{dnsRestartFix(t)},
+			restart: []string{"ns1: resolver"},
 		},
 		{
 			kind: "dns-slow", scenario: appLab, host: "ns1", params: "{name: www.corp.test., delay: 1s}",
@@ -122,21 +117,21 @@ func TestAppFaults(t *testing.T) {
 				}
 				return expect(out, "10.0.1.80")
 			},
-			fix: []string{dnsRestartFix(t)},
+			restart: []string{"ns1: resolver"},
 		},
 		{
 			kind: "dns-refused", scenario: appLab, host: "ns1", params: "{name: www.corp.test.}",
 			symptom: func(t *testing.T, l *labEnv) error {
 				return expect(dig(l, "www.corp.test"), "status: REFUSED")
 			},
-			fix: []string{dnsRestartFix(t)},
+			restart: []string{"ns1: resolver"},
 		},
 		{
 			kind: "dns-truncated", scenario: appLab, host: "ns1", params: "{name: www.corp.test.}",
 			symptom: func(t *testing.T, l *labEnv) error {
 				return expect(dig(l, "www.corp.test"), ";; Truncated, retrying in TCP mode.")
 			},
-			fix: []string{dnsRestartFix(t)},
+			restart: []string{"ns1: resolver"},
 		},
 		{
 			kind: "wrong-search-domain", scenario: appLab, host: "client", params: "{name: www, search: [corp.example]}",
@@ -161,7 +156,7 @@ func TestAppFaults(t *testing.T) {
 				}
 				return expect(out, "curl: (")
 			},
-			fix: []string{dnsRestartFix(t)},
+			restart: []string{"ns1: resolver"},
 		},
 		{
 			kind: "stale-hosts-entry", scenario: appLab, host: "client", params: "{name: www.corp.test, address: 10.0.1.99}",
@@ -179,14 +174,14 @@ func TestAppFaults(t *testing.T) {
 			symptom: func(t *testing.T, l *labEnv) error {
 				return expect(curl(l, "http://10.0.1.80/"), "HTTP/1.1 502 Bad Gateway")
 			},
-			fix: []string{restartFix(t, "app", "t", 8080, "http", `{"port":8080}`, "curl -sf -o /dev/null http://127.0.0.1:8080/health")},
+			restart: []string{"app: backend"},
 		},
 		{
 			kind: "proxy-backend-hung", scenario: appLab, host: "app", params: "{service: backend, mode: slow}",
 			symptom: func(t *testing.T, l *labEnv) error {
 				return expect(curl(l, "http://10.0.1.80/"), "HTTP/1.1 504 Gateway Timeout")
 			},
-			fix: []string{restartFix(t, "app", "t", 8080, "http", `{"port":8080}`, "curl -sf -o /dev/null http://127.0.0.1:8080/health")},
+			restart: []string{"app: backend"},
 		},
 		{
 			kind: "proxy-backend-hung", scenario: appLab, host: "app", params: "{service: backend, mode: drop}",

@@ -39,6 +39,8 @@ type Kind struct {
 	Symptom string
 	// Fix is the documented fix, in words and commands.
 	Fix string
+	// Example is a scenario snippet (YAML) shown in the reference, if any.
+	Example string
 	// NeedsHost is true when the fault applies to one host (Fault.Host).
 	NeedsHost bool
 	NewParams func() Params
@@ -51,9 +53,10 @@ type Kind struct {
 	// fault is (the route is back on that host, the dropping rule no longer
 	// matches in that chain, the hop sends "fragmentation needed" again),
 	// however the lab behaves end to end. An error is an observation of what
-	// is still wrong there, in words that never state the fix. A kind
-	// without one is judged by its symptom: cleared when Observe no longer
-	// sees it.
+	// is still wrong there, in words that never state the fix nor name the
+	// host, interface, chain, process or value where the fault is (see
+	// cleared.go). A kind without one is judged by its symptom: cleared when
+	// Observe no longer sees it.
 	Cleared func(ctx context.Context, e *Env, p Params) error
 }
 
@@ -74,7 +77,7 @@ type Env struct {
 // Catalog is the one explicit table of faults, by layer.
 func Catalog() []Kind {
 	var all []Kind
-	for _, group := range [][]Kind{linkKinds(), networkKinds(), transportKinds(), appKinds(), k8sKinds()} {
+	for _, group := range [][]Kind{linkKinds(), networkKinds(), transportKinds(), appKinds(), k8sKinds(), customKinds()} {
 		all = append(all, group...)
 	}
 	return all

@@ -33,6 +33,9 @@ type faultCase struct {
 	symptom func(t *testing.T, l *labEnv) error
 	// fix is the documented fix: commands run in hosts, "host: cmd".
 	fix []string
+	// restart are services started through the lab after fix, as
+	// `netdojo service LAB HOST NAME restart` does: "host: name".
+	restart []string
 }
 
 type labEnv struct {
@@ -52,13 +55,18 @@ func (l *labEnv) run(host string, argv ...string) (string, error) {
 
 func startTestLab(t *testing.T, yml string) *labEnv {
 	t.Helper()
+	return startNamedLab(t, yml, fmt.Sprintf("ft%04x", rand.IntN(1<<16)))
+}
+
+// startNamedLab starts a lab of the scenario under a given name.
+func startNamedLab(t *testing.T, yml, name string) *labEnv {
+	t.Helper()
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to break")
 	s, err := scenarios.Load("test.yaml", []byte(yml), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
 	if err != nil {
 		t.Fatalf("test scenario: %v", err)
 	}
 	store := sandbox.Store{Dir: t.TempDir()}
-	name := fmt.Sprintf("ft%04x", rand.IntN(1<<16))
 	lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
 		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
 	if err != nil {
@@ -101,6 +109,9 @@ func runFaultCase(t *testing.T, c faultCase) {
 		if err := c.symptom(t, l); err == nil {
 			t.Errorf("%s: the learner's tool still shows the symptom", when)
 		}
+		if err := a.Cleared(ctx, l.lab, l.s); err != nil {
+			t.Errorf("%s: the fault is not judged cleared: %v", when, err)
+		}
 	}
 	broken := func(when string) {
 		t.Helper()
@@ -109,6 +120,11 @@ func runFaultCase(t *testing.T, c faultCase) {
 		}
 		if err := c.symptom(t, l); err != nil {
 			t.Errorf("%s: the learner's tool does not show the symptom: %v", when, err)
+		}
+		if err := a.Cleared(ctx, l.lab, l.s); err == nil {
+			t.Errorf("%s: the fault is judged cleared", when)
+		} else {
+			t.Logf("%s: not cleared: %v", when, err)
 		}
 	}
 	healthy("before injection")
@@ -130,8 +146,33 @@ func runFaultCase(t *testing.T, c faultCase) {
 			t.Fatalf("fix %q: %v\n%s", f, err, out)
 		}
 	}
+	restartServices(t, l, c.restart)
 	healthy("after the documented fix")
 	sandboxtest.AssertUnchanged(t, before)
+}
+
+// restartServices starts services through the lab, as `netdojo service
+// LAB HOST NAME restart` does: the lab records the new process.
+func restartServices(t *testing.T, l *labEnv, restart []string) {
+	t.Helper()
+	for _, r := range restart {
+		host, name, _ := strings.Cut(r, ": ")
+		var svc *scenarios.Service
+		for i, s := range l.s.Host(host).Services {
+			if s.Name == name {
+				svc = &l.s.Host(host).Services[i]
+			}
+		}
+		if svc == nil {
+			t.Fatalf("restart %q: no such service", r)
+		}
+		if err := l.lab.StopProcess(host, name); err != nil {
+			t.Logf("restart %q: stopping: %v", r, err)
+		}
+		if err := services.Start(context.Background(), l.lab, host, *svc); err != nil {
+			t.Fatalf("restart %q: %v", r, err)
+		}
+	}
 }
 
 // expect returns nil when out contains want, else an error quoting out.

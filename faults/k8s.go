@@ -38,6 +38,7 @@ func k8sKinds() []Kind {
 			Apply:     applyNoEndpoints,
 			Revert:    revertNoEndpoints,
 			Observe:   observeNoEndpoints,
+			Cleared:   clearedVIP,
 		},
 		{
 			Name:      "k8s-missing-dnat",
@@ -54,6 +55,7 @@ func k8sKinds() []Kind {
 			Apply:     applyMissingDNAT,
 			Revert:    revertMissingDNAT,
 			Observe:   observeMissingDNAT,
+			Cleared:   clearedVIP,
 		},
 		{
 			Name:      "k8s-missing-pod-route",
@@ -69,6 +71,7 @@ func k8sKinds() []Kind {
 			Apply:     applyMissingPodRoute,
 			Revert:    revertMissingPodRoute,
 			Observe:   observeMissingPodRoute,
+			Cleared:   clearedPodRoute,
 		},
 		{
 			Name:      "k8s-cluster-dns-timeout",
@@ -91,6 +94,7 @@ func k8sKinds() []Kind {
 				return revertDNSFaults(ctx, e, x.Service, x.faults)
 			},
 			Observe: observeClusterDNS,
+			Cleared: clearedClusterDNS,
 		},
 		{
 			Name:      "k8s-bridge-netfilter-off",
@@ -114,6 +118,7 @@ func k8sKinds() []Kind {
 				return err
 			},
 			Observe: observeBridgeNF,
+			Cleared: clearedBridgeNF,
 		},
 	}
 }

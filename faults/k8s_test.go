@@ -63,10 +63,6 @@ networks:
   uplink: {type: bridge}
 `
 
-// corednsJSON is the coredns pod's dns parameters, for fixes that start it
-// again.
-const corednsJSON = `{"zones":[{"origin":"cluster.local.","records":["web.default.svc A 10.96.0.20","kube-dns.kube-system.svc A 10.96.0.10"]}]}`
-
 // k8sWeb is the web service as kube-proxy has it in k8sNodeLab.
 var k8sWeb = services.KubeService{Name: "web", VIP: "10.96.0.20", Port: 80, Proto: "tcp", Endpoints: []string{"10.244.1.11:8080", "10.244.1.12:8080"}}
 
@@ -166,7 +162,7 @@ func TestK8sFaults(t *testing.T) {
 				out, _ := l.run("pod-a", "dig", "+time=1", "+tries=1", "@10.96.0.10", "web.default.svc.cluster.local")
 				return expect(out, ";; communications error to 10.96.0.10#53: timed out")
 			},
-			fix: []string{restartFix(t, "coredns", "u", 53, "dns", corednsJSON, "dig +time=1 +tries=1 @10.244.1.53 web.default.svc.cluster.local >/dev/null")},
+			restart: []string{"coredns: coredns"},
 		},
 		{
 			kind: "k8s-bridge-netfilter-off", scenario: k8sNodeLab, host: "node", params: "{from: pod-a, to: \"10.96.0.20:80\"}",

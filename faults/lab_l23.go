@@ -63,12 +63,12 @@ func routeDev(sh *scenarios.Host, r scenarios.RouteSpec) *scenarios.Iface {
 	return nil
 }
 
-// restoreRoutes puts back the scenario's IPv4 routes of the env's host
-// for which keep is true (the kernel drops routes with their interface's
-// link or address).
+// restoreRoutes puts back the scenario's routes of the env's host, in
+// both families, for which keep is true (the kernel drops routes with
+// their interface's link or address).
 func (e *Env) restoreRoutes(h *netlink.Handle, keep func(r scenarios.RouteSpec) bool) error {
 	for _, r := range e.ScenarioHost().Routes {
-		if !r.Dst.Addr().Is4() || !keep(r) {
+		if !keep(r) {
 			continue
 		}
 		rt, err := sandbox.NetlinkRoute(h, r)

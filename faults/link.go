@@ -106,14 +106,16 @@ func linkKinds() []Kind {
 			Layer:     LayerLink,
 			NeedsHost: true,
 			Summary:   "An interface of the host is administratively down.",
-			Symptom: "`ip link` shows the interface with state DOWN and without UP in its flags; its routes are gone from `ip route`; " +
+			Symptom: "`ip link` shows the interface with state DOWN and without UP in its flags; its routes are gone from `ip route` " +
+				"and `ip -6 route`, and its IPv6 address from `ip -6 addr` (the kernel drops them with the link); " +
 				"ping to any address that used it prints \"connect: Network is unreachable\" (or \"ping: sendmsg: Network is unreachable\").",
-			Fix: "Bring the interface up, then put back the routes the kernel dropped with it: " +
-				"`ip link set DEV up` and `ip route add default via GATEWAY`.",
+			Fix: "Bring the interface up, then put back what the kernel dropped with it: " +
+				"`ip link set DEV up`, `ip route add default via GATEWAY`, and for IPv6 `ip addr add ADDR6/64 dev DEV` and `ip -6 route add default via GATEWAY6`.",
 			NewParams: func() Params { return &DevParams{} },
 			Apply:     applyInterfaceDown,
 			Revert:    revertInterfaceDown,
 			Observe:   observeInterfaceDown,
+			Cleared:   clearedInterfaceDown,
 		},
 		{
 			Name:      "mtu-mismatch",
@@ -121,14 +123,15 @@ func linkKinds() []Kind {
 			NeedsHost: true,
 			Summary:   "One end of a link has a smaller MTU than the other: full-size frames sent to it are dropped.",
 			Symptom: "Small pings work, but `ping -M do -s 1472` to the host from across the link gets no answer at all " +
-				"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line); large TCP transfers towards the host stall. " +
-				"`ip link` shows a smaller mtu on the host's interface than on the other end. " +
-				"(Segmentation offloads are turned off on the other ends, as on real NICs, so TCP is hit too.)",
+				"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line), and so does every datagram larger than the host's MTU " +
+				"(large UDP, `ping -s 1472`). TCP transfers still work: both ends announce their MSS in the handshake, so the sender never " +
+				"sends the host a segment larger than its MTU. `ip link` shows a smaller mtu on the host's interface than on the other end.",
 			Fix:       "Give both ends of the link the same MTU: `ip link set DEV mtu 1500` on the host.",
 			NewParams: func() Params { return &MTUParams{} },
 			Apply:     applyMTUMismatch,
 			Revert:    revertMTUMismatch,
 			Observe:   observeMTUMismatch,
+			Cleared:   clearedMTUMismatch,
 		},
 		{
 			Name:      "wrong-netmask",
@@ -146,21 +149,25 @@ func linkKinds() []Kind {
 			Apply:     applyWrongNetmask,
 			Revert:    revertWrongNetmask,
 			Observe:   observeWrongNetmask,
+			Cleared:   clearedWrongNetmask,
 		},
 		{
 			Name:      "duplicate-ip",
 			Layer:     LayerLink,
 			NeedsHost: true,
 			Summary:   "The host takes another host's IPv4 address and announces it.",
-			Symptom: "Neighbours reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC, pings are answered by the intruder, " +
-				"and the victim's services answer \"Connection refused\" or time out; two MACs answer an ARP request for the address " +
-				"(`arping -D ADDR` reports a duplicate).",
+			Symptom: "The other hosts of the network reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC " +
+				"(compare with `ip link` on the owner), pings to ADDR are answered by the intruder, and the owner's services answer " +
+				"\"Connection refused\" from there (curl: \"Couldn't connect to server\"); two MACs answer an ARP request for the address: " +
+				"`arping -c 2 -I DEV ADDR` prints \"Unicast reply from ADDR [MAC]\" lines with two different MACs " +
+				"(`arping -D` stops at the first reply).",
 			Fix: "Remove the address from the host that took it (`ip addr del ADDR/N dev DEV`), then let the neighbours relearn the right MAC: " +
 				"`ip neigh flush dev DEV` on them, or `arping -U -I DEV ADDR` from the owner.",
 			NewParams: func() Params { return &DuplicateIPParams{} },
 			Apply:     applyDuplicateIP,
 			Revert:    revertDuplicateIP,
 			Observe:   observeDuplicateIP,
+			Cleared:   clearedDuplicateIP,
 		},
 		{
 			Name:      "broken-neighbour",
@@ -169,12 +176,13 @@ func linkKinds() []Kind {
 			Summary:   "A permanent neighbour entry gives the gateway (or another neighbour) a wrong MAC address.",
 			Symptom: "Ping to the gateway and to everything behind it gets no answer and no error (\"100% packet loss\"); " +
 				"`ip neigh` shows \"GATEWAY dev DEV lladdr 02:00:5e:00:de:ad PERMANENT\", a MAC that is not the gateway's " +
-				"(compare with `ip link` on the gateway).",
-			Fix:       "Delete the static entry and let ARP learn the right one: `ip neigh del GATEWAY dev DEV`.",
+				"(compare with `ip link` on the gateway); the gateway's IPv6 address, when the host has an IPv6 default route, gets the same entry (`ip -6 neigh`).",
+			Fix:       "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
 			NewParams: func() Params { return &NeighbourParams{} },
 			Apply:     applyBrokenNeighbour,
 			Revert:    revertBrokenNeighbour,
 			Observe:   observeBrokenNeighbour,
+			Cleared:   clearedBrokenNeighbour,
 		},
 		{
 			Name:      "bridge-port-down",
@@ -191,6 +199,7 @@ func linkKinds() []Kind {
 			Apply:     func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, false) },
 			Revert:    func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, true) },
 			Observe:   observeBridgePortDown,
+			Cleared:   clearedBridgePort,
 		},
 	}
 }
@@ -234,8 +243,17 @@ func revertInterfaceDown(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return fmt.Errorf("setting %q up: %w", ifc.Name, err)
 	}
+	// The kernel drops an interface's IPv6 addresses with its link
+	// (keep_addr_on_down is 0).
+	if ifc.IPv6.IsValid() {
+		a, _ := netlink.ParseAddr(ifc.IPv6.String())
+		a.Flags = unix.IFA_F_NODAD
+		if err := h.AddrReplace(l, a); err != nil {
+			return fmt.Errorf("restoring %s on %q: %w", ifc.IPv6, ifc.Name, err)
+		}
+	}
 	sh := e.ScenarioHost()
-	return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return routeDev(sh, r) == ifc })
+	return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return routeDevAny(sh, r) == ifc })
 }
 
 func observeInterfaceDown(ctx context.Context, e *Env, p Params) error {
@@ -293,7 +311,8 @@ func applyMTUMismatch(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	// GSO and TSO skip the receiver's MTU check on a veth: turn them off
-	// on the senders so that TCP is hit as on real hardware.
+	// on the senders, as on real NICs. TCP itself stays protected by the
+	// MSS both ends announce; datagrams larger than the MTU are lost.
 	for _, o := range mtuPeers(ifc) {
 		if err := e.ethtoolOffloads(ctx, o.Host.Name, o.Name, false); err != nil {
 			return err
@@ -571,7 +590,13 @@ func applyDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
-	return announce(ns, ifc.Name, pfx.Addr())
+	if err := announce(ns, ifc.Name, pfx.Addr()); err != nil {
+		return err
+	}
+	// The announcement wins the other hosts' caches, as it does when
+	// their entries are older than the kernel's lock time; on a fresh
+	// lab they have none yet, so put it there as the ARP reply would.
+	return e.duplicateCaches(ifc, pfx.Addr(), l.Attrs().HardwareAddr)
 }
 
 func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
@@ -592,7 +617,11 @@ func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	if err := h.AddrDel(l, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("removing %s from %q: %w", pfx, ifc.Name, err)
 	}
-	// The owner announces itself again, so the caches heal at once.
+	// The caches forget the intruder and the owner announces itself
+	// again, so they heal at once.
+	if err := e.duplicateCaches(ifc, pfx.Addr(), nil); err != nil {
+		return err
+	}
 	vns, err := e.Netns(victim.Host.Name)
 	if err != nil {
 		return err
@@ -600,33 +629,46 @@ func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	return announce(vns, victim.Name, pfx.Addr())
 }
 
-// observeDuplicateIP asks, from a third host on the network, who has
-// the address: two MACs answer.
+// observeDuplicateIP looks where the learner does: the intruder holds
+// the address, the other hosts' caches give it the intruder's MAC, and a
+// ping from them to the address is answered (by the intruder). It sends
+// no ARP request: replies to one would update those caches.
 func observeDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
 	if err != nil {
 		return err
 	}
-	var asker *scenarios.Iface
+	intruder, err := e.macOf(ifc)
+	if err != nil {
+		return err
+	}
+	asked := false
 	for _, o := range ifc.Network.Ends {
-		if o != ifc && o != victim {
-			asker = o
-			break
+		if o == ifc || o == victim || !o.IPv4.IsValid() {
+			continue
+		}
+		asked = true
+		mac, ok, err := neighMACIn(e, o, pfx.Addr())
+		if err != nil {
+			return err
+		}
+		if !ok || mac.String() != intruder.String() {
+			return fmt.Errorf("host %q does not send %s to the intruder's MAC %s (its entry: %v)", o.Host.Name, pfx.Addr(), intruder, mac)
+		}
+		ns, err := e.Netns(o.Host.Name)
+		if err != nil {
+			return err
+		}
+		r, err := ping(ns, pfx.Addr(), pingOpts{Timeout: 500 * time.Millisecond})
+		if err != nil {
+			return err
+		}
+		if !r.Reply {
+			return fmt.Errorf("ping from %q to %s gave %s, not an answer from the intruder", o.Host.Name, pfx.Addr(), r)
 		}
 	}
-	if asker == nil {
-		return fmt.Errorf("network %q has no third host to ask who has %s", ifc.Network.Name, pfx.Addr())
-	}
-	ns, err := e.Netns(asker.Host.Name)
-	if err != nil {
-		return err
-	}
-	macs, err := arpWho(ns, asker.Name, pfx.Addr(), 300*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	if len(macs) < 2 {
-		return fmt.Errorf("an ARP request for %s from %q is answered by %d MAC address(es): %v", pfx.Addr(), asker.Host.Name, len(macs), macs)
+	if !asked {
+		return fmt.Errorf("network %q has no third host to be misled about %s", ifc.Network.Name, pfx.Addr())
 	}
 	return nil
 }
@@ -652,7 +694,7 @@ func (e *Env) neighbourTarget(p *NeighbourParams) (netip.Addr, *scenarios.Iface,
 
 func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 	np := p.(*NeighbourParams)
-	a, ifc, err := e.neighbourTarget(np)
+	targets, err := e.neighbourTargets(np)
 	if err != nil {
 		return err
 	}
@@ -661,20 +703,26 @@ func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	mac, _ := net.ParseMAC(np.MAC)
-	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: a.AsSlice(), HardwareAddr: mac}
-	if err := h.NeighSet(n); err != nil {
-		return fmt.Errorf("setting neighbour %s to %s on %q: %w", a, mac, ifc.Name, err)
+	for _, t := range targets {
+		l, err := h.LinkByName(t.ifc.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", t.ifc.Name, err)
+		}
+		fam := netlink.FAMILY_V4
+		if t.addr.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: t.addr.AsSlice(), HardwareAddr: mac}
+		if err := h.NeighSet(n); err != nil {
+			return fmt.Errorf("setting neighbour %s to %s on %q: %w", t.addr, mac, t.ifc.Name, err)
+		}
 	}
 	return nil
 }
 
 func revertBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
-	a, ifc, err := e.neighbourTarget(p.(*NeighbourParams))
+	targets, err := e.neighbourTargets(p.(*NeighbourParams))
 	if err != nil {
 		return err
 	}
@@ -683,13 +731,19 @@ func revertBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
-	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, IP: a.AsSlice()}
-	if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("deleting neighbour %s on %q: %w", a, ifc.Name, err)
+	for _, t := range targets {
+		l, err := h.LinkByName(t.ifc.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", t.ifc.Name, err)
+		}
+		fam := netlink.FAMILY_V4
+		if t.addr.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, IP: t.addr.AsSlice()}
+		if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("deleting neighbour %s on %q: %w", t.addr, t.ifc.Name, err)
+		}
 	}
 	return nil
 }

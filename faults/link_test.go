@@ -110,7 +110,7 @@ func TestLinkFaults(t *testing.T) {
 				out, _ := l.run("client", "ip", "neigh", "show", "10.0.1.20", "dev", "eth0")
 				return expect(out, "02:00:00:00:01:30")
 			},
-			fix: []string{"intruder: ip addr del 10.0.1.20/24 dev eth0", "client: ip neigh flush dev eth0"},
+			fix: []string{"intruder: ip addr del 10.0.1.20/24 dev eth0", "client: ip neigh flush dev eth0", "router: ip neigh flush dev eth0"},
 		}},
 		{"broken-neighbour sends the gateway's frames to nobody", faultCase{
 			kind: "broken-neighbour", scenario: lanLab, host: "client",

@@ -30,15 +30,16 @@ func networkKinds() []Kind {
 			Name:      "no-default-route",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
-			Summary:   "The host's IPv4 default route is gone.",
-			Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once; " +
-				"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` has no default line. " +
+			Summary:   "The host's default routes are gone, IPv4 and IPv6.",
+			Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once (ping -6 too, when the host has IPv6); " +
+				"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` and `ip -6 route` have no default line. " +
 				"Addresses on the local subnet still answer.",
-			Fix:       "Add the default route back: `ip route add default via GATEWAY` (the router on the host's LAN).",
+			Fix:       "Add the default routes back: `ip route add default via GATEWAY` and `ip -6 route add default via GATEWAY6` (the router on the host's LAN).",
 			NewParams: func() Params { return &NoParams{} },
 			Apply:     applyNoDefaultRoute,
 			Revert:    revertNoDefaultRoute,
 			Observe:   observeNoDefaultRoute,
+			Cleared:   clearedDefaultRoutes,
 		},
 	}
 	return append(kinds, moreNetworkKinds()...)
@@ -50,17 +51,19 @@ func applyNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 		return err
 	}
 	defer h.Close()
-	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return err
-	}
 	deleted := 0
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
-			if err := h.RouteDel(&r); err != nil {
-				return fmt.Errorf("deleting default route: %w", err)
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" || r.Dst.String() == "::/0" {
+				if err := h.RouteDel(&r); err != nil {
+					return fmt.Errorf("deleting default route: %w", err)
+				}
+				deleted++
 			}
-			deleted++
 		}
 	}
 	if deleted == 0 {
@@ -86,13 +89,24 @@ func observeNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 		return err
 	}
 	defer h.Close()
-	probe := net.ParseIP("198.51.100.254")
-	if _, err := h.RouteGet(probe); errors.Is(err, unix.ENETUNREACH) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("route lookup for %s: %w", probe, err)
+	defaults := []scenarios.RouteSpec{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Type: "unicast"}}
+	for _, r := range e.ScenarioHost().Routes {
+		if r.Dst.Bits() == 0 && r.Dst.Addr().Is6() && r.Type == "unicast" {
+			defaults = append(defaults, r)
+		}
 	}
-	return fmt.Errorf("the host still has a route to %s", probe)
+	for _, r := range defaults {
+		dst, ok := sampleAddr(e.ScenarioHost(), r.Dst)
+		if !ok {
+			continue
+		}
+		if _, err := h.RouteGet(dst.AsSlice()); err == nil {
+			return fmt.Errorf("the host still has a route to %s", dst)
+		} else if !errors.Is(err, unix.ENETUNREACH) {
+			return fmt.Errorf("route lookup for %s: %w", dst, err)
+		}
+	}
+	return nil
 }
 
 // handle is a netlink handle in the env's host.
@@ -122,15 +136,15 @@ func (p *GatewayParams) Check() error {
 // RouteParams name a destination prefix on a router, and the flow the
 // symptom shows on.
 type RouteParams struct {
-	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24." required:"true"`
+	To   string `yaml:"to,omitempty" json:"to,omitempty" doc:"The destination prefix, such as 203.0.113.0/24, or an IPv6 one such as 2001:db8:80::/64 (to cut a dual-stack destination, give the fault once per family)." required:"true"`
 	From string `yaml:"from,omitempty" json:"from,omitempty" doc:"Host whose traffic to the prefix shows the symptom (default: a host that routes through this one)."`
 }
 
 // Check implements Params.
 func (p *RouteParams) Check() error {
 	pf, err := netip.ParsePrefix(p.To)
-	if err != nil || !pf.Addr().Is4() {
-		return fmt.Errorf("to: %q is not an IPv4 prefix such as 203.0.113.0/24", p.To)
+	if err != nil {
+		return fmt.Errorf("to: %q is not a prefix such as 203.0.113.0/24 or 2001:db8:80::/64", p.To)
 	}
 	if pf.Masked() != pf {
 		return fmt.Errorf("to: %s has host bits set; did you mean %s?", pf, pf.Masked())
@@ -139,6 +153,15 @@ func (p *RouteParams) Check() error {
 }
 
 func (p *RouteParams) prefix() netip.Prefix { return netip.MustParsePrefix(p.To) }
+
+// ipNet is a prefix as netlink takes it, and its address family.
+func ipNet(pf netip.Prefix) (*net.IPNet, int) {
+	fam := netlink.FAMILY_V4
+	if pf.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	return &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), pf.Addr().BitLen())}, fam
+}
 
 // FlowParams name the flow a router fault shows on; both may be left to
 // the scenario.
@@ -275,7 +298,7 @@ func moreNetworkKinds() []Kind {
 			Name:      "dead-gateway",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
-			Summary:   "The host's default route points at an on-link address that nobody has.",
+			Summary:   "The host's default routes (IPv4, and IPv6 when it has one) point at an on-link address that nobody has.",
 			Symptom: "After about 3 s ping prints \"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\"; nc prints \"No route to host\"; " +
 				"curl prints \"Couldn't connect to server\"; `ip neigh` shows the gateway INCOMPLETE, then FAILED; " +
 				"`ip route` shows a default route that looks fine. Hosts on the local subnet still answer.",
@@ -284,6 +307,7 @@ func moreNetworkKinds() []Kind {
 			Apply:     applyDeadGateway,
 			Revert:    revertNoDefaultRoute,
 			Observe:   observeDeadGateway,
+			Cleared:   clearedDefaultRoutes,
 		},
 		{
 			Name:      "missing-route",
@@ -299,25 +323,34 @@ func moreNetworkKinds() []Kind {
 			Apply:     applyMissingRoute,
 			Revert:    revertMissingRoute,
 			Observe:   observeMissingRoute,
+			Cleared:   clearedMissingRoute,
 		},
 		{
 			Name:      "forwarding-off",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
-			Summary:   "A router no longer forwards IPv4: net.ipv4.ip_forward is 0.",
+			Summary:   "A router no longer forwards: net.ipv4.ip_forward is 0 (and net.ipv6.conf.all.forwarding when the router forwards IPv6).",
 			Symptom: "ping through the router times out with no error line (\"100% packet loss\"), yet the router's own addresses, " +
 				"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
 				"(a router that does not forward does not send time-exceeded for transit packets either); " +
 				"`sysctl net.ipv4.ip_forward` on the router prints 0.",
-			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router.",
+			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router (and `sysctl -w net.ipv6.conf.all.forwarding=1`).",
 			NewParams: func() Params { return &FlowParams{} },
 			Apply: func(ctx context.Context, e *Env, p Params) error {
-				return e.setHostSysctl("", "net.ipv4.ip_forward", "0")
+				if err := e.setHostSysctl("", "net.ipv4.ip_forward", "0"); err != nil {
+					return err
+				}
+				if e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0") == "1" {
+					return e.setHostSysctl("", "net.ipv6.conf.all.forwarding", "0")
+				}
+				return nil
 			},
 			Revert: func(ctx context.Context, e *Env, p Params) error {
-				return e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1"))
+				return errors.Join(e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1")),
+					e.setHostSysctl("", "net.ipv6.conf.all.forwarding", e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0")))
 			},
 			Observe: observeForwardingOff,
+			Cleared: clearedForwarding,
 		},
 		routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
 			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
@@ -350,6 +383,7 @@ func moreNetworkKinds() []Kind {
 				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", e.scenarioSysctl("net.ipv4.conf.all.rp_filter", "0"))
 			},
 			Observe: observeRPFilter,
+			Cleared: clearedRPFilter,
 		},
 		{
 			Name:      "pmtu-blackhole",
@@ -361,13 +395,14 @@ func moreNetworkKinds() []Kind {
 				"(curl \"(28) Operation timed out after 2001 milliseconds with 512 out of 1000000 bytes received\"). " +
 				"`tracepath -n` prints \"no reply\" from the narrow link on; `ip link` on the routers shows the smaller MTU; " +
 				"`iptables -L OUTPUT -v` on them counts the dropped fragmentation-needed messages.",
-			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both); " +
-				"or clamp the MSS on the routers (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`); " +
-				"then `ip route flush cache` at both ends.",
+			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both), " +
+				"then `ip route flush cache` at both ends. Clamping the MSS on the routers, or a smaller MTU on the end hosts, only hides the hole " +
+				"from TCP: the routers still swallow the ICMP every other protocol needs.",
 			NewParams: func() Params { return &PMTUParams{} },
 			Apply:     applyPMTUBlackhole,
 			Revert:    revertPMTUBlackhole,
 			Observe:   observePMTUBlackhole,
+			Cleared:   clearedPMTU,
 		},
 		{
 			Name:      "silent-hop",
@@ -385,6 +420,7 @@ func moreNetworkKinds() []Kind {
 				return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, false)
 			},
 			Observe: observeSilentHop,
+			Cleared: clearedSilentHop,
 		},
 		{
 			Name:      "icmp-rate-limit",
@@ -398,6 +434,7 @@ func moreNetworkKinds() []Kind {
 			Apply:     applyRateLimit,
 			Revert:    revertRateLimit,
 			Observe:   observeRateLimit,
+			Cleared:   clearedRateLimit,
 		},
 		{
 			Name:      "missing-masquerade",
@@ -416,6 +453,7 @@ func moreNetworkKinds() []Kind {
 				return e.ruleSet("", "nat", "POSTROUTING", p.(*MasqueradeParams).rule(), true)
 			},
 			Observe: observeMissingMasquerade,
+			Cleared: clearedMasquerade,
 		},
 		{
 			Name:      "port-range-exhaustion",
@@ -435,6 +473,7 @@ func moreNetworkKinds() []Kind {
 				return e.setHostSysctl("", "net.ipv4.ip_local_port_range", e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999"))
 			},
 			Observe: observePortRange,
+			Cleared: clearedPortRange,
 		},
 	}
 }
@@ -545,6 +584,26 @@ func applyDeadGateway(ctx context.Context, e *Env, p Params) error {
 	if err := h.RouteReplace(&netlink.Route{Gw: gw.AsSlice(), LinkIndex: l.Attrs().Index}); err != nil {
 		return fmt.Errorf("pointing the default route at %s: %w", gw, err)
 	}
+	// The IPv6 default route too, or the host reaches everything over IPv6.
+	sh := e.ScenarioHost()
+	for _, r := range sh.Routes {
+		if r.Dst.Bits() != 0 || !r.Dst.Addr().Is6() || !r.Via.IsValid() {
+			continue
+		}
+		i := routeDevAny(sh, r)
+		if i == nil || !i.IPv6.IsValid() {
+			continue
+		}
+		dead := lastAddr(i.IPv6.Masked()).Prev()
+		l6, err := h.LinkByName(i.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", i.Name, err)
+		}
+		dst := &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+		if err := h.RouteReplace(&netlink.Route{Dst: dst, Family: netlink.FAMILY_V6, Gw: dead.AsSlice(), LinkIndex: l6.Attrs().Index, Priority: r.Metric}); err != nil {
+			return fmt.Errorf("pointing the IPv6 default route at %s: %w", dead, err)
+		}
+	}
 	return nil
 }
 
@@ -629,8 +688,8 @@ func applyMissingRoute(ctx context.Context, e *Env, p Params) error {
 		return err
 	}
 	defer h.Close()
-	dst := &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), 32)}
-	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	dst, fam := ipNet(pf)
+	routes, err := h.RouteListFiltered(fam, &netlink.Route{Dst: dst, Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return fmt.Errorf("listing routes to %s: %w", pf, err)
 	}
@@ -669,7 +728,7 @@ func observeMissingRoute(ctx context.Context, e *Env, p Params) error {
 	rp := p.(*RouteParams)
 	pf := rp.prefix()
 	target := pf.Addr().Next()
-	if pf.Bits() == 32 {
+	if pf.IsSingleIP() {
 		target = pf.Addr()
 	}
 	h, err := e.handle()
@@ -754,8 +813,8 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 				return err
 			}
 			defer h.Close()
-			dst := &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), 32)}
-			if err := h.RouteReplace(&netlink.Route{Dst: dst, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil {
+			dst, fam := ipNet(pf)
+			if err := h.RouteReplace(&netlink.Route{Dst: dst, Family: fam, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil {
 				return fmt.Errorf("adding %s route to %s: %w", typ, pf, err)
 			}
 			return nil
@@ -767,8 +826,8 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 				return err
 			}
 			defer h.Close()
-			dst := &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), 32)}
-			if err := h.RouteDel(&netlink.Route{Dst: dst, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil && !errors.Is(err, unix.ESRCH) {
+			dst, fam := ipNet(pf)
+			if err := h.RouteDel(&netlink.Route{Dst: dst, Family: fam, Type: rtn, Table: unix.RT_TABLE_MAIN}); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("deleting %s route to %s: %w", typ, pf, err)
 			}
 			return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return r.Dst == pf })
@@ -776,7 +835,17 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 		Observe: func(ctx context.Context, e *Env, p Params) error {
 			return observeRouteType(e, p.(*RouteParams), typ)
 		},
+		Cleared: func(ctx context.Context, e *Env, p Params) error {
+			return clearedRouteType(e, p.(*RouteParams), typ, rtn)
+		},
 	}
+}
+
+// routeTypeErrno is the kernel's answer to a lookup that hits a route
+// of the type, in both families: EINVAL for blackhole, EHOSTUNREACH for
+// unreachable, EACCES for prohibit.
+func routeTypeErrno(typ string, _ netip.Addr) error {
+	return map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
 }
 
 // observeRouteType looks up the route on the host (the kernel answers
@@ -785,7 +854,7 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 	pf := rp.prefix()
 	target := pf.Addr()
-	if pf.Bits() < 32 {
+	if !pf.IsSingleIP() {
 		target = target.Next()
 	}
 	hns, err := e.Netns("")
@@ -794,7 +863,7 @@ func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 	}
 	// ip route get: EINVAL for blackhole, EHOSTUNREACH for unreachable,
 	// EACCES for prohibit.
-	wantErr := map[string]error{"blackhole": unix.EINVAL, "unreachable": unix.EHOSTUNREACH, "prohibit": unix.EACCES}[typ]
+	wantErr := routeTypeErrno(typ, target)
 	rl, err := probe.RouteGet(hns, target)
 	switch {
 	case err == nil && typ == "blackhole" && rl.Type == "blackhole":

@@ -354,6 +354,7 @@ func runPreparedFaultCase(t *testing.T, prep []string, c faultCase) {
 	check := func(when string, wantSymptom bool) {
 		t.Helper()
 		oerr, serr := a.Observe(ctx, l.lab, l.s), c.symptom(t, l)
+		cerr := a.Cleared(ctx, l.lab, l.s)
 		if wantSymptom {
 			if oerr != nil {
 				t.Errorf("%s: the probe does not observe the symptom: %v", when, oerr)
@@ -361,7 +362,13 @@ func runPreparedFaultCase(t *testing.T, prep []string, c faultCase) {
 			if serr != nil {
 				t.Errorf("%s: the learner's tool does not show the symptom: %v", when, serr)
 			}
+			if cerr == nil {
+				t.Errorf("%s: the fault is judged cleared", when)
+			}
 			return
+		}
+		if cerr != nil {
+			t.Errorf("%s: the fault is not judged cleared: %v", when, cerr)
 		}
 		if oerr == nil {
 			t.Errorf("%s: the probe still observes the symptom", when)

@@ -71,6 +71,7 @@ var layerOrder = []struct{ layer, title string }{
 	{LayerTransport, "Transport layer (L4)"},
 	{LayerApp, "Application layer (L7)"},
 	{LayerK8s, "Kubernetes on one machine"},
+	{LayerCustom, "Custom faults"},
 }
 
 // Reference renders the fault reference (docs/faults.md) in Markdown from
@@ -87,6 +88,26 @@ func Reference() string {
 	b.WriteString("`netdojo faults` lists the kinds and `netdojo faults KIND` shows one. Unknown parameters are " +
 		"errors; durations are strings such as `\"100ms\"`. HOST, PORT and ADDR in the symptoms stand for the " +
 		"addresses of your lab.\n\n")
+	b.WriteString("## How a fix is judged\n\n" +
+		"Each kind has two judgements besides its symptom. **Observe** sees the symptom, as the learner's tools show it; " +
+		"verify uses it to prove the fault is there. **Cleared** decides whether the fault's root cause is gone *where the fault is*, " +
+		"whatever works end to end: the default route of that host goes through its LAN's router again, in every family the fault cut; " +
+		"the rule that drops no longer matches the traffic it targeted (its counter does not grow under a fresh probe, and no DNAT or " +
+		"REDIRECT steers that traffic around it); the hop sends \"fragmentation needed\" again to a Don't-Fragment probe from the sender's side; " +
+		"the listener on the port is the lab's recorded service process, not another program; a leaking service no longer leaks under " +
+		"connections opened and closed now; the MTU of that interface is the network's; the resolver of that host asks its network's " +
+		"nameserver; the DNS server answers right when asked directly; the node translates the service's virtual IP again. " +
+		"A task that fixes something passes only when its goal works and the faults it names are cleared, so workarounds fail: " +
+		"proxy ARP, host routes, a default route without a gateway, DNAT or REDIRECT around a drop, smaller MTUs at the ends, " +
+		"bypassing a virtual IP, pinning names in /etc/hosts, pointing resolv.conf at another server, or another program on the port. " +
+		"A lab's services are started and restarted with `netdojo service LAB HOST NAME start|restart`, as systemctl would: " +
+		"the same program started by hand is another program.\n\n" +
+		"While a fault is not cleared, the judgement says what is still wrong at its place, in the words of the traffic and of behaviour " +
+		"(\"IPv4 traffic for other networks still leaves straight out of the interface as if it were on-link, through no router\"; " +
+		"\"a firewall on the way still discards the TCP traffic that was being stopped\"). It names the ends of the traffic when it must, " +
+		"but never the host, interface, chain, rule, process or value where the fault is, nor a command or the fix: finding the place " +
+		"is often the task, and the answer to another. The `custom` kind lets an author write both " +
+		"probes as commands.\n\n")
 	kinds := Catalog()
 	b.WriteString("| Kind | Layer | Needs a host | Summary |\n|---|---|---|---|\n")
 	for _, l := range layerOrder {
@@ -122,6 +143,12 @@ func writeKind(b *strings.Builder, k Kind) {
 		b.WriteString("Applies to the lab as a whole: no `host`.\n\n")
 	}
 	fmt.Fprintf(b, "**Symptom.** %s\n\n**Fix.** %s\n\n", k.Symptom, k.Fix)
+	if w := ClearedWhen(k.Name); w != "" {
+		fmt.Fprintf(b, "**Cleared when.** %s\n\n", w)
+	}
+	if k.Example != "" {
+		fmt.Fprintf(b, "For example:\n\n```yaml\n%s```\n\n", k.Example)
+	}
 	fields := Fields(k.NewParams())
 	if len(fields) == 0 {
 		b.WriteString("No parameters.\n")

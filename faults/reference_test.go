@@ -32,7 +32,7 @@ func TestDocsFaultsMatchesTheCatalogue(t *testing.T) {
 }
 
 func TestEveryKindIsDocumented(t *testing.T) {
-	layers := map[string]bool{faults.LayerLink: true, faults.LayerNetwork: true, faults.LayerTransport: true, faults.LayerApp: true, faults.LayerK8s: true}
+	layers := map[string]bool{faults.LayerLink: true, faults.LayerNetwork: true, faults.LayerTransport: true, faults.LayerApp: true, faults.LayerK8s: true, faults.LayerCustom: true}
 	seen := map[string]bool{}
 	for _, k := range faults.Catalog() {
 		t.Run(k.Name+" has a layer, texts, functions and tagged parameters", func(t *testing.T) {
@@ -41,15 +41,15 @@ func TestEveryKindIsDocumented(t *testing.T) {
 			}
 			seen[k.Name] = true
 			if !layers[k.Layer] {
-				t.Errorf("layer %q is not one of the five", k.Layer)
+				t.Errorf("layer %q is not one of the six", k.Layer)
 			}
 			for what, s := range map[string]string{"summary": k.Summary, "symptom": k.Symptom, "fix": k.Fix} {
 				if strings.TrimSpace(s) == "" {
 					t.Errorf("no %s", what)
 				}
 			}
-			if k.NewParams == nil || k.Apply == nil || k.Revert == nil || k.Observe == nil {
-				t.Fatal("NewParams, Apply, Revert and Observe must all be set")
+			if k.NewParams == nil || k.Apply == nil || k.Revert == nil || k.Observe == nil || k.Cleared == nil {
+				t.Fatal("NewParams, Apply, Revert, Observe and Cleared must all be set")
 			}
 			p := k.NewParams()
 			typ := reflect.TypeOf(p).Elem()

@@ -29,15 +29,17 @@ func transportKinds() []Kind {
 	return []Kind{
 		{
 			Name: "firewall-drop", Layer: LayerTransport, NeedsHost: true,
-			Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD).",
+			Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address).",
 			Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
 				"\"nc: connect to HOST port PORT (tcp) timed out: Operation now in progress\"; " +
 				"curl prints \"curl: (28) Connection timed out after N milliseconds\". tcpdump shows the SYN " +
-				"retransmitted with no answer. ping still works when only a TCP port is dropped.",
+				"retransmitted with no answer. ping still works when only a TCP port is dropped. In OUTPUT, a UDP datagram from the host " +
+				"is refused by its own kernel (EPERM): nothing leaves the host (tcpdump sees nothing), `nc -u` gets no answer and prints nothing, " +
+				"dig prints \";; communications error to ADDR#53: timed out\", and `iptables -L OUTPUT -v` counts each attempt.",
 			Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
 				"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
 			NewParams: func() Params { return &FirewallParams{target: "DROP"} },
-			Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall,
+			Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
 		},
 		rejectKind("firewall-reject-tcp-reset", "tcp-reset",
 			"A REJECT rule answers matching TCP connections with a TCP reset.",
@@ -72,7 +74,7 @@ func transportKinds() []Kind {
 				"(tcpdump: \"ICMP net HOST unreachable\") sent by a firewall, not a missing route."),
 		{
 			Name: "stateful-firewall-drops-return", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port.",
+			Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port (in ip6tables too on a dual-stack host).",
 			Symptom: "Connections time out (`nc -zv -w 2 HOST PORT`: \"timed out: Operation now in progress\"), " +
 				"yet the SYN leaves and the server answers: tcpdump on the server side shows SYN and SYN-ACK " +
 				"repeated, on the client side only SYNs (FORWARD) or SYN-ACKs that no ACK follows (INPUT); " +
@@ -81,7 +83,7 @@ func transportKinds() []Kind {
 				"(`iptables -L CHAIN -n -v --line-numbers`, then `iptables -D CHAIN NUMBER`) and keep " +
 				"`iptables -I CHAIN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` at the top.",
 			NewParams: func() Params { return &StatefulParams{} },
-			Apply:     applyStateful, Revert: revertStateful, Observe: observeStateful,
+			Apply:     applyStateful, Revert: revertStateful, Observe: observeStateful, Cleared: clearedStateful,
 		},
 		{
 			Name: "service-not-running", Layer: LayerTransport, NeedsHost: true,
@@ -93,7 +95,7 @@ func transportKinds() []Kind {
 			Fix: "Start the service again (on a real host `systemctl start NAME`, then `systemctl status NAME` " +
 				"and its log for why it stopped); `ss -tlnp 'sport = :PORT'` then shows it listening.",
 			NewParams: func() Params { return &ServiceParams{} },
-			Apply:     applyServiceStopped, Revert: restartService, Observe: observeServiceStopped,
+			Apply:     applyServiceStopped, Revert: restartService, Observe: observeServiceStopped, Cleared: clearedServiceListens,
 		},
 		{
 			Name: "service-localhost-only", Layer: LayerTransport, NeedsHost: true,
@@ -104,7 +106,7 @@ func transportKinds() []Kind {
 			Fix: "Make the service listen on every address (0.0.0.0, or the host's own address): change its " +
 				"bind/listen setting and restart it; `ss -tlnp` then shows 0.0.0.0:PORT or *:PORT.",
 			NewParams: func() Params { return &ServiceParams{} },
-			Apply:     applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly,
+			Apply:     applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly, Cleared: clearedServiceListens,
 		},
 		{
 			Name: "port-conflict", Layer: LayerTransport, NeedsHost: true,
@@ -116,7 +118,7 @@ func transportKinds() []Kind {
 			Fix: "Find the holder with `ss -tlnp 'sport = :PORT'`, stop it (`kill PID`, or disable the unit that " +
 				"starts it), then start the real service.",
 			NewParams: func() Params { return &PortConflictParams{} },
-			Apply:     applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict,
+			Apply:     applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict, Cleared: clearedServiceListens,
 		},
 		{
 			Name: "close-wait-leak", Layer: LayerTransport, NeedsHost: true,
@@ -128,7 +130,7 @@ func transportKinds() []Kind {
 			Fix: "Restart the service to free the sockets (`kill PID` of the owner from `ss -tanp state close-wait`, " +
 				"then start it), and fix the code path that forgets close().",
 			NewParams: func() Params { return &CloseWaitParams{} },
-			Apply:     applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait,
+			Apply:     applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait, Cleared: clearedCloseWait,
 		},
 		{
 			Name: "time-wait-pileup", Layer: LayerTransport, NeedsHost: true,
@@ -141,7 +143,7 @@ func transportKinds() []Kind {
 				"connections (HTTP keep-alive, pools) if the count matters. To clear them in a lab: " +
 				"`ss -K state time-wait '( dport = :PORT or sport = :PORT )'`.",
 			NewParams: func() Params { return &TimeWaitParams{} },
-			Apply:     applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait,
+			Apply:     applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait, Cleared: clearedTimeWait,
 		},
 		{
 			Name: "syn-backlog-overflow", Layer: LayerTransport, NeedsHost: true,
@@ -152,18 +154,18 @@ func transportKinds() []Kind {
 			Fix: "Restart the service so it accepts again (`kill PID` from `ss -tlnp`, then start it), raise its " +
 				"listen backlog (and net.core.somaxconn), and find why it stopped calling accept().",
 			NewParams: func() Params { return &BacklogFaultParams{} },
-			Apply:     applyBacklog, Revert: revertBacklog, Observe: observeBacklog,
+			Apply:     applyBacklog, Revert: revertBacklog, Observe: observeBacklog, Cleared: clearedBacklog,
 		},
 		{
 			Name: "packet-loss", Layer: LayerTransport, NeedsHost: true,
-			Summary: "The host drops a random share of packets (iptables statistic match), as a bad link would.",
+			Summary: "The host drops a random share of packets (iptables statistic match, and ip6tables on a dual-stack host unless it names an address), as a bad link would.",
 			Symptom: "`ping -c 20 ADDR` prints \"N packets transmitted, M received, X% packet loss\" with X around the " +
 				"configured probability (twice it for a round trip when INPUT and OUTPUT both drop); TCP stays " +
 				"correct but slow, and `ss -ti` shows retrans growing.",
 			Fix: "Find the DROP rule with the statistic match (`iptables -L CHAIN -n -v` shows \"statistic mode random " +
 				"probability P\") and delete it: `iptables -D CHAIN NUMBER`. On a real network, look for the bad link.",
 			NewParams: func() Params { return &LossParams{} },
-			Apply:     applyLoss, Revert: revertLoss, Observe: observeLoss,
+			Apply:     applyLoss, Revert: revertLoss, Observe: observeLoss, Cleared: clearedLoss,
 		},
 		delayKind("latency", "Packets the host sends are held for a fixed delay (an NFQUEUE delayer; the kernel has no netem).",
 			"`ping ADDR` RTTs rise by about the delay (rtt min/avg/max all shifted up); every TCP handshake "+
@@ -179,7 +181,7 @@ func transportKinds() []Kind {
 				"`tc -s qdisc show dev IF` shows the tbf with its rate and growing \"overlimits\".",
 			Fix:       "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
 			NewParams: func() Params { return &BandwidthParams{} },
-			Apply:     applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth,
+			Apply:     applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth, Cleared: clearedBandwidth,
 		},
 	}
 }
@@ -250,12 +252,12 @@ func (p *FirewallParams) rulespec() []string {
 func rejectKind(name, with, summary, symptom string) Kind {
 	return Kind{
 		Name: name, Layer: LayerTransport, NeedsHost: true,
-		Summary: summary + " In INPUT, OUTPUT or FORWARD.",
+		Summary: summary + " In INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address.",
 		Symptom: symptom,
 		Fix: "Find the REJECT rule with `iptables -L CHAIN -n -v --line-numbers` (its counter grows with each attempt; " +
 			"the reject-with type is printed) and delete it: `iptables -D CHAIN NUMBER`.",
 		NewParams: func() Params { return &FirewallParams{target: "REJECT", rejectWith: with} },
-		Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall,
+		Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
 	}
 }
 
@@ -266,6 +268,11 @@ func rejectKind(name, with, summary, symptom string) Kind {
 func (p *FirewallParams) expectedOutcomes() []probe.ReachOutcome {
 	if p.Chain == "OUTPUT" {
 		switch p.rejectWith {
+		case "":
+			if p.Proto == "udp" {
+				// A local DROP makes the send fail with EPERM at once.
+				return []probe.ReachOutcome{probe.ReachBlockedLocally}
+			}
 		case "tcp-reset", "icmp-port-unreachable":
 			return []probe.ReachOutcome{probe.ReachRefusedICMP, probe.ReachRefusedRST}
 		case "icmp-host-prohibited", "icmp-admin-prohibited":
@@ -290,16 +297,19 @@ func (p *FirewallParams) expectedOutcomes() []probe.ReachOutcome {
 
 func applyFirewall(ctx context.Context, e *Env, params Params) error {
 	p := params.(*FirewallParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
+	if err := e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
-	})
+	}); err != nil {
+		return err
+	}
+	return p.firewall6(e, true)
 }
 
 func revertFirewall(ctx context.Context, e *Env, params Params) error {
 	p := params.(*FirewallParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
+	return errors.Join(e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
-	})
+	}), p.firewall6(e, false))
 }
 
 func observeFirewall(ctx context.Context, e *Env, params Params) error {
@@ -350,21 +360,14 @@ func (p *StatefulParams) rulespec() []string {
 
 func applyStateful(ctx context.Context, e *Env, params Params) error {
 	p := params.(*StatefulParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
-	})
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), true, true)
 }
 
 func revertStateful(ctx context.Context, e *Env, params Params) error {
 	p := params.(*StatefulParams)
-	if err := e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
-	}); err != nil {
-		return err
-	}
 	// Half-open connections left by the fault would keep answering SYNs
 	// with their old SYN-ACK; nothing else to undo.
-	return nil
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), true, false)
 }
 
 func observeStateful(ctx context.Context, e *Env, params Params) error {
@@ -1039,16 +1042,12 @@ func (p *LossParams) rulespec() []string {
 
 func applyLoss(ctx context.Context, e *Env, params Params) error {
 	p := params.(*LossParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
-	})
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), p.Source == "" && p.Destination == "", true)
 }
 
 func revertLoss(ctx context.Context, e *Env, params Params) error {
 	p := params.(*LossParams)
-	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
-		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
-	})
+	return e.ruleBothFamilies(p.Chain, p.rulespec(), p.Source == "" && p.Destination == "", false)
 }
 
 // lossProbes is how many echo requests the loss probe sends: with a 0.3
@@ -1153,7 +1152,7 @@ func delayKind(name, summary, symptom, delay, jitter string) Kind {
 		NewParams: func() Params {
 			return &DelayParams{defDelay: delay, defJitter: jitter, defQueue: queue}
 		},
-		Apply: applyDelay, Revert: revertDelay,
+		Apply: applyDelay, Revert: revertDelay, Cleared: clearedDelay,
 		Observe: func(ctx context.Context, e *Env, params Params) error {
 			return observeDelay(ctx, e, params, jitter != "")
 		},

@@ -69,6 +69,7 @@ func TestFirewallFaults(t *testing.T) {
 		"      - {name: web, kind: http, params: {port: 80}}\n      - {name: echo, kind: udp-echo, params: {port: 7}}\n", 1)
 	for _, c := range []fw{
 		{"firewall-drop", "server", "INPUT", "DROP", ""},
+		{"firewall-drop", "client", "OUTPUT", "DROP", ""},
 		{"firewall-reject-port-unreachable", "router", "FORWARD", "REJECT --reject-with icmp-port-unreachable", ""},
 	} {
 		t.Run(fmt.Sprintf("%s of udp in %s on the %s stops the echo until the rule is deleted", c.kind, c.chain, c.host), func(t *testing.T) {
@@ -155,7 +156,7 @@ func TestServiceFaults(t *testing.T) {
 				}
 				return nil
 			},
-			fix: []string{startByHand(t, "server", "http", `{"port":80}`, 80)},
+			restart: []string{"server: web"},
 		}},
 		{"service-localhost-only refuses other hosts, answers the host, and ss shows 127.0.0.1:80", faultCase{
 			kind: "service-localhost-only", scenario: routedLab, host: "server", params: "{service: web}",
@@ -169,7 +170,7 @@ func TestServiceFaults(t *testing.T) {
 				out, _ := l.run("server", "ss", "-Htlnp", "sport = :80")
 				return expect(out, "127.0.0.1:80")
 			},
-			fix: []string{killHolder("server", 80), startByHand(t, "server", "http", `{"port":80}`, 80)},
+			fix: []string{killHolder("server", 80)}, restart: []string{"server: web"},
 		}},
 		{"port-conflict shows the squatter's name and PID in ss -tlnp until it is killed", faultCase{
 			kind: "port-conflict", scenario: routedLab, host: "server", params: "{service: web, process_name: python3}",
@@ -184,7 +185,7 @@ func TestServiceFaults(t *testing.T) {
 				}
 				return nil
 			},
-			fix: []string{killHolder("server", 80), startByHand(t, "server", "http", `{"port":80}`, 80)},
+			fix: []string{killHolder("server", 80)}, restart: []string{"server: web"},
 		}},
 		{"close-wait-leak piles CLOSE_WAIT sockets on the server until the service is restarted", faultCase{
 			kind: "close-wait-leak", scenario: routedLab, host: "server", params: "{service: web, connections: 10}",
@@ -195,7 +196,7 @@ func TestServiceFaults(t *testing.T) {
 				}
 				return nil
 			},
-			fix: []string{killHolder("server", 80), startByHand(t, "server", "http", `{"port":80}`, 80)},
+			fix: []string{killHolder("server", 80)}, restart: []string{"server: web"},
 		}},
 		{"time-wait-pileup fills the client's ss with TIME_WAIT while the service still answers", faultCase{
 			kind: "time-wait-pileup", scenario: routedLab, host: "server", params: "{service: web, connections: 200}",

@@ -45,6 +45,10 @@ const (
 	// (EADDRNOTAVAIL: a source address not on the host, or the local port
 	// range used up).
 	ReachAddrUnavailable ReachOutcome = "local-address-unavailable"
+	// ReachBlockedLocally: the host's own firewall dropped the packet as
+	// it left (an OUTPUT DROP makes send fail with EPERM): no packet was
+	// sent and no ICMP came back.
+	ReachBlockedLocally ReachOutcome = "blocked-locally"
 	// ReachError: any other failure; Errno says which.
 	ReachError ReachOutcome = "error"
 )
@@ -334,7 +338,10 @@ func pnClassify(res *ReachResult, fd int, err error) {
 		}
 	case unix.EHOSTUNREACH:
 		res.Outcome = ReachHostUnreachable
-	case unix.EACCES, unix.EPERM:
+	case unix.EPERM:
+		// No ICMP on the error queue: the local firewall refused the send.
+		res.Outcome = ReachBlockedLocally
+	case unix.EACCES:
 		res.Outcome = ReachAdminProhibited
 	case unix.ETIMEDOUT:
 		res.Outcome = ReachFiltered
@@ -380,6 +387,8 @@ func pnReachMeaning(r ReachResult) string {
 			name = r.ICMP.Name
 		}
 		return fmt.Sprintf("%s rejected the packet with ICMP %s (\"No route to host\"): a firewall REJECT rule", pnStr(r.From), name)
+	case ReachBlockedLocally:
+		return fmt.Sprintf("this host's own firewall dropped the packet to %s as it left (\"Operation not permitted\", nothing was sent): an OUTPUT rule", r.Dst)
 	case ReachNoRoute:
 		return fmt.Sprintf("the local routing table has no route to %s (\"Network is unreachable\", no packet sent): add a default route or a route to that network", r.Dst.Addr())
 	case ReachAddrUnavailable:

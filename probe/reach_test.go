@@ -23,6 +23,7 @@ func pnReachLab(t *testing.T) *pnLab {
 		{"server", "-A INPUT -p tcp --dport 83 -j REJECT"},
 		{"server", "-A INPUT -p tcp --dport 84 -j DROP"},
 		{"server", "-A INPUT -p udp --dport 5301 -j DROP"},
+		{"client", "-A OUTPUT -p udp --dport 5303 -j DROP"},
 		{"r2", "-A FORWARD -p tcp --dport 85 -j REJECT --reject-with icmp-host-prohibited"},
 		{"r2", "-A FORWARD -p tcp --dport 86 -j REJECT --reject-with icmp-admin-prohibited"},
 		{"r1", "-A FORWARD -p tcp --dport 87 -j REJECT --reject-with icmp-net-unreachable"},
@@ -93,6 +94,7 @@ func TestReachClassifiesEachFailure(t *testing.T) {
 		{"a UDP echo is open", "client", "10.3.0.2:5300", "udp", "", 0, ReachOpen, "10.3.0.2", "", ""},
 		{"a closed UDP port is refused by ICMP", "client", "10.3.0.2:5302", "udp", "", 0, ReachRefusedICMP, "10.3.0.2", "port-unreachable", ""},
 		{"a dropped UDP port is open or filtered", "client", "10.3.0.2:5301", "udp", "", time.Second, ReachOpenOrFiltered, "", "", ""},
+		{"a UDP datagram dropped by the sender's own OUTPUT rule is blocked locally", "client", "10.3.0.2:5303", "udp", "", time.Second, ReachBlockedLocally, "", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -172,7 +172,7 @@ func newProbeReachCmd(g *globalOptions, o *targetOptions) *cobra.Command {
 		Long: `Try a TCP connection (or send a UDP datagram) and classify the outcome:
 open, refused-rst, refused-icmp-port-unreachable, filtered, host-unreachable,
 net-unreachable, admin-prohibited, no-local-route, local-address-unavailable,
-with who answered and how long it took. With --observe LAB/HOST (the
+blocked-locally, with who answered and how long it took. With --observe LAB/HOST (the
 destination, a lab host) its firewall counters are read before and after,
 so a REJECT or DROP rule that took the packet is named: that tells a
 REJECT with tcp-reset from nothing listening.`,
