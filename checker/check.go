@@ -33,6 +33,8 @@ type Checker struct {
 	// Once disables retries: each check is judged on one observation (used
 	// to prove that a broken lab fails, where waiting cannot help).
 	Once bool
+
+	resolved *faultCache
 }
 
 // Outcome is a judged check.
@@ -53,32 +55,7 @@ type judgement struct {
 
 // Check judges one check, retrying within its settle window.
 func (c *Checker) Check(ctx context.Context, ch *scenarios.Check) Outcome {
-	within := DefaultWithin
-	if ch.Within != "" {
-		if d, err := time.ParseDuration(ch.Within); err == nil {
-			within = d
-		}
-	}
-	start := time.Now()
-	deadline := start.Add(within)
-	var out Outcome
-	for {
-		out.Attempts++
-		j, err := c.observe(ctx, ch)
-		if err != nil {
-			j = judgement{observed: "could not observe: " + err.Error()}
-		}
-		out.Pass, out.Observed = j.pass, j.observed
-		if out.Pass || c.Once || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	out.Elapsed = time.Since(start)
-	return out
+	return c.retry(ctx, ch.Within, func() (judgement, error) { return c.observe(ctx, ch) })
 }
 
 func (c *Checker) observe(ctx context.Context, ch *scenarios.Check) (judgement, error) {
@@ -107,6 +84,10 @@ func (c *Checker) observe(ctx context.Context, ch *scenarios.Check) (judgement, 
 		return c.counter(ch.Counter)
 	case ch.Capture != nil:
 		return c.capture(ctx, ch.Capture)
+	case ch.Listener != nil:
+		return c.listener(ch.Listener)
+	case ch.SameProcess != nil:
+		return c.sameProcess(ch.SameProcess)
 	}
 	return judgement{}, errors.New("the check has no kind")
 }
@@ -261,6 +242,12 @@ func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
 		return judgement{}, err
 	}
 	opt := probe.DNSOptions{Type: d.Type, Timeout: 2 * time.Second, Attempts: 1}
+	var via netip.Addr
+	if d.Via != "" {
+		if via, err = c.addr(d.Via); err != nil {
+			return judgement{}, err
+		}
+	}
 	if d.Server != "" {
 		a, err := c.addr(d.Server)
 		if err != nil {
@@ -295,6 +282,10 @@ func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
 	obs := fmt.Sprintf("%s %s from %s: %s", typeOr(d.Type), d.Name, d.From, rcode)
 	if len(got) > 0 {
 		obs += " " + strings.Join(got, " ")
+	}
+	if via.IsValid() && !res.TimedOut && res.Server.Addr().Unmap() != via {
+		pass = false
+		obs += fmt.Sprintf(", answered by %s", res.Server.Addr())
 	}
 	if !res.TimedOut {
 		obs += fmt.Sprintf(" in %s", res.Latency.Round(time.Millisecond))
@@ -337,7 +328,15 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("http %s from %s: ", h.URL, t.Name()))
 		return judgement{false, fmt.Sprintf("GET %s from %s: %s", h.URL, h.From, msg)}, nil
 	}
-	return judgement{res.Status == want, fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)}, nil
+	obs := fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)
+	if res.Status != want {
+		return judgement{false, obs}, nil
+	}
+	ok, why := c.identity(t, h, res, want)
+	if !ok {
+		obs += ", but " + why
+	}
+	return judgement{ok, obs}, nil
 }
 
 func (c *Checker) route(r *scenarios.RouteCheck) (judgement, error) {

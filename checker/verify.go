@@ -60,10 +60,12 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts sandbox.Options, wit
 		if err := setup(ctx, lab, s); err != nil {
 			return err
 		}
-		if !withFaults {
-			return nil
+		if withFaults {
+			if err := faults.ApplyAll(ctx, lab, s); err != nil {
+				return err
+			}
 		}
-		return faults.ApplyAll(ctx, lab, s)
+		return saveBaseline(lab)
 	}
 	return sandbox.Start(ctx, s, opts)
 }
@@ -149,7 +151,7 @@ func (v *verifier) healthy(ctx context.Context) {
 			if t.Check == nil {
 				continue
 			}
-			o := c.Check(ctx, t.Check)
+			o := c.Task(ctx, &t)
 			p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
 			if !o.Pass {
 				p.Problems = append(p.Problems, fmt.Sprintf("task %s fails even without the faults, so its check does not measure the fault: %s", t.ID, o.Observed))
@@ -169,14 +171,14 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 	}
 	defer stop()
 	v.phase(PhaseBroken, func(p *PhaseResult) {
-		v.symptoms(ctx, c, p)
+		v.symptoms(ctx, c, p, true)
 		once := *c
 		once.Once = true
 		for _, t := range v.s.Tasks {
 			if t.Check == nil {
 				continue
 			}
-			o := once.Check(ctx, t.Check)
+			o := once.Task(ctx, &t)
 			p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
 			if o.Pass {
 				p.Problems = append(p.Problems, fmt.Sprintf("task %s passes while the lab is broken, so a learner would pass it without doing anything: %s", t.ID, o.Observed))
@@ -213,7 +215,8 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 }
 
 // symptoms observes every fault's documented symptom in a broken lab.
-func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult) {
+// With judgeCleared, each fault must also be judged not cleared.
+func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult, judgeCleared bool) {
 	for i := range v.s.Faults {
 		a, err := faults.Resolve(v.s, i)
 		if err != nil {
@@ -225,6 +228,14 @@ func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult) {
 		} else {
 			p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", a.Name))
 		}
+		if !judgeCleared {
+			continue
+		}
+		if err := a.Cleared(ctx, c.Lab, v.s); err == nil {
+			p.Problems = append(p.Problems, fmt.Sprintf("fault %s is judged cleared while it is injected, so no task can require it cleared", a.Name))
+		} else {
+			p.Details = append(p.Details, fmt.Sprintf("fault %s: not cleared: %v", a.Name, err))
+		}
 	}
 }
 
@@ -235,7 +246,7 @@ func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answ
 		var o Outcome
 		switch {
 		case t.Check != nil:
-			o = c.Check(ctx, t.Check)
+			o = c.Task(ctx, &t)
 		default:
 			var ok bool
 			if o, ok = answered[t.ID]; !ok {
@@ -299,7 +310,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 		// The wrong fix is tried on a lab that is really broken: every
 		// fault's symptom is there first (a symptom that needs traffic, such
 		// as a flood's half-open connections, takes a moment after start).
-		v.symptoms(ctx, c, p)
+		v.symptoms(ctx, c, p, false)
 		for _, st := range w.Steps {
 			if st.Run == "" && st.Service == "" {
 				continue
@@ -316,7 +327,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 			if t.Check == nil {
 				continue
 			}
-			if o := c.Check(ctx, t.Check); !o.Pass {
+			if o := c.Task(ctx, &t); !o.Pass {
 				failing++
 				p.Details = append(p.Details, fmt.Sprintf("task %s still fails: %s", t.ID, o.Observed))
 			}
