@@ -33,6 +33,8 @@ type Checker struct {
 	// Once disables retries: each check is judged on one observation (used
 	// to prove that a broken lab fails, where waiting cannot help).
 	Once bool
+	// MaxWithin, when set, caps every check's settle window.
+	MaxWithin time.Duration
 
 	resolved *faultCache
 }

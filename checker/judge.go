@@ -129,6 +129,9 @@ func (c *Checker) retry(ctx context.Context, within string, observe func() (judg
 			w = d
 		}
 	}
+	if c.MaxWithin > 0 && w > c.MaxWithin {
+		w = c.MaxWithin
+	}
 	start := time.Now()
 	deadline := start.Add(w)
 	var out Outcome

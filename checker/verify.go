@@ -48,6 +48,12 @@ type VerifyOptions struct {
 	Store sandbox.Store
 	// LabPrefix starts the names of the labs Verify makes.
 	LabPrefix string
+	// Adversarial also tries every entry of the adversarial catalogue on
+	// the scenario's broken lab.
+	Adversarial bool
+	// Jobs is how many labs of the scenario run at once (DefaultJobs when
+	// 0).
+	Jobs int
 }
 
 // Start builds a lab of the scenario with its services and, when
@@ -91,13 +97,40 @@ func setup(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
 func Verify(ctx context.Context, s *scenarios.Scenario, opts VerifyOptions) *Report {
 	start := time.Now()
 	r := &Report{Scenario: s.Name, File: s.File, Seed: s.Seed}
-	v := &verifier{s: s, opts: opts, r: r}
-	v.healthy(ctx)
-	v.brokenAndSolved(ctx)
+	v := &verifier{s: s, opts: opts, r: r, ctx: ctx}
+	// Each phase has labs of its own, and labs are cheap: the phases run
+	// side by side (most of a phase is waiting for a settle window or a
+	// probe's timeout), and their results are reported in order.
+	jobs := []func(out *[]PhaseResult){v.healthy, v.brokenAndSolved}
 	for i := range s.WrongFixes {
-		v.wrongFix(ctx, i)
+		jobs = append(jobs, func(out *[]PhaseResult) { v.wrongFix(ctx, i, out) })
 	}
-	v.teardown()
+	if opts.Adversarial {
+		jobs = append(jobs, v.adversarialJobs(ctx)...)
+	}
+	results := make([][]PhaseResult, len(jobs))
+	jobsAtOnce := opts.Jobs
+	if jobsAtOnce < 1 {
+		jobsAtOnce = DefaultJobs
+	}
+	sem := make(chan struct{}, jobsAtOnce)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			job(&results[i])
+		}()
+	}
+	wg.Wait()
+	for _, rs := range results {
+		r.Phases = append(r.Phases, rs...)
+	}
+	var td []PhaseResult
+	v.teardown(&td)
+	r.Phases = append(r.Phases, td...)
 	r.Pass = true
 	for _, p := range r.Phases {
 		r.Pass = r.Pass && p.Pass
@@ -110,24 +143,32 @@ type verifier struct {
 	s    *scenarios.Scenario
 	opts VerifyOptions
 	r    *Report
+	ctx  context.Context
+
+	mu   sync.Mutex
 	labs []string
 	n    int
 }
 
-func (v *verifier) phase(name string, fn func(p *PhaseResult)) {
+// DefaultJobs is how many labs one scenario's verification runs at once.
+const DefaultJobs = 6
+
+func phase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
 	p := PhaseResult{Name: name}
 	t0 := time.Now()
 	fn(&p)
 	p.Pass = len(p.Problems) == 0
 	p.Elapsed = time.Since(t0)
-	v.r.Phases = append(v.r.Phases, p)
+	*out = append(*out, p)
 }
 
 // lab starts a fresh lab and returns it with its stop.
 func (v *verifier) lab(ctx context.Context, withFaults bool) (*Checker, func(), error) {
+	v.mu.Lock()
 	v.n++
 	name := fmt.Sprintf("%s%d", v.opts.LabPrefix, v.n)
 	v.labs = append(v.labs, name)
+	v.mu.Unlock()
 	lab, err := Start(ctx, v.s, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.s.File}, withFaults)
 	if err != nil {
 		return nil, nil, err
@@ -139,8 +180,9 @@ func (v *verifier) lab(ctx context.Context, withFaults bool) (*Checker, func(), 
 	return &Checker{Lab: lab, Scenario: v.s}, stop, nil
 }
 
-func (v *verifier) healthy(ctx context.Context) {
-	v.phase(PhaseHealthy, func(p *PhaseResult) {
+func (v *verifier) healthy(out *[]PhaseResult) {
+	ctx := v.ctx
+	phase(out, PhaseHealthy, func(p *PhaseResult) {
 		c, stop, err := v.lab(ctx, false)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab without faults: "+err.Error())
@@ -161,16 +203,17 @@ func (v *verifier) healthy(ctx context.Context) {
 	})
 }
 
-func (v *verifier) brokenAndSolved(ctx context.Context) {
+func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
+	ctx := v.ctx
 	c, stop, err := v.lab(ctx, true)
 	if err != nil {
-		v.phase(PhaseBroken, func(p *PhaseResult) {
+		phase(out, PhaseBroken, func(p *PhaseResult) {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
 		})
 		return
 	}
 	defer stop()
-	v.phase(PhaseBroken, func(p *PhaseResult) {
+	phase(out, PhaseBroken, func(p *PhaseResult) {
 		v.symptoms(ctx, c, p, true)
 		once := *c
 		once.Once = true
@@ -185,7 +228,7 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 			}
 		}
 	})
-	v.phase(PhaseSolution, func(p *PhaseResult) {
+	phase(out, PhaseSolution, func(p *PhaseResult) {
 		// Steps run in order, as a learner plays them: an answer is judged
 		// when it is given, on the lab as it is then (a computed value such
 		// as the leaking process is read before the fix removes it).
@@ -298,9 +341,9 @@ func (v *verifier) invariants(ctx context.Context, c *Checker, p *PhaseResult, w
 	}
 }
 
-func (v *verifier) wrongFix(ctx context.Context, i int) {
+func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 	w := v.s.WrongFixes[i]
-	v.phase(PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
+	phase(out, PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
 		c, stop, err := v.lab(ctx, true)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
@@ -323,20 +366,9 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 			p.Details = append(p.Details, fmt.Sprintf("ran in %s: %s (%v) %s", st.Host, what, errOr(err), strings.TrimSpace(out)))
 		}
 		failing := 0
-		for _, t := range v.s.Tasks {
-			if t.Check == nil {
-				continue
-			}
-			if o := c.Task(ctx, &t); !o.Pass {
-				failing++
-				p.Details = append(p.Details, fmt.Sprintf("task %s still fails: %s", t.ID, o.Observed))
-			}
-		}
-		for _, inv := range v.s.Invariants {
-			if o := c.Check(ctx, &inv.Check); !o.Pass {
-				failing++
-				p.Details = append(p.Details, fmt.Sprintf("invariant %q is broken: %s", inv.Name, o.Observed))
-			}
+		if what, ok := v.firstFailure(ctx, c); ok {
+			failing++
+			p.Details = append(p.Details, what)
 		}
 		if failing == 0 {
 			p.Problems = append(p.Problems, fmt.Sprintf("the wrong fix %q passes every task and invariant; add an invariant it breaks or a check it cannot satisfy", w.Name))
@@ -344,8 +376,8 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 	})
 }
 
-func (v *verifier) teardown() {
-	v.phase(PhaseTeardown, func(p *PhaseResult) {
+func (v *verifier) teardown(out *[]PhaseResult) {
+	phase(out, PhaseTeardown, func(p *PhaseResult) {
 		for _, name := range v.labs {
 			for _, l := range sandbox.Leftovers(v.opts.Store, name) {
 				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, l))
