@@ -21,6 +21,7 @@ fuzz:
 
 docs:
 	$(GO) test ./scenarios/ -run 'TestSchema|TestReference' -update
+	$(GO) test ./cmd/netdojo/ -run TestGeneratedDocs -update
 
 clean:
 	rm -rf bin

@@ -185,7 +185,7 @@ type DNSCheck struct {
 	Rcode      string   `yaml:"rcode" doc:"Expected rcode: NOERROR (default), NXDOMAIN, SERVFAIL, REFUSED, or timeout."`
 	Answers    []string `yaml:"answers" doc:"Values the answer must contain, such as 10.0.0.10."`
 	MaxLatency string   `yaml:"max_latency" doc:"The answer must come within this time, such as 200ms."`
-	Via        string   `yaml:"via" doc:"The resolver the host must be using: its resolv.conf must name this address (or host) first, and the answer must come from it. Unlike server, the host's own configuration is judged."`
+	Via        string   `yaml:"via" doc:"The resolver the answer must come through: the query uses the host's own resolv.conf, as its programs do, and passes only when this server (an address or a host) answered. Unlike server, the host's configuration is judged too."`
 }
 
 // HTTPCheck expects an HTTP status.
