@@ -145,9 +145,10 @@ type verifier struct {
 	r    *Report
 	ctx  context.Context
 
-	mu   sync.Mutex
-	labs []string
-	n    int
+	mu       sync.Mutex
+	labs     []string
+	n        int
+	stopErrs []string
 }
 
 // DefaultJobs is how many labs one scenario's verification runs at once.
@@ -175,7 +176,11 @@ func (v *verifier) lab(ctx context.Context, withFaults bool) (*Checker, func(), 
 	}
 	stop := func() {
 		lab.Close()
-		sandbox.Stop(v.opts.Store, name)
+		if err := sandbox.Stop(v.opts.Store, name); err != nil {
+			v.mu.Lock()
+			v.stopErrs = append(v.stopErrs, err.Error())
+			v.mu.Unlock()
+		}
 	}
 	return &Checker{Lab: lab, Scenario: v.s}, stop, nil
 }
@@ -378,6 +383,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 
 func (v *verifier) teardown(out *[]PhaseResult) {
 	phase(out, PhaseTeardown, func(p *PhaseResult) {
+		p.Problems = append(p.Problems, v.stopErrs...)
 		for _, name := range v.labs {
 			for _, l := range sandbox.Leftovers(v.opts.Store, name) {
 				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, l))
