@@ -289,12 +289,16 @@ func scenarioServices(s *scenarios.Scenario) []svc {
 				continue
 			}
 			port := intField(p, "Port")
-			if port == 0 {
+			if port == 0 && sv.Kind != "kube-proxy" {
 				continue
 			}
 			proto := "tcp"
 			if sv.Kind == "dns" || strings.Contains(sv.Kind, "udp") {
 				proto = "udp"
+			}
+			if port == 0 {
+				out = append(out, svc{host: h.Name, name: sv.Name, kind: sv.Kind, params: p})
+				continue
 			}
 			out = append(out, svc{host: h.Name, name: sv.Name, kind: sv.Kind, port: port, proto: proto, addr: h.Addr4(), params: p})
 		}
@@ -363,7 +367,7 @@ func dnatToService(s *scenarios.Scenario) [][]scenarios.Step {
 	var rules []string
 	for _, sv := range scenarioServices(s) {
 		key := fmt.Sprintf("%s/%d", sv.proto, sv.port)
-		if seen[key] || !sv.addr.IsValid() {
+		if seen[key] || !sv.addr.IsValid() || sv.port == 0 {
 			continue
 		}
 		seen[key] = true
@@ -440,6 +444,9 @@ func killPort(proto string, port int) string {
 func killHolders(s *scenarios.Scenario) [][]scenarios.Step {
 	var steps []scenarios.Step
 	for _, sv := range scenarioServices(s) {
+		if sv.port == 0 {
+			continue
+		}
 		steps = append(steps, scenarios.Step{Host: sv.host, Run: killPort(sv.proto, sv.port)})
 	}
 	if len(steps) == 0 {

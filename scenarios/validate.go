@@ -347,9 +347,6 @@ func (c *checker) faults() {
 		c.kindParams(fp, f.Kind, &f.Params, "fault")
 		for j, w := range f.Accepts {
 			wp := fmt.Sprintf("%s.accepts[%d]", fp, j)
-			if w.Name == "" {
-				c.atKey(wp, "an accepted workaround needs name: a catalogue entry or, with a check, a few words")
-			}
 			if w.Check != nil {
 				c.checkSpec(wp+".check", w.Check)
 			}
