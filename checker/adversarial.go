@@ -479,7 +479,7 @@ func replaceNC(s *scenarios.Scenario) [][]scenarios.Step {
 		if sv.proto != "tcp" {
 			continue
 		}
-		steps = append(steps, scenarios.Step{Host: sv.host, Run: killPort("tcp", sv.port) + fmt.Sprintf("; setsid sh -c 'while :; do nc -l %d; done' >/dev/null 2>&1 < /dev/null & sleep 0.2", sv.port)})
+		steps = append(steps, scenarios.Step{Host: sv.host, Run: killPort("tcp", sv.port) + fmt.Sprintf("; setsid nc -lk %d >/dev/null 2>&1 < /dev/null & sleep 0.2", sv.port)})
 	}
 	if len(steps) == 0 {
 		return nil
