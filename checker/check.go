@@ -26,6 +26,11 @@ import (
 // passes or this much time has passed.
 const DefaultWithin = 3 * time.Second
 
+// DefaultHTTPTimeout bounds an http check's request when it sets no
+// timeout: a lab service answers within milliseconds unless it is told to
+// wait (then the task sets its own timeout).
+const DefaultHTTPTimeout = 2500 * time.Millisecond
+
 // Checker judges checks against a running lab.
 type Checker struct {
 	Lab      *sandbox.Lab
@@ -163,7 +168,7 @@ func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
 	if proto == "" {
 		proto = "tcp"
 	}
-	res, err := probe.Reach(t, netip.AddrPortFrom(dst, uint16(r.Port)), probe.ReachOptions{Proto: proto, Timeout: 3500 * time.Millisecond})
+	res, err := probe.Reach(t, netip.AddrPortFrom(dst, uint16(r.Port)), probe.ReachOptions{Proto: proto, Timeout: reachTimeout(r.Expect)})
 	if err != nil {
 		return judgement{}, err
 	}
@@ -184,6 +189,18 @@ func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
 		obs += fmt.Sprintf(" (answered by %s)", res.From)
 	}
 	return judgement{pass, obs}, nil
+}
+
+// reachTimeout is how long a reach probe waits for an answer. Telling
+// "filtered" from "host unreachable" needs the kernel to give up on ARP
+// (about 3 s); an open or refused port answers a lab host within
+// milliseconds, so a check that expects one of those knows sooner.
+func reachTimeout(expect string) time.Duration {
+	switch expect {
+	case "open", "refused", "refused-rst", "refused-icmp", "addr-unavailable":
+		return 1500 * time.Millisecond
+	}
+	return 3500 * time.Millisecond
 }
 
 func (c *Checker) ping(p *scenarios.PingCheck) (judgement, error) {
@@ -313,7 +330,7 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 	if err != nil {
 		return judgement{}, err
 	}
-	timeout := 5 * time.Second
+	timeout := DefaultHTTPTimeout
 	if h.Within != "" {
 		if d, err := time.ParseDuration(h.Within); err == nil {
 			timeout = d

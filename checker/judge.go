@@ -22,22 +22,50 @@ func (c *Checker) Task(ctx context.Context, t *scenarios.Task) Outcome {
 	if len(clears) == 0 {
 		return c.Check(ctx, t.Check)
 	}
-	return c.retry(ctx, t.Check.Within, func() (judgement, error) {
-		j, err := c.observe(ctx, t.Check)
-		if err != nil || !j.pass {
-			return j, err
-		}
+	final, attempt := false, 0
+	return c.retryUntil(ctx, t.Check.Within, func() bool { return final }, func() (judgement, error) {
+		attempt++
 		var still []string
-		for _, i := range clears {
-			if err := c.cleared(ctx, i); err != nil {
-				still = append(still, err.Error())
+		var j judgement
+		var err error
+		if attempt == 1 {
+			// The goal and the faults are observed side by side: each may
+			// wait for a probe's timeout.
+			done := make(chan []string)
+			go func() { done <- c.stillThere(ctx, clears) }()
+			j, err = c.observe(ctx, t.Check)
+			still = <-done
+		} else {
+			j, err = c.observe(ctx, t.Check)
+			if err == nil && j.pass {
+				still = c.stillThere(ctx, clears)
 			}
+		}
+		if err != nil || !j.pass {
+			// The settle window is for a fix that is taking effect: while
+			// the cause is still there, waiting cannot make the goal pass.
+			// A task that sets its own window waits it out: its cause may
+			// take that long to go (half-open connections age out).
+			final = attempt == 1 && len(still) > 0 && t.Check.Within == ""
+			return j, err
 		}
 		if len(still) > 0 {
 			return judgement{false, j.observed + "; but the cause is still there: " + strings.Join(still, "; ")}, nil
 		}
 		return j, nil
 	})
+}
+
+// stillThere judges the faults a task clears: what is still wrong, one
+// observation per fault not cleared.
+func (c *Checker) stillThere(ctx context.Context, clears []int) []string {
+	var still []string
+	for _, i := range clears {
+		if err := c.cleared(ctx, i); err != nil {
+			still = append(still, err.Error())
+		}
+	}
+	return still
 }
 
 // Clears returns the indexes of the faults a task must clear: those its
@@ -123,6 +151,12 @@ type faultCache struct {
 // retry observes until the judgement passes or the settle window (within,
 // DefaultWithin when empty) is over.
 func (c *Checker) retry(ctx context.Context, within string, observe func() (judgement, error)) Outcome {
+	return c.retryUntil(ctx, within, func() bool { return false }, observe)
+}
+
+// retryUntil is retry that also stops once final says the last failing
+// observation cannot change within the window.
+func (c *Checker) retryUntil(ctx context.Context, within string, final func() bool, observe func() (judgement, error)) Outcome {
 	w := DefaultWithin
 	if within != "" {
 		if d, err := time.ParseDuration(within); err == nil {
@@ -142,7 +176,7 @@ func (c *Checker) retry(ctx context.Context, within string, observe func() (judg
 			j = judgement{observed: "could not observe: " + err.Error()}
 		}
 		out.Pass, out.Observed = j.pass, j.observed
-		if out.Pass || c.Once || time.Now().After(deadline) || ctx.Err() != nil {
+		if out.Pass || c.Once || final() || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		select {
