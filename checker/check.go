@@ -29,7 +29,7 @@ const DefaultWithin = 3 * time.Second
 // DefaultHTTPTimeout bounds an http check's request when it sets no
 // timeout: a lab service answers within milliseconds unless it is told to
 // wait (then the task sets its own timeout).
-const DefaultHTTPTimeout = 2500 * time.Millisecond
+const DefaultHTTPTimeout = 1500 * time.Millisecond
 
 // Checker judges checks against a running lab.
 type Checker struct {
