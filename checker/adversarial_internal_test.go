@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -114,5 +115,19 @@ func TestCatalogueEntriesAreParameterised(t *testing.T) {
 	}
 	if v := CatalogueEntry("proxy-arp-routers").Variants(s); len(v) != 1 || len(v[0]) != 1 || v[0][0].Host != "router" {
 		t.Errorf("proxy-arp-routers on first-lab acts on %v, want the router only", v)
+	}
+}
+
+// TestCatalogueDocumented keeps the authoring guide's list of entries in
+// step with the code (docs/adversarial.md is generated).
+func TestCatalogueDocumented(t *testing.T) {
+	data, err := os.ReadFile("../docs/authoring.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range Catalogue() {
+		if !strings.Contains(string(data), "`"+w.Name+"`") {
+			t.Errorf("docs/authoring.md does not list the catalogue entry %s", w.Name)
+		}
 	}
 }
