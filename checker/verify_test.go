@@ -56,7 +56,7 @@ var verifyCases = []verifyCase{
 	},
 	{
 		name: "a wrong fix whose goal passes is caught because the task clears the fault",
-		load: loadTestdata("wrong-fix-caught-by-cleared.yaml"),
+		load: loadTestdata("sound/wrong-fix-caught-by-cleared.yaml"),
 	},
 	{
 		name:    "a solution that does not fix the lab fails the solution phase",
