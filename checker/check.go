@@ -26,6 +26,11 @@ import (
 // passes or this much time has passed.
 const DefaultWithin = 3 * time.Second
 
+// DefaultHTTPTimeout bounds an http check's request when it sets no
+// timeout: a lab service answers within milliseconds unless it is told to
+// wait (then the task sets its own timeout).
+const DefaultHTTPTimeout = 1500 * time.Millisecond
+
 // Checker judges checks against a running lab.
 type Checker struct {
 	Lab      *sandbox.Lab
@@ -33,6 +38,10 @@ type Checker struct {
 	// Once disables retries: each check is judged on one observation (used
 	// to prove that a broken lab fails, where waiting cannot help).
 	Once bool
+	// MaxWithin, when set, caps every check's settle window.
+	MaxWithin time.Duration
+
+	resolved *faultCache
 
 	names map[string][]netip.Addr // the lab's DNS names, read once
 }
@@ -55,32 +64,7 @@ type judgement struct {
 
 // Check judges one check, retrying within its settle window.
 func (c *Checker) Check(ctx context.Context, ch *scenarios.Check) Outcome {
-	within := DefaultWithin
-	if ch.Within != "" {
-		if d, err := time.ParseDuration(ch.Within); err == nil {
-			within = d
-		}
-	}
-	start := time.Now()
-	deadline := start.Add(within)
-	var out Outcome
-	for {
-		out.Attempts++
-		j, err := c.observe(ctx, ch)
-		if err != nil {
-			j = judgement{observed: "could not observe: " + err.Error()}
-		}
-		out.Pass, out.Observed = j.pass, j.observed
-		if out.Pass || c.Once || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	out.Elapsed = time.Since(start)
-	return out
+	return c.retry(ctx, ch.Within, func() (judgement, error) { return c.observe(ctx, ch) })
 }
 
 func (c *Checker) observe(ctx context.Context, ch *scenarios.Check) (judgement, error) {
@@ -109,6 +93,10 @@ func (c *Checker) observe(ctx context.Context, ch *scenarios.Check) (judgement, 
 		return c.counter(ch.Counter)
 	case ch.Capture != nil:
 		return c.capture(ctx, ch.Capture)
+	case ch.Listener != nil:
+		return c.listener(ch.Listener)
+	case ch.SameProcess != nil:
+		return c.sameProcess(ch.SameProcess)
 	}
 	return judgement{}, errors.New("the check has no kind")
 }
@@ -156,6 +144,7 @@ var reachClasses = map[string][]probe.ReachOutcome{
 	"prohibited":       {probe.ReachAdminProhibited},
 	"no-route":         {probe.ReachNoRoute},
 	"addr-unavailable": {probe.ReachAddrUnavailable},
+	"blocked-locally":  {probe.ReachBlockedLocally},
 	"unreachable":      {probe.ReachHostUnreachable, probe.ReachNetUnreachable, probe.ReachAdminProhibited, probe.ReachNoRoute},
 }
 
@@ -171,6 +160,7 @@ var reachWords = map[probe.ReachOutcome]string{
 	probe.ReachAdminProhibited: "an ICMP administratively prohibited comes back",
 	probe.ReachNoRoute:         "Network is unreachable: the sending host has no route",
 	probe.ReachAddrUnavailable: "Cannot assign requested address",
+	probe.ReachBlockedLocally:  "Operation not permitted: the sending host drops it itself",
 }
 
 func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
@@ -182,7 +172,7 @@ func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
 	if proto == "" {
 		proto = "tcp"
 	}
-	res, err := probe.Reach(t, netip.AddrPortFrom(dst, uint16(r.Port)), probe.ReachOptions{Proto: proto, Timeout: 3500 * time.Millisecond})
+	res, err := probe.Reach(t, netip.AddrPortFrom(dst, uint16(r.Port)), probe.ReachOptions{Proto: proto, Timeout: reachTimeout(r.Expect)})
 	if err != nil {
 		return judgement{}, err
 	}
@@ -203,6 +193,18 @@ func (c *Checker) reach(r *scenarios.ReachCheck) (judgement, error) {
 		obs += fmt.Sprintf(" (answered by %s)", res.From)
 	}
 	return judgement{pass, obs}, nil
+}
+
+// reachTimeout is how long a reach probe waits for an answer. Telling
+// "filtered" from "host unreachable" needs the kernel to give up on ARP
+// (about 3 s); an open or refused port answers a lab host within
+// milliseconds, so a check that expects one of those knows sooner.
+func reachTimeout(expect string) time.Duration {
+	switch expect {
+	case "open", "refused", "refused-rst", "refused-icmp", "addr-unavailable":
+		return 1500 * time.Millisecond
+	}
+	return 3500 * time.Millisecond
 }
 
 func (c *Checker) ping(p *scenarios.PingCheck) (judgement, error) {
@@ -263,6 +265,12 @@ func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
 		return judgement{}, err
 	}
 	opt := probe.DNSOptions{Type: d.Type, Timeout: 2 * time.Second, Attempts: 1}
+	var via netip.Addr
+	if d.Via != "" {
+		if via, err = c.addr(d.Via); err != nil {
+			return judgement{}, err
+		}
+	}
 	if d.Server != "" {
 		a, err := c.addr(d.Server)
 		if err != nil {
@@ -302,6 +310,10 @@ func (c *Checker) dns(d *scenarios.DNSCheck) (judgement, error) {
 	obs := fmt.Sprintf("%s %s from %s: %s", typeOr(d.Type), d.Name, d.From, rcode)
 	if len(got) > 0 {
 		obs += " " + strings.Join(got, " ")
+	}
+	if via.IsValid() && !res.TimedOut && res.Server.Addr().Unmap() != via {
+		pass = false
+		obs += fmt.Sprintf(", answered by %s", res.Server.Addr())
 	}
 	if !res.TimedOut {
 		obs += fmt.Sprintf(" in %s", res.Latency.Round(time.Millisecond))
@@ -361,7 +373,7 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 	if err != nil {
 		return judgement{}, err
 	}
-	timeout := 5 * time.Second
+	timeout := DefaultHTTPTimeout
 	if h.Within != "" {
 		if d, err := time.ParseDuration(h.Within); err == nil {
 			timeout = d
@@ -378,7 +390,15 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("http %s from %s: ", h.URL, t.Name()))
 		return judgement{false, fmt.Sprintf("GET %s from %s: %s", h.URL, h.From, msg)}, nil
 	}
-	return judgement{res.Status == want, fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)}, nil
+	obs := fmt.Sprintf("GET %s from %s: %d %s, %d bytes", h.URL, h.From, res.Status, res.StatusText, res.BodySize)
+	if res.Status != want {
+		return judgement{false, obs}, nil
+	}
+	ok, why := c.identity(t, h, res, want)
+	if !ok {
+		obs += ", but " + why
+	}
+	return judgement{ok, obs}, nil
 }
 
 func (c *Checker) route(r *scenarios.RouteCheck) (judgement, error) {

@@ -52,6 +52,12 @@ type VerifyOptions struct {
 	Store sandbox.Store
 	// LabPrefix starts the names of the labs Verify makes.
 	LabPrefix string
+	// Adversarial also tries every entry of the adversarial catalogue on
+	// the scenario's broken lab.
+	Adversarial bool
+	// Jobs is how many labs of the scenario run at once (DefaultJobs when
+	// 0).
+	Jobs int
 }
 
 // Start builds a lab of the scenario with its services and, when
@@ -64,10 +70,12 @@ func Start(ctx context.Context, s *scenarios.Scenario, opts sandbox.Options, wit
 		if err := setup(ctx, lab, s); err != nil {
 			return err
 		}
-		if !withFaults {
-			return nil
+		if withFaults {
+			if err := faults.ApplyAll(ctx, lab, s); err != nil {
+				return err
+			}
 		}
-		return faults.ApplyAll(ctx, lab, s)
+		return saveBaseline(lab)
 	}
 	return sandbox.Start(ctx, s, opts)
 }
@@ -93,13 +101,40 @@ func setup(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
 func Verify(ctx context.Context, s *scenarios.Scenario, opts VerifyOptions) *Report {
 	start := time.Now()
 	r := &Report{Scenario: s.Name, File: s.File, Seed: s.Seed}
-	v := &verifier{s: s, opts: opts, r: r}
-	v.healthy(ctx)
-	v.brokenAndSolved(ctx)
+	v := &verifier{s: s, opts: opts, r: r, ctx: ctx}
+	// Each phase has labs of its own, and labs are cheap: the phases run
+	// side by side (most of a phase is waiting for a settle window or a
+	// probe's timeout), and their results are reported in order.
+	jobs := []func(out *[]PhaseResult){v.healthy, v.brokenAndSolved}
 	for i := range s.WrongFixes {
-		v.wrongFix(ctx, i)
+		jobs = append(jobs, func(out *[]PhaseResult) { v.wrongFix(ctx, i, out) })
 	}
-	v.teardown()
+	if opts.Adversarial {
+		jobs = append(jobs, v.adversarialJobs(ctx)...)
+	}
+	results := make([][]PhaseResult, len(jobs))
+	jobsAtOnce := opts.Jobs
+	if jobsAtOnce < 1 {
+		jobsAtOnce = DefaultJobs
+	}
+	sem := make(chan struct{}, jobsAtOnce)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			job(&results[i])
+		}()
+	}
+	wg.Wait()
+	for _, rs := range results {
+		r.Phases = append(r.Phases, rs...)
+	}
+	var td []PhaseResult
+	v.teardown(&td)
+	r.Phases = append(r.Phases, td...)
 	r.Pass = true
 	for _, p := range r.Phases {
 		r.Pass = r.Pass && p.Pass
@@ -112,37 +147,51 @@ type verifier struct {
 	s    *scenarios.Scenario
 	opts VerifyOptions
 	r    *Report
-	labs []string
-	n    int
+	ctx  context.Context
+
+	mu       sync.Mutex
+	labs     []string
+	n        int
+	stopErrs []string
 }
 
-func (v *verifier) phase(name string, fn func(p *PhaseResult)) {
+// DefaultJobs is how many labs one scenario's verification runs at once.
+const DefaultJobs = 6
+
+func phase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
 	p := PhaseResult{Name: name}
 	t0 := time.Now()
 	fn(&p)
 	p.Pass = len(p.Problems) == 0
 	p.Elapsed = time.Since(t0)
-	v.r.Phases = append(v.r.Phases, p)
+	*out = append(*out, p)
 }
 
 // lab starts a fresh lab and returns it with its stop.
 func (v *verifier) lab(ctx context.Context, withFaults bool) (*Checker, func(), error) {
+	v.mu.Lock()
 	v.n++
 	name := fmt.Sprintf("%s%d", v.opts.LabPrefix, v.n)
 	v.labs = append(v.labs, name)
+	v.mu.Unlock()
 	lab, err := Start(ctx, v.s, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.s.File}, withFaults)
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := func() {
 		lab.Close()
-		sandbox.Stop(v.opts.Store, name)
+		if err := sandbox.Stop(v.opts.Store, name); err != nil {
+			v.mu.Lock()
+			v.stopErrs = append(v.stopErrs, err.Error())
+			v.mu.Unlock()
+		}
 	}
 	return &Checker{Lab: lab, Scenario: v.s}, stop, nil
 }
 
-func (v *verifier) healthy(ctx context.Context) {
-	v.phase(PhaseHealthy, func(p *PhaseResult) {
+func (v *verifier) healthy(out *[]PhaseResult) {
+	ctx := v.ctx
+	phase(out, PhaseHealthy, func(p *PhaseResult) {
 		c, stop, err := v.lab(ctx, false)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab without faults: "+err.Error())
@@ -153,7 +202,7 @@ func (v *verifier) healthy(ctx context.Context) {
 			if t.Check == nil {
 				continue
 			}
-			o := c.Check(ctx, t.Check)
+			o := c.Task(ctx, &t)
 			p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
 			if !o.Pass {
 				p.Problems = append(p.Problems, fmt.Sprintf("task %s fails even without the faults, so its check does not measure the fault: %s", t.ID, o.Observed))
@@ -163,31 +212,32 @@ func (v *verifier) healthy(ctx context.Context) {
 	})
 }
 
-func (v *verifier) brokenAndSolved(ctx context.Context) {
+func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
+	ctx := v.ctx
 	c, stop, err := v.lab(ctx, true)
 	if err != nil {
-		v.phase(PhaseBroken, func(p *PhaseResult) {
+		phase(out, PhaseBroken, func(p *PhaseResult) {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
 		})
 		return
 	}
 	defer stop()
-	v.phase(PhaseBroken, func(p *PhaseResult) {
-		v.symptoms(ctx, c, p)
+	phase(out, PhaseBroken, func(p *PhaseResult) {
+		v.symptoms(ctx, c, p, true)
 		once := *c
 		once.Once = true
 		for _, t := range v.s.Tasks {
 			if t.Check == nil {
 				continue
 			}
-			o := once.Check(ctx, t.Check)
+			o := once.Task(ctx, &t)
 			p.Details = append(p.Details, fmt.Sprintf("task %s: %s", t.ID, o.Observed))
 			if o.Pass {
 				p.Problems = append(p.Problems, fmt.Sprintf("task %s passes while the lab is broken, so a learner would pass it without doing anything: %s", t.ID, o.Observed))
 			}
 		}
 	})
-	v.phase(PhaseSolution, func(p *PhaseResult) {
+	phase(out, PhaseSolution, func(p *PhaseResult) {
 		// Steps run in order, as a learner plays them: an answer is judged
 		// when it is given, on the lab as it is then (a computed value such
 		// as the leaking process is read before the fix removes it).
@@ -217,7 +267,8 @@ func (v *verifier) brokenAndSolved(ctx context.Context) {
 }
 
 // symptoms observes every fault's documented symptom in a broken lab.
-func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult) {
+// With judgeCleared, each fault must also be judged not cleared.
+func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult, judgeCleared bool) {
 	for i := range v.s.Faults {
 		a, err := faults.Resolve(v.s, i)
 		if err != nil {
@@ -229,6 +280,14 @@ func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult) {
 		} else {
 			p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", a.Name))
 		}
+		if !judgeCleared {
+			continue
+		}
+		if err := a.Cleared(ctx, c.Lab, v.s); err == nil {
+			p.Problems = append(p.Problems, fmt.Sprintf("fault %s is judged cleared while it is injected, so no task can require it cleared", a.Name))
+		} else {
+			p.Details = append(p.Details, fmt.Sprintf("fault %s: not cleared: %v", a.Name, err))
+		}
 	}
 }
 
@@ -239,7 +298,7 @@ func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answ
 		var o Outcome
 		switch {
 		case t.Check != nil:
-			o = c.Check(ctx, t.Check)
+			o = c.Task(ctx, &t)
 		default:
 			var ok bool
 			if o, ok = answered[t.ID]; !ok {
@@ -291,9 +350,9 @@ func (v *verifier) invariants(ctx context.Context, c *Checker, p *PhaseResult, w
 	}
 }
 
-func (v *verifier) wrongFix(ctx context.Context, i int) {
+func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 	w := v.s.WrongFixes[i]
-	v.phase(PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
+	phase(out, PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
 		c, stop, err := v.lab(ctx, true)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
@@ -303,7 +362,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 		// The wrong fix is tried on a lab that is really broken: every
 		// fault's symptom is there first (a symptom that needs traffic, such
 		// as a flood's half-open connections, takes a moment after start).
-		v.symptoms(ctx, c, p)
+		v.symptoms(ctx, c, p, false)
 		for _, st := range w.Steps {
 			if st.Run == "" && st.Service == "" {
 				continue
@@ -316,20 +375,9 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 			p.Details = append(p.Details, fmt.Sprintf("ran in %s: %s (%v) %s", st.Host, what, errOr(err), strings.TrimSpace(out)))
 		}
 		failing := 0
-		for _, t := range v.s.Tasks {
-			if t.Check == nil {
-				continue
-			}
-			if o := c.Check(ctx, t.Check); !o.Pass {
-				failing++
-				p.Details = append(p.Details, fmt.Sprintf("task %s still fails: %s", t.ID, o.Observed))
-			}
-		}
-		for _, inv := range v.s.Invariants {
-			if o := c.Check(ctx, &inv.Check); !o.Pass {
-				failing++
-				p.Details = append(p.Details, fmt.Sprintf("invariant %q is broken: %s", inv.Name, o.Observed))
-			}
+		if what, ok := v.firstFailure(ctx, c); ok {
+			failing++
+			p.Details = append(p.Details, what)
 		}
 		if failing == 0 {
 			p.Problems = append(p.Problems, fmt.Sprintf("the wrong fix %q passes every task and invariant; add an invariant it breaks or a check it cannot satisfy", w.Name))
@@ -337,8 +385,9 @@ func (v *verifier) wrongFix(ctx context.Context, i int) {
 	})
 }
 
-func (v *verifier) teardown() {
-	v.phase(PhaseTeardown, func(p *PhaseResult) {
+func (v *verifier) teardown(out *[]PhaseResult) {
+	phase(out, PhaseTeardown, func(p *PhaseResult) {
+		p.Problems = append(p.Problems, v.stopErrs...)
 		for _, name := range v.labs {
 			for _, l := range sandbox.Leftovers(v.opts.Store, name) {
 				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, l))

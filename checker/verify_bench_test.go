@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
@@ -33,6 +34,52 @@ func BenchmarkVerifyLibrary(b *testing.B) {
 					b.Fatalf("%s does not verify: %+v", bi.Name, r.Phases)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkFailingCheck times `netdojo check` on each built-in scenario's
+// broken lab: every task judged on the lab, one after another, as a
+// learner who has not fixed anything yet sees them. The reported
+// worst-ns/op is the slowest task of the scenario (run with -benchtime 1x).
+func BenchmarkFailingCheck(b *testing.B) {
+	for _, bi := range scenarios.Library() {
+		b.Run(bi.Name, func(b *testing.B) {
+			s, err := scenarios.Load(bi.Path, bi.Data, scenarios.Options{Seed: 1, Services: services.Registry{}, Faults: faults.Registry{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			dir, err := os.MkdirTemp("/run", "netdojo-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			store := sandbox.Store{Dir: dir}
+			name := fmt.Sprintf("judge-bf%04x", os.Getpid()%0x10000)
+			lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				lab.Close()
+				sandbox.Stop(store, name)
+			}()
+			c := &checker.Checker{Lab: lab, Scenario: s}
+			var worst time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range s.Tasks {
+					if s.Tasks[j].Check == nil {
+						continue
+					}
+					t0 := time.Now()
+					c.Task(context.Background(), &s.Tasks[j])
+					if d := time.Since(t0); d > worst {
+						worst = d
+					}
+				}
+			}
+			b.ReportMetric(float64(worst.Nanoseconds()), "worst-ns/task")
 		})
 	}
 }

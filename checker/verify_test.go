@@ -56,6 +56,10 @@ var verifyCases = []verifyCase{
 		load: loadBuiltin("first-lab"),
 	},
 	{
+		name: "a wrong fix whose goal passes is caught because the task clears the fault",
+		load: loadTestdata("sound/wrong-fix-caught-by-cleared.yaml"),
+	},
+	{
 		name:    "a solution that does not fix the lab fails the solution phase",
 		load:    loadTestdata("unsolvable.yaml"),
 		failing: map[string]string{checker.PhaseSolution: "task reach-the-server still fails after the solution: tcp client to 203.0.113.80:80: Network is unreachable"},
@@ -279,6 +283,9 @@ faults:
 tasks:
   - id: reach-the-server
     prompt: Make the web server reachable from client.
+    # clears nothing: the invariant on the drawn port is what must catch
+    # the wrong fix here.
+    clears: []
     check:
       reach: {from: client, to: server, port: 80, expect: open}
       within: 1s

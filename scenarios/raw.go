@@ -110,6 +110,15 @@ type Fault struct {
 	Kind   string    `yaml:"kind" doc:"Fault kind; see docs/faults.md." required:"true"`
 	Host   string    `yaml:"host" doc:"The host the fault is applied to, where the kind needs one."`
 	Params yaml.Node `yaml:"params" doc:"Parameters of the kind; see docs/faults.md." kind:"object"`
+	// Accepts lists the workarounds this scenario counts as clearing the
+	// fault.
+	Accepts []Workaround `yaml:"accepts" doc:"Workarounds the scenario accepts as clearing this fault: an entry of the adversarial catalogue that verify --adversarial must not report, or a check that, when it passes, counts the fault as cleared."`
+}
+
+// Workaround is a way around a fault that the scenario accepts.
+type Workaround struct {
+	Name  string `yaml:"name" doc:"An entry of the adversarial catalogue (docs/adversarial.md) the scenario accepts, or the workaround in a few words when a check is given." required:"true"`
+	Check *Check `yaml:"check" doc:"When this check passes, the fault counts as cleared, whatever its own judgement says."`
 }
 
 // Task is something the learner must do or find out.
@@ -119,6 +128,9 @@ type Task struct {
 	Hints  []string `yaml:"hints" doc:"Progressive hints, from a nudge to almost the answer."`
 	Check  *Check   `yaml:"check" doc:"Judge the task by the state of the live lab."`
 	Answer *Answer  `yaml:"answer" doc:"Judge the task by what the learner answers."`
+	// Clears is nil when not written: a check task then clears every
+	// fault. An empty list clears none.
+	Clears []string `yaml:"clears" doc:"Faults (by name) this task must clear: it passes only when its check passes and each of them is cleared where it is. Every fault of the scenario by default for a task with a check; [] for a check that clears nothing. Answer tasks clear nothing."`
 }
 
 // Invariant is a check that must hold before and after the fix.
@@ -129,19 +141,21 @@ type Invariant struct {
 
 // Check observes the live lab with the probe engine. Exactly one kind is set.
 type Check struct {
-	Reach   *ReachCheck   `yaml:"reach" doc:"TCP or UDP reachability from a host, with the expected class."`
-	Ping    *PingCheck    `yaml:"ping" doc:"ICMP echo from a host."`
-	DNS     *DNSCheck     `yaml:"dns" doc:"A DNS query from a host."`
-	HTTP    *HTTPCheck    `yaml:"http" doc:"An HTTP request from a host."`
-	Route   *RouteCheck   `yaml:"route" doc:"A route lookup (as ip route get) in a host."`
-	Link    *LinkCheck    `yaml:"link" doc:"The state and MTU of an interface."`
-	PathMTU *PathMTUCheck `yaml:"path_mtu" doc:"The path MTU from a host to an address."`
-	Trace   *TraceCheck   `yaml:"trace" doc:"A traceroute from a host."`
-	Sockets *SocketsCheck `yaml:"sockets" doc:"Counts of sockets in a host by state, port or process."`
-	Rule    *RuleCheck    `yaml:"firewall" doc:"A firewall rule present or absent in a host."`
-	Counter *CounterCheck `yaml:"counter" doc:"A kernel SNMP counter in a host."`
-	Capture *CaptureCheck `yaml:"capture" doc:"While a probe runs, a packet is or is not seen on an interface."`
-	Within  string        `yaml:"within" doc:"Settle window: retry until the check passes or this time passes (default 3s)."`
+	Reach       *ReachCheck       `yaml:"reach" doc:"TCP or UDP reachability from a host, with the expected class."`
+	Ping        *PingCheck        `yaml:"ping" doc:"ICMP echo from a host."`
+	DNS         *DNSCheck         `yaml:"dns" doc:"A DNS query from a host."`
+	HTTP        *HTTPCheck        `yaml:"http" doc:"An HTTP request from a host."`
+	Route       *RouteCheck       `yaml:"route" doc:"A route lookup (as ip route get) in a host."`
+	Link        *LinkCheck        `yaml:"link" doc:"The state and MTU of an interface."`
+	PathMTU     *PathMTUCheck     `yaml:"path_mtu" doc:"The path MTU from a host to an address."`
+	Trace       *TraceCheck       `yaml:"trace" doc:"A traceroute from a host."`
+	Sockets     *SocketsCheck     `yaml:"sockets" doc:"Counts of sockets in a host by state, port or process."`
+	Rule        *RuleCheck        `yaml:"firewall" doc:"A firewall rule present or absent in a host."`
+	Counter     *CounterCheck     `yaml:"counter" doc:"A kernel SNMP counter in a host."`
+	Capture     *CaptureCheck     `yaml:"capture" doc:"While a probe runs, a packet is or is not seen on an interface."`
+	Listener    *ListenerCheck    `yaml:"listener" doc:"A listening socket on a port of a host, and the address it is bound to."`
+	SameProcess *SameProcessCheck `yaml:"same_process" doc:"A service's process is still the one that ran when the lab started (same PID, never restarted)."`
+	Within      string            `yaml:"within" doc:"Settle window: retry until the check passes or this time passes (default 3s)."`
 }
 
 // ReachCheck expects a reachability class.
@@ -150,7 +164,7 @@ type ReachCheck struct {
 	To     string `yaml:"to" doc:"Destination address, or a host name (its first IPv4 address)." required:"true"`
 	Port   int    `yaml:"port" doc:"Destination port." required:"true"`
 	Proto  string `yaml:"proto" doc:"tcp (default) or udp." enum:"tcp,udp"`
-	Expect string `yaml:"expect" doc:"Expected class (refused is either refused-rst or refused-icmp; unreachable is any of the unreachable classes)." enum:"open,refused,refused-rst,refused-icmp,filtered,host-unreachable,net-unreachable,prohibited,no-route,addr-unavailable,unreachable" required:"true"`
+	Expect string `yaml:"expect" doc:"Expected class (blocked-locally: the sending host's own firewall drops the packet, sendto fails with EPERM; refused is either refused-rst or refused-icmp; unreachable is any of the unreachable classes)." enum:"open,refused,refused-rst,refused-icmp,filtered,host-unreachable,net-unreachable,prohibited,no-route,addr-unavailable,blocked-locally,unreachable" required:"true"`
 }
 
 // PingCheck expects echo replies, or none.
@@ -171,6 +185,7 @@ type DNSCheck struct {
 	Rcode      string   `yaml:"rcode" doc:"Expected rcode: NOERROR (default), NXDOMAIN, SERVFAIL, REFUSED, or timeout."`
 	Answers    []string `yaml:"answers" doc:"Values the answer must contain, such as 10.0.0.10."`
 	MaxLatency string   `yaml:"max_latency" doc:"The answer must come within this time, such as 200ms."`
+	Via        string   `yaml:"via" doc:"The resolver the answer must come through: the query uses the host's own resolv.conf, as its programs do, and passes only when this server (an address or a host) answered. Unlike server, the host's configuration is judged too."`
 }
 
 // HTTPCheck expects an HTTP status.
@@ -178,7 +193,10 @@ type HTTPCheck struct {
 	From   string `yaml:"from" doc:"Host that requests." required:"true"`
 	URL    string `yaml:"url" doc:"URL to get." required:"true"`
 	Status int    `yaml:"status" doc:"Expected status code, 200 by default."`
-	Within string `yaml:"timeout" doc:"Request timeout, 5s by default."`
+	Within string `yaml:"timeout" doc:"Request timeout, 1.5s by default (a failed connection is then classified, which may take as long again)."`
+	// Service names the scenario service whose answer is expected.
+	Service string `yaml:"service" doc:"The scenario service that must answer, as HOST/NAME: the body must be the one it is configured with. By default an expected 2xx answer must be the body of one of the scenario's http services on the URL's port (or of any http service, behind a proxy); none to accept any body."`
+	Body    string `yaml:"body" doc:"A string the body must contain, instead of the service's configured body."`
 }
 
 // RouteCheck expects a route lookup result.
@@ -254,6 +272,22 @@ type CaptureCheck struct {
 	Filter string `yaml:"filter" doc:"tcpdump filter for the packet looked for." required:"true"`
 	During Check  `yaml:"during" doc:"The probe that generates the traffic." required:"true"`
 	Seen   bool   `yaml:"seen" doc:"Whether a matching packet must be seen (true) or must not (false)."`
+}
+
+// ListenerCheck expects a listening socket bound to an address.
+type ListenerCheck struct {
+	Host    string `yaml:"host" doc:"Host whose sockets are read." required:"true"`
+	Port    int    `yaml:"port" doc:"Local port." required:"true"`
+	Proto   string `yaml:"proto" doc:"tcp (default) or udp." enum:"tcp,udp"`
+	Address string `yaml:"address" doc:"The address the listener must be bound to: an address, a host name of the scenario (its first IPv4 address), or * for every address (0.0.0.0 or ::). Any address when left out."`
+	Process string `yaml:"process" doc:"Owning process name the listener must have."`
+	Present *bool  `yaml:"present" doc:"A listener expected (default true) or none."`
+}
+
+// SameProcessCheck expects a service never to have been restarted.
+type SameProcessCheck struct {
+	Host    string `yaml:"host" doc:"Host of the service." required:"true"`
+	Service string `yaml:"service" doc:"The service, by its name in the scenario." required:"true"`
 }
 
 // Answer is judged on what the learner says.

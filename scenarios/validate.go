@@ -622,7 +622,27 @@ func (c *checker) faults() {
 			c.hostRef(fp+".host", f.Host)
 		}
 		c.kindParams(fp, f.Kind, &f.Params, "fault")
+		for j, w := range f.Accepts {
+			wp := fmt.Sprintf("%s.accepts[%d]", fp, j)
+			if w.Check != nil {
+				c.checkSpec(wp+".check", w.Check)
+			}
+		}
 	}
+}
+
+// faultNames lists the scenario's fault names (a fault's name defaults
+// to its kind).
+func (c *checker) faultNames() map[string]bool {
+	names := map[string]bool{}
+	for _, f := range c.f.Faults {
+		if f.Name != "" {
+			names[f.Name] = true
+		} else if f.Kind != "" {
+			names[f.Kind] = true
+		}
+	}
+	return names
 }
 
 func (c *checker) tasks() {
@@ -645,6 +665,15 @@ func (c *checker) tasks() {
 			c.checkSpec(tp+".check", t.Check)
 		default:
 			c.answer(tp+".answer", t.Answer)
+		}
+		if len(t.Clears) > 0 && t.Check == nil {
+			c.atKey(tp+".clears", "an answer task clears nothing; only a task with a check can require faults cleared")
+		}
+		faults := c.faultNames()
+		for j, name := range t.Clears {
+			if !faults[name] {
+				c.at(fmt.Sprintf("%s.clears[%d]", tp, j), "fault %q is not defined%s", name, keyList("faults are", faults))
+			}
 		}
 	}
 	for i, inv := range c.f.Invariants {
@@ -716,6 +745,60 @@ func (c *checker) checkSpec(p string, ch *Check) {
 	if ch.Capture != nil {
 		c.checkSpec(p+".capture.during", &ch.Capture.During)
 	}
+	if l := ch.Listener; l != nil {
+		if l.Port < 1 || l.Port > 65535 {
+			c.at(p+".listener.port", "port %d is out of range; use 1 to 65535", l.Port)
+		}
+		if a := l.Address; a != "" && a != "*" {
+			if _, err := netip.ParseAddr(a); err != nil {
+				if _, ok := c.f.Hosts[a]; !ok {
+					c.at(p+".listener.address", "%q is neither an address, a host of the lab nor *", a)
+				}
+			}
+		}
+	}
+	if sp := ch.SameProcess; sp != nil && sp.Service != "" {
+		c.serviceRef(p+".same_process.service", sp.Host, sp.Service, "")
+	}
+	if h := ch.HTTP; h != nil && h.Service != "" && h.Service != "none" {
+		host, name, ok := strings.Cut(h.Service, "/")
+		if !ok {
+			c.at(p+".http.service", "%q is not HOST/NAME, such as server/web, or none", h.Service)
+		} else {
+			c.hostRef(p+".http.service", host)
+			c.serviceRef(p+".http.service", host, name, "http")
+		}
+	}
+}
+
+// serviceRef checks that host runs a service of that name (and kind, when
+// given).
+func (c *checker) serviceRef(p, host, name, kind string) {
+	h := c.f.Hosts[host]
+	if h == nil {
+		return // the host is reported on its own
+	}
+	for _, svc := range h.Services {
+		if svc.Name == name {
+			if kind != "" && svc.Kind != kind {
+				c.at(p, "service %q on host %q is a %s service, not %s", name, host, svc.Kind, kind)
+			}
+			return
+		}
+	}
+	c.at(p, "host %q runs no service %q", host, name)
+}
+
+func keyList(what string, m map[string]bool) string {
+	if len(m) == 0 {
+		return "; the scenario has no faults"
+	}
+	var names []string
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return "; " + what + ": " + strings.Join(names, ", ")
 }
 
 // hostRefs checks every from/host field of a check kind.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, then unit and root tests (labs in
 # their own namespaces), a short fuzz of the scenario loader, and
-# `netdojo verify --all`: every built-in scenario proved solvable.
+# `netdojo verify --all --adversarial`: every built-in scenario proved solvable
+# and not passed by any entry of the adversarial catalogue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
@@ -19,5 +20,5 @@ go test -count=1 -timeout 30m ./...
 # a blow-up fails the run instead of taking the machine.
 (ulimit -d 4194304 && go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime "${FUZZTIME:-20s}" ./scenarios)
 go build -o bin/netdojo ./cmd/netdojo
-./bin/netdojo verify --all --parallel 2 --junit bin/verify-junit.xml
+./bin/netdojo verify --all --adversarial --parallel 2 --junit bin/verify-junit.xml
 ./bin/netdojo verify --drills --junit bin/verify-drills-junit.xml

@@ -99,7 +99,7 @@ kept in the lab. Exit code 0 when everything passes, 1 otherwise.`,
 				tp := prog.Task(t.ID)
 				r := taskResult{Task: t.ID, Prompt: strings.TrimSpace(t.Prompt)}
 				if t.Check != nil {
-					o := c.Check(cmd.Context(), t.Check)
+					o := c.Task(cmd.Context(), t)
 					tp.Record(o)
 					r.Kind, r.Pass, r.Observed = "check", o.Pass, o.Observed
 				} else {

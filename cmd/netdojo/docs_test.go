@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
@@ -22,6 +23,7 @@ func TestGeneratedDocs(t *testing.T) {
 		"../../docs/scenario.schema.json": string(schema) + "\n",
 		"../../docs/scenario-format.md":   scenarios.Reference(),
 		"../../docs/services.md":          services.Reference(),
+		"../../docs/adversarial.md":       checker.AdversarialReference(library(t)),
 	}
 	for path, want := range files {
 		t.Run(path+" is up to date", func(t *testing.T) {
@@ -39,4 +41,17 @@ func TestGeneratedDocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// library loads every built-in scenario with its defaults.
+func library(t *testing.T) []*scenarios.Scenario {
+	var ss []*scenarios.Scenario
+	for _, bi := range scenarios.Library() {
+		s, err := scenarios.Load(bi.Path, bi.Data, loadOptions(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	return ss
 }

@@ -13,12 +13,14 @@ import (
 )
 
 type verifyOptions struct {
-	all      bool
-	drills   bool
-	seed     uint64
-	parallel int
-	junit    string
-	verbose  bool
+	all         bool
+	drills      bool
+	seed        uint64
+	parallel    int
+	junit       string
+	verbose     bool
+	adversarial bool
+	jobs        int
 }
 
 func newVerifyCmd(g *globalOptions) *cobra.Command {
@@ -35,6 +37,12 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
   5. teardown: nothing of any lab is left.
 Drill files (kind: Drill) and built-in drills (--drills) are proved with their
 reference response on an accelerated clock (docs/drills.md).
+With --adversarial, also:
+  6. adversarial: each entry of the built-in catalogue of lazy and wrong
+     fixes (docs/adversarial.md), written for the scenario's own hosts,
+     links and addresses, is applied to a fresh broken lab; an entry that
+     makes every lab task and invariant pass fails the scenario, unless a
+     fault accepts it (accepts:).
 Exit code 0 when every scenario passes, 1 otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needRoot("netdojo verify"); err != nil {
@@ -64,7 +72,7 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 			store := g.store()
 			t0 := time.Now()
 			reports := checker.VerifyAll(ctx, ss, o.parallel, func(i int) checker.VerifyOptions {
-				return checker.VerifyOptions{Store: store, LabPrefix: fmt.Sprintf("vfy%d-%d-", os.Getpid()%10000, i)}
+				return checker.VerifyOptions{Store: store, LabPrefix: fmt.Sprintf("vfy%d-%d-", os.Getpid()%10000, i), Adversarial: o.adversarial, Jobs: o.jobs}
 			})
 			reports = append(reports, verifyDrills(ctx, store, drills)...)
 			if o.junit != "" {
@@ -128,5 +136,7 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 	cmd.Flags().IntVar(&o.parallel, "parallel", 1, "scenarios verified at once")
 	cmd.Flags().StringVar(&o.junit, "junit", "", "also write a JUnit XML report to this file")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "print every observation")
+	cmd.Flags().BoolVar(&o.adversarial, "adversarial", false, "also try every entry of the adversarial catalogue on each scenario's broken lab")
+	cmd.Flags().IntVar(&o.jobs, "jobs", checker.DefaultJobs, "labs of one scenario run at once (phases and catalogue entries)")
 	return cmd
 }

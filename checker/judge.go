@@ -1,0 +1,192 @@
+package checker
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/scenarios"
+)
+
+// Task judges a task with a check: its goal check passes and every fault
+// it clears is cleared where the fault is (or worked around in a way the
+// scenario accepts). The goal and the faults are observed together, in
+// the same settle window. An answer task is not judged here.
+func (c *Checker) Task(ctx context.Context, t *scenarios.Task) Outcome {
+	if t.Check == nil {
+		return Outcome{Observed: "task " + t.ID + " is judged by an answer, not on the lab"}
+	}
+	clears := Clears(c.Scenario, t)
+	if len(clears) == 0 {
+		return c.Check(ctx, t.Check)
+	}
+	final, attempt := false, 0
+	return c.retryUntil(ctx, t.Check.Within, func() bool { return final }, func() (judgement, error) {
+		attempt++
+		var still []string
+		var j judgement
+		var err error
+		if attempt == 1 {
+			// The goal and the faults are observed side by side: each may
+			// wait for a probe's timeout.
+			done := make(chan []string)
+			go func() { done <- c.stillThere(ctx, clears) }()
+			j, err = c.observe(ctx, t.Check)
+			still = <-done
+		} else {
+			j, err = c.observe(ctx, t.Check)
+			if err == nil && j.pass {
+				still = c.stillThere(ctx, clears)
+			}
+		}
+		if err != nil || !j.pass {
+			// The settle window is for a fix that is taking effect: while
+			// the cause is still there, waiting cannot make the goal pass.
+			// A task that sets its own window waits it out: its cause may
+			// take that long to go (half-open connections age out).
+			final = attempt == 1 && len(still) > 0 && t.Check.Within == ""
+			return j, err
+		}
+		if len(still) > 0 {
+			return judgement{false, j.observed + "; but the cause is still there: " + strings.Join(still, "; ")}, nil
+		}
+		return j, nil
+	})
+}
+
+// stillThere judges the faults a task clears: what is still wrong, one
+// observation per fault not cleared.
+func (c *Checker) stillThere(ctx context.Context, clears []int) []string {
+	var still []string
+	for _, i := range clears {
+		if err := c.cleared(ctx, i); err != nil {
+			still = append(still, err.Error())
+		}
+	}
+	return still
+}
+
+// Clears returns the indexes of the faults a task must clear: those its
+// clears names, or every fault of the scenario for a check task that
+// names none. An answer task clears nothing.
+func Clears(s *scenarios.Scenario, t *scenarios.Task) []int {
+	if t.Check == nil {
+		return nil
+	}
+	var out []int
+	for i, f := range s.Faults {
+		if t.Clears == nil || contains(t.Clears, faultName(f)) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func faultName(f scenarios.Fault) string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return f.Kind
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cleared judges one fault of the scenario: nil when its root cause is
+// gone where it is, or when a workaround the scenario accepts (a check)
+// passes. The error says what is still wrong, never the fix.
+func (c *Checker) cleared(ctx context.Context, i int) error {
+	a, err := c.applied(i)
+	if err != nil {
+		return err
+	}
+	err = a.Cleared(ctx, c.Lab, c.Scenario)
+	if err == nil {
+		return nil
+	}
+	for _, w := range c.Scenario.Faults[i].Accepts {
+		if w.Check == nil {
+			continue
+		}
+		once := *c
+		once.Once = true
+		if o := once.Check(ctx, w.Check); o.Pass {
+			return nil
+		}
+	}
+	return err
+}
+
+// applied resolves the scenario's faults once per checker.
+func (c *Checker) applied(i int) (*faults.Applied, error) {
+	if c.resolved == nil {
+		c.resolved = &faultCache{}
+	}
+	fc := c.resolved
+	fc.once.Do(func() {
+		fc.faults = make([]*faults.Applied, len(c.Scenario.Faults))
+		fc.errs = make([]error, len(c.Scenario.Faults))
+		for j := range c.Scenario.Faults {
+			fc.faults[j], fc.errs[j] = faults.Resolve(c.Scenario, j)
+		}
+	})
+	return fc.faults[i], fc.errs[i]
+}
+
+// faultCache holds the scenario's faults, resolved once per checker.
+type faultCache struct {
+	once   sync.Once
+	faults []*faults.Applied
+	errs   []error
+}
+
+// retry observes until the judgement passes or the settle window (within,
+// DefaultWithin when empty) is over.
+func (c *Checker) retry(ctx context.Context, within string, observe func() (judgement, error)) Outcome {
+	return c.retryUntil(ctx, within, func() bool { return false }, observe)
+}
+
+// retryUntil is retry that also stops once final says the last failing
+// observation cannot change within the window.
+func (c *Checker) retryUntil(ctx context.Context, within string, final func() bool, observe func() (judgement, error)) Outcome {
+	w := DefaultWithin
+	if within != "" {
+		if d, err := time.ParseDuration(within); err == nil {
+			w = d
+		}
+	}
+	if c.MaxWithin > 0 && w > c.MaxWithin {
+		w = c.MaxWithin
+	}
+	start := time.Now()
+	deadline := start.Add(w)
+	var out Outcome
+	for {
+		out.Attempts++
+		j, err := observe()
+		if err != nil {
+			j = judgement{observed: "could not observe: " + err.Error()}
+		}
+		out.Pass, out.Observed = j.pass, j.observed
+		if out.Pass || c.Once || final() || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(retryInterval):
+		}
+	}
+	out.Elapsed = time.Since(start)
+	return out
+}
+
+// retryInterval is the pause between two observations of a check.
+const retryInterval = 250 * time.Millisecond
