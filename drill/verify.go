@@ -336,6 +336,16 @@ func (v *verifier) reference(ctx context.Context, p *checker.PhaseResult) *Recor
 	if !ok {
 		p.Problems = append(p.Problems, "the reference response did not bring the drill to green with every fault cleared within its limit")
 	}
+	// The engine counts an invariant as damage only once it has been seen
+	// holding; one that never holds (a wrong process name, a port nothing
+	// serves) would never count at all. After the reference response every
+	// invariant must hold.
+	ck := &checker.Checker{Lab: r.lab, Scenario: v.d.Lab}
+	for _, inv := range v.d.Lab.Invariants {
+		if o := ck.Check(ctx, &inv.Check); !o.Pass {
+			p.Problems = append(p.Problems, fmt.Sprintf("invariant %q does not hold after the reference response: %s", inv.Name, o.Observed))
+		}
+	}
 	Send(r.dir, Event{Op: OpEnd, Who: "verify"})
 	<-r.done
 	rec := r.rec
