@@ -172,6 +172,7 @@ func TestTaskClearsFaults(t *testing.T) {
 		t.Errorf("an answer task clears %v", got)
 	}
 	e.run("client", "ip route add default via 10.0.1.1")
+	e.run("client", "ip -6 route add default via fd00:1::1") // the fault cuts every family
 	if o := e.c.Task(context.Background(), goal); !o.Pass {
 		t.Errorf("the real fix does not clear the fault: %s", o.Observed)
 	}

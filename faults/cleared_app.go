@@ -294,8 +294,11 @@ func clearedVIP(ctx context.Context, e *Env, p Params) error {
 			return fmt.Errorf("connections to the virtual IP of service %s are still turned away", x.Name)
 		}
 	}
+	// Only a DNAT to one of this service's own endpoints counts: other
+	// traffic through the node (a DNS query to the kube-dns VIP while the
+	// probe runs) grows other services' DNAT rules too.
 	for _, g := range grown {
-		if g.Table == "nat" && g.Target == "DNAT" {
+		if g.Table == "nat" && g.Target == "DNAT" && dnatsToOneOf(g.Spec, s.Endpoints) {
 			return nil
 		}
 	}
@@ -351,4 +354,16 @@ func clearedBridgeNF(ctx context.Context, e *Env, p Params) error {
 		return errors.New("traffic bridged between pods still bypasses the node's iptables rules")
 	}
 	return nil
+}
+
+// dnatsToOneOf reports whether a DNAT rule, as iptables -S prints it,
+// translates to one of the endpoints (IP:port).
+func dnatsToOneOf(spec string, endpoints []string) bool {
+	f := strings.Fields(spec)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "--to-destination" && slices.Contains(endpoints, f[i+1]) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -135,7 +134,7 @@ func RefuseMachineNetns(fd int) error {
 	if err := unix.Fstat(fd, &ns); err != nil {
 		return err
 	}
-	own := machineNetns()
+	own := machineNetns
 	if own.ok && ns.Dev == own.dev && ns.Ino == own.ino {
 		return ErrMachineNetns
 	}
@@ -150,8 +149,14 @@ type nsID struct {
 // machineNetns is the machine's own network namespace: PID 1's, or, where
 // PID 1 cannot be read (a supervisor without ptrace rights over it), the
 // one this netdojo started in, unless netdojo runs inside a lab host
-// (Lab.Command marks what it starts with NETDOJO_LAB).
-var machineNetns = sync.OnceValue(func() nsID {
+// (Lab.Command marks what it starts with NETDOJO_LAB). It is read once,
+// while the package is initialised: /proc/self/ns/net is the main
+// thread's namespace, and later a goroutine locked to the main thread may
+// be inside a lab namespace for a moment (a lab's switch was once taken for
+// the machine's that way, and refused).
+var machineNetns = readMachineNetns()
+
+func readMachineNetns() nsID {
 	var st unix.Stat_t
 	if unix.Stat("/proc/1/ns/net", &st) == nil {
 		return nsID{uint64(st.Dev), st.Ino, true}
@@ -160,7 +165,7 @@ var machineNetns = sync.OnceValue(func() nsID {
 		return nsID{uint64(st.Dev), st.Ino, true}
 	}
 	return nsID{}
-})
+}
 
 // NetnsExists reports whether a named namespace file exists.
 func NetnsExists(name string) bool {

@@ -136,7 +136,15 @@ func TestLearnerChecksHintsAnswersAndFixesFirstLab(t *testing.T) {
 		if out, code := nd(t, state, "exec", lab, "client", "--", "ip", "route", "add", "default", "via", "10.0.1.1"); code != 0 {
 			t.Fatalf("the fix: exit %d\n%s", code, out)
 		}
+		// The fault cut every family the client has: IPv4 alone is not the fix.
 		out, code := nd(t, state, "check", lab)
+		if code == 0 || !strings.Contains(out, "[ ] open-the-shop") || !strings.Contains(out, "IPv6") {
+			t.Errorf("check after fixing IPv4 only: exit %d\n%s", code, out)
+		}
+		if out, code := nd(t, state, "exec", lab, "client", "--", "ip", "-6", "route", "add", "default", "via", "fd00:1::1"); code != 0 {
+			t.Fatalf("the IPv6 half of the fix: exit %d\n%s", code, out)
+		}
+		out, code = nd(t, state, "check", lab)
 		if code != 0 || !strings.Contains(out, "[x] open-the-shop") || !strings.Contains(out, "[x] first-failing-step") || !strings.Contains(out, "all 3 passed") {
 			t.Errorf("check after the fix: exit %d\n%s", code, out)
 		}
