@@ -86,7 +86,7 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 		{
 			name:     "interface-down: the link up again but its routes not back",
 			scenario: dualLab, kind: "interface-down", host: "client", params: "{dev: eth0}",
-			goal:       "client: ping -c 1 -W 1 10.0.1.1",
+			goal:       "client: ping -c 1 -w 3 10.0.1.1", // a link just up may lose the first probe
 			alsoBroken: []string{curlOK("client", "http://[2001:db8:80::80]/")},
 			workaround: []string{"client: ip link set eth0 up"},
 			fix: []string{"client: ip route replace default via 10.0.1.1", "client: ip addr add fd00:1::10/64 dev eth0 nodad",
