@@ -383,7 +383,13 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 	if want == 0 {
 		want = 200
 	}
-	res, err := probe.HTTP(t, h.URL, probe.HTTPOptions{Timeout: timeout})
+	opt := probe.HTTPOptions{Timeout: timeout}
+	if h.Stall != "" {
+		if d, err := time.ParseDuration(h.Stall); err == nil {
+			opt.Stall = d
+		}
+	}
+	res, err := probe.HTTP(t, h.URL, opt)
 	if err != nil {
 		// The probe's error repeats the URL and names the host by its
 		// namespace; the learner knows the host by its name.
