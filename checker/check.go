@@ -479,7 +479,9 @@ func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
 	if err != nil {
 		return judgement{}, err
 	}
-	res, err := c.measurePathMTU(t, dst)
+	// Whether there is a black hole is known from the first size that
+	// vanishes; its size is searched only when the check asks an MTU.
+	res, err := c.measurePathMTU(t, dst, p.MTU == 0)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -664,11 +666,11 @@ func (c *Checker) counter(k *scenarios.CounterCheck) (judgement, error) {
 // so a size found by silence alone, where the narrow link is a receiving
 // veth, overshoots its MTU by 4: the result is the MTU of that link, as
 // ip link shows it, when one of the lab's interfaces has that MTU.
-func (c *Checker) measurePathMTU(t probe.Target, dst netip.Addr) (probe.MTUResult, error) {
+func (c *Checker) measurePathMTU(t probe.Target, dst netip.Addr, noSearch bool) (probe.MTUResult, error) {
 	flushRouteCache(t)
 	defer flushRouteCache(t)
-	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
-	if err != nil || res.ReportedBy.IsValid() || res.PathMTU >= res.LocalMTU {
+	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond, NoSearch: noSearch})
+	if err != nil || res.ReportedBy.IsValid() || res.PathMTU >= res.LocalMTU || res.PathMTU == 0 {
 		return res, err
 	}
 	mtus := c.labMTUs()
