@@ -186,7 +186,7 @@ func (c *Checker) Computed(ctx context.Context, a *scenarios.Answer) (string, []
 		if err != nil {
 			return "", nil, err
 		}
-		res, err := c.measurePathMTU(t, dst)
+		res, err := c.measurePathMTU(t, dst, false)
 		if err != nil {
 			return "", nil, err
 		}

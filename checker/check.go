@@ -383,7 +383,13 @@ func (c *Checker) http(h *scenarios.HTTPCheck) (judgement, error) {
 	if want == 0 {
 		want = 200
 	}
-	res, err := probe.HTTP(t, h.URL, probe.HTTPOptions{Timeout: timeout})
+	opt := probe.HTTPOptions{Timeout: timeout}
+	if h.Stall != "" {
+		if d, err := time.ParseDuration(h.Stall); err == nil {
+			opt.Stall = d
+		}
+	}
+	res, err := probe.HTTP(t, h.URL, opt)
 	if err != nil {
 		// The probe's error repeats the URL and names the host by its
 		// namespace; the learner knows the host by its name.
@@ -473,7 +479,9 @@ func (c *Checker) pathMTU(p *scenarios.PathMTUCheck) (judgement, error) {
 	if err != nil {
 		return judgement{}, err
 	}
-	res, err := c.measurePathMTU(t, dst)
+	// Whether there is a black hole is known from the first size that
+	// vanishes; its size is searched only when the check asks an MTU.
+	res, err := c.measurePathMTU(t, dst, p.MTU == 0)
 	if err != nil {
 		return judgement{}, err
 	}
@@ -658,11 +666,11 @@ func (c *Checker) counter(k *scenarios.CounterCheck) (judgement, error) {
 // so a size found by silence alone, where the narrow link is a receiving
 // veth, overshoots its MTU by 4: the result is the MTU of that link, as
 // ip link shows it, when one of the lab's interfaces has that MTU.
-func (c *Checker) measurePathMTU(t probe.Target, dst netip.Addr) (probe.MTUResult, error) {
+func (c *Checker) measurePathMTU(t probe.Target, dst netip.Addr, noSearch bool) (probe.MTUResult, error) {
 	flushRouteCache(t)
 	defer flushRouteCache(t)
-	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond})
-	if err != nil || res.ReportedBy.IsValid() || res.PathMTU >= res.LocalMTU {
+	res, err := probe.PathMTU(t, dst, probe.MTUOptions{Timeout: 500 * time.Millisecond, NoSearch: noSearch})
+	if err != nil || res.ReportedBy.IsValid() || res.PathMTU >= res.LocalMTU || res.PathMTU == 0 {
 		return res, err
 	}
 	mtus := c.labMTUs()

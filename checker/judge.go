@@ -41,12 +41,17 @@ func (c *Checker) Task(ctx context.Context, t *scenarios.Task) Outcome {
 				still = c.stillThere(ctx, clears)
 			}
 		}
+		// The settle window is for a fix that is taking effect: while the
+		// cause is still there, waiting cannot make the task pass, and the
+		// first attempt's judgement is final. That holds for a task's own
+		// window too: it is for what the fault leaves behind to age out
+		// once the cause is gone (half-open connections), while a cleared
+		// judgement looks at the cause itself, which a fix removes at
+		// once. It holds whether or not the goal passed on that attempt:
+		// a goal that passes now and then (half-open connections that
+		// come and go with the flood) does not make waiting useful.
+		final = attempt == 1 && len(still) > 0
 		if err != nil || !j.pass {
-			// The settle window is for a fix that is taking effect: while
-			// the cause is still there, waiting cannot make the goal pass.
-			// A task that sets its own window waits it out: its cause may
-			// take that long to go (half-open connections age out).
-			final = attempt == 1 && len(still) > 0 && t.Check.Within == ""
 			return j, err
 		}
 		if len(still) > 0 {

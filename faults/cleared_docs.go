@@ -39,7 +39,7 @@ var clearedWhen = map[string]string{
 	"firewall-reject-host-prohibited":  "As firewall-drop.",
 	"firewall-reject-admin-prohibited": "As firewall-drop.",
 	"firewall-reject-net-unreachable":  "As firewall-drop.",
-	"stateful-firewall-drops-return":   "A fresh connection from the client (waiting out one SYN retransmission) makes no DROP or REJECT rule of the host's filter table count its return traffic, in both families on a dual-stack host.",
+	"stateful-firewall-drops-return":   "A fresh connection from the client (waiting out one SYN retransmission) makes no DROP or REJECT rule of the host's filter table count its return traffic, in both families on a dual-stack host. The rules count against the fault only when that connection's own answer reached the host (its connection tracking says so): answers retransmitted to connections from before the fix do not keep it there once new connections no longer meet it.",
 	"service-not-running": "The TCP listener on the service's port is the lab's recorded process of that service (as `netdojo service` starts it), " +
 		"bound where the scenario binds it: another program on the port, even one that answers the same, does not count.",
 	"service-localhost-only": "As service-not-running, and the listener is bound to the scenario's address (every address by default), not 127.0.0.1.",

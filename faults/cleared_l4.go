@@ -92,13 +92,91 @@ func clearedStateful(ctx context.Context, e *Env, params Params) error {
 		return err
 	}
 	what := "the answers to the connections that were failing"
-	if err := e.judgeTrafficFor(from, "tcp", netip.AddrPortFrom(to, uint16(p.Port)), what, statefulProbeTimeout); err != nil {
+	if err := e.judgeReturnTraffic(from, netip.AddrPortFrom(to, uint16(p.Port)), what); err != nil {
 		return err
 	}
 	if to6, ok := e.addr6Of(to); ok && e.hasIPv6() {
-		return e.judgeTrafficFor(from, "tcp", netip.AddrPortFrom(to6, uint16(p.Port)), what+" over IPv6", statefulProbeTimeout)
+		return e.judgeReturnTraffic(from, netip.AddrPortFrom(to6, uint16(p.Port)), what+" over IPv6")
 	}
 	return nil
+}
+
+// judgeReturnTraffic is judgeTraffic for the answers to a fresh
+// connection: the rules that discard count only when the probe's own
+// answer reached the fault's host. Answers to connections from before
+// the fix (a server retransmits its SYN-ACKs for seconds) would
+// otherwise keep the rule counting after the fault has stopped meeting
+// new connections, as when the connection attempts are stopped on the
+// way. When the fault's host has no record of the probe's connection,
+// the rules are judged as they count.
+func (e *Env) judgeReturnTraffic(from string, addr netip.AddrPort, what string) error {
+	ns, err := e.Netns(from)
+	if err != nil {
+		return err
+	}
+	hosts := []string{e.Host}
+	if from != e.Host {
+		hosts = append(hosts, from)
+	}
+	var src netip.AddrPort
+	grown, err := e.rulesMatching(hosts, []string{"filter", "nat"}, addr.Addr().Is6(), func() error {
+		r, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: "tcp", Timeout: statefulProbeTimeout})
+		src = r.Src
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if answered, known := e.connectionAnswered(src, addr); known && !answered {
+		var rewrites []grownRule
+		for _, g := range grown {
+			if !g.discards() {
+				rewrites = append(rewrites, g)
+			}
+		}
+		grown = rewrites
+	}
+	return judgeRules(grown, what)
+}
+
+// connectionAnswered looks up a TCP connection from src to dst in the
+// fault host's connection tracking: answered is true once an answer to
+// it went through the host; known is false when the host has no record
+// of it (or its table cannot be read).
+func (e *Env) connectionAnswered(src, dst netip.AddrPort) (answered, known bool) {
+	if !src.IsValid() {
+		return false, false
+	}
+	ns, err := e.Netns(e.Host)
+	if err != nil {
+		return false, false
+	}
+	family := netlink.FAMILY_V4
+	if dst.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	h, err := ns.NetlinkHandle(unix.NETLINK_NETFILTER)
+	if err != nil {
+		return false, false
+	}
+	defer h.Close()
+	flows, err := h.ConntrackTableList(netlink.ConntrackTable, netlink.InetFamily(family))
+	if err != nil {
+		return false, false
+	}
+	for _, f := range flows {
+		if f.Forward.Protocol != unix.IPPROTO_TCP || f.Forward.SrcPort != src.Port() || f.Forward.DstPort != dst.Port() ||
+			!f.Forward.DstIP.Equal(net.IP(dst.Addr().AsSlice())) {
+			continue
+		}
+		tcp, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP)
+		if !ok {
+			return false, false
+		}
+		// SYN_SENT (1): the first SYN, and no answer to it.
+		return tcp.State != 1, true
+	}
+	return false, false
 }
 
 // clearedServiceListens wants the scenario's own service process on its

@@ -150,6 +150,22 @@ func TestDNSQueryAppliesResolvConfLikeGlibc(t *testing.T) {
 			t.Errorf("gave up after %v, before two 1 s attempts", got.Elapsed)
 		}
 	})
+	t.Run("a silent resolver ends the search list walk, as glibc does", func(t *testing.T) {
+		// glibc stops at the first search name no server answers and
+		// then asks the name as given, once: two names, not four.
+		l.etcFile("client", "resolv.conf", "search corp.test example.test other.test\nnameserver 10.53.0.98\noptions timeout:1 attempts:1 ndots:5\n")
+		got, err := DNSQuery(l.ns("client"), "www.example.test", DNSOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var asked []string
+		for _, at := range got.Attempts {
+			asked = append(asked, at.Name)
+		}
+		if want := []string{"www.example.test.corp.test.", "www.example.test."}; !got.TimedOut || got.Rcode != "" || !slices.Equal(asked, want) {
+			t.Errorf("got timed out %v, rcode %q, names asked %v; want a timeout after asking %v", got.TimedOut, got.Rcode, asked, want)
+		}
+	})
 }
 
 var pnDigTraceRe = regexp.MustCompile(`;; Received \d+ bytes from ([0-9.]+)#53`)

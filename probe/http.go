@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,10 @@ type HTTPOptions struct {
 	InsecureTLS bool
 	// ResolvConf overrides the target's resolver file for the host name.
 	ResolvConf string
+	// Stall, when set, fails the exchange as soon as no byte has come
+	// from the server for this long (a download that stops, as behind a
+	// path MTU black hole), instead of waiting out Timeout.
+	Stall time.Duration
 }
 
 // HTTPResult is one HTTP exchange with its timings. The phases are
@@ -111,6 +116,9 @@ func HTTP(t Target, rawURL string, opt HTTPOptions) (HTTPResult, error) {
 			if err == nil {
 				res.Remote = ap
 				connectDone = time.Since(start)
+				if opt.Stall > 0 {
+					c = pnStallConn{Conn: c, stall: opt.Stall}
+				}
 				return c, nil
 			}
 			lastErr = err
@@ -142,7 +150,17 @@ func HTTP(t Target, rawURL string, opt HTTPOptions) (HTTPResult, error) {
 	res.Connect, res.TLS, res.FirstByte = connectDone, tlsDone, firstByte
 	if err != nil {
 		if connectDone == 0 && len(res.Addrs) > 0 {
-			r, rerr := Reach(t, netip.AddrPortFrom(res.Addrs[0], pnPort(port)), ReachOptions{Timeout: min(opt.Timeout, 5*time.Second)})
+			// The failed connection is classified by a second probe,
+			// bounded by what is left of the first one's timeout: a
+			// connection that timed out has had its answer already, and
+			// a second wait as long would only double the time to
+			// report it. The floor is ample for a refusal or an ICMP
+			// error, which come back at once.
+			left := classifyFloor
+			if dl, ok := ctx.Deadline(); ok {
+				left = max(time.Until(dl), classifyFloor)
+			}
+			r, rerr := Reach(t, netip.AddrPortFrom(res.Addrs[0], pnPort(port)), ReachOptions{Timeout: min(left, 5*time.Second)})
 			if rerr == nil {
 				res.Reach = &r
 			}
@@ -163,6 +181,32 @@ func HTTP(t Target, rawURL string, opt HTTPOptions) (HTTPResult, error) {
 	}
 	return res, nil
 }
+
+// pnStallConn fails a read that gets no byte within stall.
+type pnStallConn struct {
+	net.Conn
+	stall time.Duration
+}
+
+func (c pnStallConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.stall))
+	n, err := c.Conn.Read(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = pnStalled{c.stall}
+	}
+	return n, err
+}
+
+// pnStalled is the error of a read that waited its stall out.
+type pnStalled struct{ d time.Duration }
+
+func (e pnStalled) Error() string   { return fmt.Sprintf("no data from the server for %s", e.d) }
+func (e pnStalled) Timeout() bool   { return true }
+func (e pnStalled) Temporary() bool { return true }
+
+// classifyFloor is the least time the classification of a failed
+// connection waits for an answer.
+const classifyFloor = 200 * time.Millisecond
 
 func pnPort(s string) uint16 {
 	var p uint16

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHTTPAgreesWithCurl(t *testing.T) {
@@ -50,4 +51,26 @@ func TestHTTPAgreesWithCurl(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a dropped port times out and is classified filtered", func(t *testing.T) {
+		// The classification probe has only what is left of the
+		// request's timeout (nothing, after a time-out): it still says
+		// filtered, as the first probe saw.
+		l.mustRun("server", "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8082", "-j", "DROP")
+		got, err := HTTP(l.ns("client"), "http://10.3.0.2:8082/", HTTPOptions{Timeout: time.Second})
+		if err == nil || got.Reach == nil || got.Reach.Outcome != ReachFiltered {
+			t.Fatalf("got %+v, %v; want a connect failure classified %s", got, err, ReachFiltered)
+		}
+	})
+	t.Run("a download that stops fails on its stall, not its timeout", func(t *testing.T) {
+		// Full-sized segments vanish, as behind a path MTU black hole.
+		l.mustRun("server", "iptables", "-A", "OUTPUT", "-p", "tcp", "--sport", "8080", "-m", "length", "--length", "1000:", "-j", "DROP")
+		defer l.mustRun("server", "iptables", "-D", "OUTPUT", "-p", "tcp", "--sport", "8080", "-m", "length", "--length", "1000:", "-j", "DROP")
+		got, err := HTTP(l.ns("client"), "http://10.3.0.2:8080/size/100000", HTTPOptions{Timeout: 20 * time.Second, Stall: 300 * time.Millisecond})
+		if err == nil || !strings.Contains(got.Error, "no data from the server for 300ms") {
+			t.Fatalf("got %+v, %v; want the exchange to fail on its stall", got, err)
+		}
+		if small, err := HTTP(l.ns("client"), "http://10.3.0.2:8080/size/10", HTTPOptions{Stall: 300 * time.Millisecond}); err != nil || small.BodySize != 10 {
+			t.Errorf("a small answer with a stall bound: %+v, %v", small, err)
+		}
+	})
 }

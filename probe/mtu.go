@@ -13,6 +13,11 @@ type MTUOptions struct {
 	Max     int
 	Timeout time.Duration // per probe, default 1 s
 	Retries int           // extra tries of a silent size before calling it lost, default 1
+	// NoSearch reports a black hole as soon as a size vanishes, without
+	// searching the largest size that still gets through (PathMTU is
+	// then 0): for a caller that asks whether there is a black hole, not
+	// how large the path MTU is.
+	NoSearch bool
 }
 
 // MTUProbe is one don't-fragment probe: Size is the whole IP packet.
@@ -114,6 +119,9 @@ func PathMTU(t Target, dst netip.Addr, opt MTUOptions) (MTUResult, error) {
 			// Silence (or an error without an MTU): search the largest
 			// size that gets an answer.
 			res.Blackhole = r.Kind == PingNothing
+			if res.Blackhole && opt.NoSearch {
+				break
+			}
 			lo, top := small, hi-1
 			for lo < top {
 				mid := (lo + top + 1) / 2

@@ -52,6 +52,15 @@ func TestPathMTUFindsTheNarrowLinkAndBlackHoles(t *testing.T) {
 				if !strings.Contains(big, " 0 received") || strings.Contains(big, "Frag needed") {
 					t.Errorf("ping -M do -s 1472 should vanish silently: %s", big)
 				}
+				// Asked only whether there is a black hole, it stops at
+				// the first size that vanishes.
+				quick, err := PathMTU(l.ns("client"), netip.MustParseAddr("10.3.0.2"), MTUOptions{Timeout: 300 * time.Millisecond, NoSearch: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !quick.Blackhole || quick.PathMTU != 0 || len(quick.Probes) != 2 {
+					t.Errorf("without the search: blackhole %v, path mtu %d after %d probes; want a black hole, no size, 2 probes", quick.Blackhole, quick.PathMTU, len(quick.Probes))
+				}
 				return
 			}
 			if got.ReportedBy != netip.MustParseAddr("10.1.0.1") {

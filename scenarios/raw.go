@@ -193,7 +193,8 @@ type HTTPCheck struct {
 	From   string `yaml:"from" doc:"Host that requests." required:"true"`
 	URL    string `yaml:"url" doc:"URL to get." required:"true"`
 	Status int    `yaml:"status" doc:"Expected status code, 200 by default."`
-	Within string `yaml:"timeout" doc:"Request timeout, 1.5s by default (a failed connection is then classified, which may take as long again)."`
+	Within string `yaml:"timeout" doc:"Request timeout, 1.5s by default; a failed connection is then classified within what is left of it."`
+	Stall  string `yaml:"stall" doc:"Fail as soon as no byte has come from the server for this long (a download that stops, as behind a path MTU black hole), instead of waiting out the timeout. Off by default: set it only where the service answers at once."`
 	// Service names the scenario service whose answer is expected.
 	Service string `yaml:"service" doc:"The scenario service that must answer, as HOST/NAME: the body must be the one it is configured with. By default an expected 2xx answer must be the body of one of the scenario's http services on the URL's port (or of any http service, behind a proxy); none to accept any body."`
 	Body    string `yaml:"body" doc:"A string the body must contain, instead of the service's configured body."`

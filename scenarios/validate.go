@@ -742,6 +742,11 @@ func (c *checker) checkSpec(p string, ch *Check) {
 			c.at(p+".within", "%q is not a duration such as 3s", ch.Within)
 		}
 	}
+	if h := ch.HTTP; h != nil && h.Stall != "" {
+		if d, err := time.ParseDuration(h.Stall); err != nil || d <= 0 {
+			c.at(p+".http.stall", "%q is not a duration such as 1s", h.Stall)
+		}
+	}
 	if ch.Capture != nil {
 		c.checkSpec(p+".capture.during", &ch.Capture.During)
 	}
