@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netdojo/netdojo/probe"
 )
@@ -57,6 +60,14 @@ func readConfig(arg string) (Config, error) {
 		return Config{Params: json.RawMessage(arg)}, nil
 	}
 	data, err := os.ReadFile(path)
+	// Passed as an open file (the store is hidden in hosts, see
+	// sandbox.EnterMain): closed once read, so /proc/PID/fd of the service
+	// does not lead a learner to it.
+	if n, ok := strings.CutPrefix(path, "/dev/fd/"); ok {
+		if fd, aerr := strconv.Atoi(n); aerr == nil && fd > 2 {
+			unix.Close(fd)
+		}
+	}
 	if err != nil {
 		return Config{}, fmt.Errorf("reading service configuration: %w", err)
 	}
