@@ -40,6 +40,20 @@ var (
 	numberRE = regexp.MustCompile(`(?i)^(?:(?:path\s*mtu|pmtu|mtu|pid|hop|ttl|hop\s*number)\s*(?:is|=|:)?\s*)?(?:#\s*)?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+(?:\.[0-9]+)?)\s*(?:bytes?|b|octets?|(?:st|nd|rd|th)(?:\s+hop)?)?$`)
 	// ssUsersRE is the process part of an ss -p line: users:(("name",pid=N,fd=M)).
 	ssUsersRE = regexp.MustCompile(`\("([^"]+)",pid=([0-9]+),fd=[0-9]+\)`)
+	// glossRE is an answer with a gloss in brackets: "Layer 2 (data link)".
+	glossRE = regexp.MustCompile(`^(.*\S)\s*\(([^()]+)\)$`)
+	// bracketRE is an answer in brackets, as some tools print a PID: [658].
+	bracketRE = regexp.MustCompile(`^[\[(<]\s*([^\s\[\]()<>]+)\s*[\])>]$`)
+	// netstatProgRE is netstat -p's PID/Program name column: 658/ruby.
+	netstatProgRE = regexp.MustCompile(`^([0-9]+)/(\S+)$`)
+	// commandRE is a command line as ps prints it: a program (a name or a
+	// path) and arguments that start with an option or a path.
+	commandRE = regexp.MustCompile(`^(\S+)\s+(?:-{1,2}[A-Za-z]|/)`)
+	// pathRE is an absolute path to a program: its last element.
+	pathRE = regexp.MustCompile(`^/(?:[^/\s]+/)*([^/\s]+)$`)
+	// digTypedRE is a record's data with its type before it, as a dig
+	// line without its owner name: [IN] MX 10 mail.shop.example.
+	digTypedRE = regexp.MustCompile(`(?i)^(?:IN\s+)?([A-Z]+[0-9]*)\s+(.+)$`)
 	// pidRE is pid=N, pid N or PID: N.
 	pidRE = regexp.MustCompile(`(?i)^pid\s*[=:]?\s*([0-9]+)$`)
 	// digShortMXRE is an MX answer as dig +short prints it: PREF NAME.
@@ -103,6 +117,34 @@ func (c *Checker) forms(given string) []string {
 	if m := digShortMXRE.FindStringSubmatch(given); m != nil && strings.Contains(m[1], ".") {
 		add(m[1])
 	}
+	if m := bracketRE.FindStringSubmatch(given); m != nil {
+		add(m[1])
+	}
+	program := func(p string) {
+		add(p)
+		if m := pathRE.FindStringSubmatch(p); m != nil {
+			add(m[1])
+		}
+	}
+	if m := netstatProgRE.FindStringSubmatch(given); m != nil {
+		add(m[1])
+		program(m[2])
+	}
+	if m := pathRE.FindStringSubmatch(given); m != nil {
+		add(m[1])
+	}
+	if m := commandRE.FindStringSubmatch(given); m != nil {
+		program(m[1])
+	}
+	if p, err := netip.ParsePrefix(given); err == nil {
+		add(p.Addr().String())
+	}
+	if m := digTypedRE.FindStringSubmatch(given); m != nil && dns.StringToType[strings.ToUpper(m[1])] != 0 {
+		add(m[2])
+		if mx := digShortMXRE.FindStringSubmatch(m[2]); mx != nil {
+			add(mx[1])
+		}
+	}
 	if m := digLineRE.FindStringSubmatch(given); m != nil && dns.StringToType[strings.ToUpper(m[2])] != 0 && strings.Contains(m[1], ".") {
 		data := m[3]
 		add(data)
@@ -156,7 +198,7 @@ var errorClasses = []struct {
 	words *regexp.Regexp
 }{
 	{[]string{"refused", "connection-refused", "conn-refused", "econnrefused", "refused-rst", "rst", "reset"},
-		regexp.MustCompile(`(?i)\b(connection refused|refused|econnrefused|reset by peer)\b`)},
+		regexp.MustCompile(`(?i)\b(connection refused|refused|econnrefused|reset by peer|port unreachable)\b`)},
 	{[]string{"timed-out", "timeout", "time-out", "timedout", "etimedout", "timed-out-drop", "filtered", "drop"},
 		regexp.MustCompile(`(?i)(timed?[ -]?out|timeout|etimedout|deadline exceeded|operation now in progress)`)},
 	{[]string{"no-route", "no-route-to-host", "host-unreachable", "unreachable", "ehostunreach", "noroute"},
@@ -194,6 +236,21 @@ func inKeys(k string, names []string) bool {
 // matchChoice finds the option an answer names. It returns the option,
 // whether one was found, and, when none was, a word about the answer.
 func (c *Checker) matchChoice(given string, options []string) (string, bool, string) {
+	// An option with a gloss in brackets, "Layer 2 (data link)",
+	// "refused (RST)": each part names the option, or one does and the
+	// other names none; two options are no answer.
+	if m := glossRE.FindStringSubmatch(given); m != nil {
+		a, aok, _ := c.matchChoice(m[1], options)
+		b, bok, _ := c.matchChoice(m[2], options)
+		switch {
+		case aok && bok && a != b:
+			return "", false, "; it fits more than one of them: give one"
+		case aok:
+			return a, true, ""
+		case bok:
+			return b, true, ""
+		}
+	}
 	gk := key(given)
 	for _, o := range options {
 		if key(o) == gk {
