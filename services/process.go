@@ -78,6 +78,24 @@ func readConfig(arg string) (Config, error) {
 	return cfg, nil
 }
 
+// configMemfd passes cfg to a process this one executes: a memfd, left
+// open across exec, named as readConfig reads it (@/dev/fd/N).
+func configMemfd(cfg Config) (string, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	fd, err := unix.MemfdCreate("config", 0)
+	if err != nil {
+		return "", fmt.Errorf("passing the configuration on: %w", err)
+	}
+	if _, err := unix.Write(fd, data); err != nil {
+		unix.Close(fd)
+		return "", fmt.Errorf("passing the configuration on: %w", err)
+	}
+	return "@/dev/fd/" + strconv.Itoa(fd), nil
+}
+
 // ProcessNameFor is the program name a service NAME of kind p shows: the
 // kind's daemon name (httpd, dnsd, ...) or, for kinds that stand for an
 // application of the scenario's story (the CLOSE_WAIT leaker, a churning
