@@ -44,7 +44,7 @@ var clearedWhen = map[string]string{
 		"bound where the scenario binds it: another program on the port, even one that answers the same, does not count.",
 	"service-localhost-only": "As service-not-running, and the listener is bound to the scenario's address (every address by default), not 127.0.0.1.",
 	"port-conflict":          "As service-not-running: the squatter is gone and the lab's own service holds the port.",
-	"close-wait-leak": "Three connections opened and closed now are closed by the server within a second, no older CLOSE_WAIT socket is left on the port, " +
+	"close-wait-leak": "Three connections opened and closed now are closed by the server within a second (with a FIN: the client's side waits in TIME_WAIT, so CLOSE_WAIT reset from outside with ss -K does not count), no older CLOSE_WAIT socket is left on the port, " +
 		"and the listener is the lab's recorded service process: a leak replaced by another leak fails at once.",
 	"time-wait-pileup":     "Fewer than half the fault's connections are still in TIME_WAIT on the closing side.",
 	"syn-backlog-overflow": "The service takes backlog+3 connections held open at once from another host.",
