@@ -38,3 +38,39 @@ func TestTheCauseIsHiddenWhileTheWhyIsOpen(t *testing.T) {
 		t.Errorf("HideCause changed an observation without a cause: %q", checker.HideCause(plain))
 	}
 }
+
+// While a question asks how a connection fails, check output does not
+// say how a check's connection failed: "connection refused" in
+// alpha-answers answered alpha-failure of quiz-refused-vs-timeout.
+func TestHowAConnectionFailsIsHiddenWhileTheQuizIsOpen(t *testing.T) {
+	yml := formsLab + `tasks:
+  - id: how
+    prompt: how?
+    answer: {choice: [refused, timed-out, no-route], correct: refused}
+  - id: why
+    prompt: why?
+    answer: {choice: [bridge-netfilter, missing-dnat], correct: bridge-netfilter}
+`
+	c := &checker.Checker{Scenario: load(t, yml, 1)}
+	if !c.OpenErrorQuiz(func(string) bool { return false }) {
+		t.Error("an open question about error classes is not seen")
+	}
+	if c.OpenErrorQuiz(func(id string) bool { return id == "how" }) {
+		t.Error("a question that is not about error classes hides failures")
+	}
+	for _, obs := range []string{
+		"GET http://10.0.2.21:9000/ from client: connecting: dial tcp 10.0.2.21:9000: connect: connection refused",
+		"GET http://10.0.2.22:9000/ from client: connecting: context deadline exceeded",
+		"tcp client to 10.0.2.21:9000: the connection is refused (a TCP reset comes back)",
+		"tcp client to 10.0.2.22:9000: the connection times out: nothing comes back",
+		"tcp client to 10.0.2.23:9000: no route to host (an ICMP host unreachable comes back)",
+	} {
+		got := checker.HideFailure(obs)
+		if failure := strings.ToLower(got[strings.Index(got, ": ")+2:]); strings.Contains(failure, "refused") || strings.Contains(failure, "deadline") || strings.Contains(failure, "reset") || strings.Contains(failure, "nothing comes back") || strings.Contains(failure, "unreachable") {
+			t.Errorf("HideFailure(%q) = %q", obs, got)
+		}
+	}
+	if ok := "GET http://10.0.2.21:9000/ from client: 200 OK, 4 bytes"; checker.HideFailure(ok) != ok {
+		t.Errorf("HideFailure changed a success: %q", checker.HideFailure(ok))
+	}
+}
