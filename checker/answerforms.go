@@ -54,6 +54,9 @@ var (
 	// digTypedRE is a record's data with its type before it, as a dig
 	// line without its owner name: [IN] MX 10 mail.shop.example.
 	digTypedRE = regexp.MustCompile(`(?i)^(?:IN\s+)?([A-Z]+[0-9]*)\s+(.+)$`)
+	// ordinalRE is a number with "the" before it or "hop" around it, in
+	// words or digits: the 2nd hop, the second hop, hop two.
+	ordinalRE = regexp.MustCompile(`(?i)^(?:the\s+)?(?:hop\s+)?([a-z]+|[0-9]+(?:st|nd|rd|th))(?:\s+hop)?$|^(?:the\s+)?hop\s+(?:number\s+)?([a-z]+)$`)
 	// pidRE is pid=N, pid N or PID: N.
 	pidRE = regexp.MustCompile(`(?i)^pid\s*[=:]?\s*([0-9]+)$`)
 	// digShortMXRE is an MX answer as dig +short prints it: PREF NAME.
@@ -63,10 +66,24 @@ var (
 	digLineRE = regexp.MustCompile(`(?i)^(\S+)\s+(?:[0-9]+\s+)?(?:IN\s+|CH\s+)?([A-Z0-9]+)\s+(.+)$`)
 )
 
+// numberWords are small numbers and ordinals in words.
+var numberWords = map[string]int{
+	"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+	"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+}
+
 // parseNumber reads a number as people write it: "1400", "1400 bytes",
 // "1400B", "mtu 1400", "MTU: 1400", "1,400", "pid=658", "hop 3", "3rd".
 func parseNumber(s string) (float64, bool) {
 	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	// "the 2nd hop", "the second hop", "hop two".
+	if m := ordinalRE.FindStringSubmatch(s); m != nil {
+		w := strings.ToLower(m[1] + m[2])
+		if n, ok := numberWords[w]; ok {
+			return float64(n), true
+		}
+		s = w
+	}
 	if m := pidRE.FindStringSubmatch(s); m != nil {
 		s = m[1]
 	}
@@ -119,6 +136,11 @@ func (c *Checker) forms(given string) []string {
 	}
 	if m := bracketRE.FindStringSubmatch(given); m != nil {
 		add(m[1])
+	}
+	// A host with a gloss that names the same host: r2 (10.0.2.1).
+	if m := glossRE.FindStringSubmatch(given); m != nil && c.sameHost(m[1], m[2]) {
+		add(m[1])
+		add(m[2])
 	}
 	program := func(p string) {
 		add(p)
