@@ -141,6 +141,21 @@ for i in $(seq 50); do test -s %[1]s && break; sleep 0.05; done; sleep 0.5`, skL
 			restart: []string{"server: web"},
 		},
 		{
+			name:     "silent-hop: the silent router made invisible by raising the TTL of what it forwards",
+			scenario: chainLab, kind: "silent-hop", host: "r2", params: "{from: client, to: 203.0.113.80}",
+			// The goal: traceroute shows no silent hop.
+			goal:       "client: traceroute -n -w 1 -q 1 203.0.113.80 | grep -v '^traceroute' | grep -q '\\*' && exit 1; exit 0",
+			workaround: []string{"r2: iptables -t mangle -A PREROUTING -j TTL --ttl-inc 1"},
+			fix:        []string{"r2: iptables -t mangle -D PREROUTING -j TTL --ttl-inc 1", "r2: iptables -D OUTPUT -p icmp --icmp-type time-exceeded -j DROP"},
+		},
+		{
+			name:     "icmp-rate-limit: the limited router made invisible by raising the TTL of what it forwards",
+			scenario: chainLab, kind: "icmp-rate-limit", host: "r1", params: "{from: client, to: 203.0.113.80}",
+			goal:       "client: traceroute -n -w 1 -q 10 -m 1 203.0.113.80 | grep -v '^traceroute' | grep -q '\\*' && exit 1; exit 0",
+			workaround: []string{"r1: iptables -t mangle -A PREROUTING -j TTL --ttl-inc 1"},
+			fix:        []string{"r1: iptables -t mangle -D PREROUTING -j TTL --ttl-inc 1", "r1: sysctl -w net.ipv4.icmp_ratelimit=0"},
+		},
+		{
 			name:     "k8s-missing-dnat: the client pod bypasses the virtual IP to a pod's own address",
 			scenario: k8sNodeLab, kind: "k8s-missing-dnat", host: "node", params: "{name: web}",
 			goal:       curlOK("pod-a", "http://10.96.0.20/"),
