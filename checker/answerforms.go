@@ -40,6 +40,23 @@ var (
 	numberRE = regexp.MustCompile(`(?i)^(?:(?:path\s*mtu|pmtu|mtu|pid|hop|ttl|hop\s*number)\s*(?:is|=|:)?\s*)?(?:#\s*)?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+(?:\.[0-9]+)?)\s*(?:bytes?|b|octets?|(?:st|nd|rd|th)(?:\s+hop)?)?$`)
 	// ssUsersRE is the process part of an ss -p line: users:(("name",pid=N,fd=M)).
 	ssUsersRE = regexp.MustCompile(`\("([^"]+)",pid=([0-9]+),fd=[0-9]+\)`)
+	// glossRE is an answer with a gloss in brackets: "Layer 2 (data link)".
+	glossRE = regexp.MustCompile(`^(.*\S)\s*\(([^()]+)\)$`)
+	// bracketRE is an answer in brackets, as some tools print a PID: [658].
+	bracketRE = regexp.MustCompile(`^[\[(<]\s*([^\s\[\]()<>]+)\s*[\])>]$`)
+	// netstatProgRE is netstat -p's PID/Program name column: 658/ruby.
+	netstatProgRE = regexp.MustCompile(`^([0-9]+)/(\S+)$`)
+	// commandRE is a command line as ps prints it: a program (a name or a
+	// path) and arguments that start with an option or a path.
+	commandRE = regexp.MustCompile(`^(\S+)\s+(?:-{1,2}[A-Za-z]|/)`)
+	// pathRE is an absolute path to a program: its last element.
+	pathRE = regexp.MustCompile(`^/(?:[^/\s]+/)*([^/\s]+)$`)
+	// digTypedRE is a record's data with its type before it, as a dig
+	// line without its owner name: [IN] MX 10 mail.shop.example.
+	digTypedRE = regexp.MustCompile(`(?i)^(?:IN\s+)?([A-Z]+[0-9]*)\s+(.+)$`)
+	// ordinalRE is a number with "the" before it or "hop" around it, in
+	// words or digits: the 2nd hop, the second hop, hop two.
+	ordinalRE = regexp.MustCompile(`(?i)^(?:the\s+)?(?:hop\s+)?([a-z]+|[0-9]+(?:st|nd|rd|th))(?:\s+hop)?$|^(?:the\s+)?hop\s+(?:number\s+)?([a-z]+)$`)
 	// pidRE is pid=N, pid N or PID: N.
 	pidRE = regexp.MustCompile(`(?i)^pid\s*[=:]?\s*([0-9]+)$`)
 	// digShortMXRE is an MX answer as dig +short prints it: PREF NAME.
@@ -49,10 +66,24 @@ var (
 	digLineRE = regexp.MustCompile(`(?i)^(\S+)\s+(?:[0-9]+\s+)?(?:IN\s+|CH\s+)?([A-Z0-9]+)\s+(.+)$`)
 )
 
+// numberWords are small numbers and ordinals in words.
+var numberWords = map[string]int{
+	"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+	"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+}
+
 // parseNumber reads a number as people write it: "1400", "1400 bytes",
 // "1400B", "mtu 1400", "MTU: 1400", "1,400", "pid=658", "hop 3", "3rd".
 func parseNumber(s string) (float64, bool) {
 	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	// "the 2nd hop", "the second hop", "hop two".
+	if m := ordinalRE.FindStringSubmatch(s); m != nil {
+		w := strings.ToLower(m[1] + m[2])
+		if n, ok := numberWords[w]; ok {
+			return float64(n), true
+		}
+		s = w
+	}
 	if m := pidRE.FindStringSubmatch(s); m != nil {
 		s = m[1]
 	}
@@ -102,6 +133,39 @@ func (c *Checker) forms(given string) []string {
 	}
 	if m := digShortMXRE.FindStringSubmatch(given); m != nil && strings.Contains(m[1], ".") {
 		add(m[1])
+	}
+	if m := bracketRE.FindStringSubmatch(given); m != nil {
+		add(m[1])
+	}
+	// A host with a gloss that names the same host: r2 (10.0.2.1).
+	if m := glossRE.FindStringSubmatch(given); m != nil && c.sameHost(m[1], m[2]) {
+		add(m[1])
+		add(m[2])
+	}
+	program := func(p string) {
+		add(p)
+		if m := pathRE.FindStringSubmatch(p); m != nil {
+			add(m[1])
+		}
+	}
+	if m := netstatProgRE.FindStringSubmatch(given); m != nil {
+		add(m[1])
+		program(m[2])
+	}
+	if m := pathRE.FindStringSubmatch(given); m != nil {
+		add(m[1])
+	}
+	if m := commandRE.FindStringSubmatch(given); m != nil {
+		program(m[1])
+	}
+	if p, err := netip.ParsePrefix(given); err == nil {
+		add(p.Addr().String())
+	}
+	if m := digTypedRE.FindStringSubmatch(given); m != nil && dns.StringToType[strings.ToUpper(m[1])] != 0 {
+		add(m[2])
+		if mx := digShortMXRE.FindStringSubmatch(m[2]); mx != nil {
+			add(mx[1])
+		}
 	}
 	if m := digLineRE.FindStringSubmatch(given); m != nil && dns.StringToType[strings.ToUpper(m[2])] != 0 && strings.Contains(m[1], ".") {
 		data := m[3]
@@ -156,7 +220,7 @@ var errorClasses = []struct {
 	words *regexp.Regexp
 }{
 	{[]string{"refused", "connection-refused", "conn-refused", "econnrefused", "refused-rst", "rst", "reset"},
-		regexp.MustCompile(`(?i)\b(connection refused|refused|econnrefused|reset by peer)\b`)},
+		regexp.MustCompile(`(?i)\b(connection refused|refused|econnrefused|reset by peer|port unreachable)\b`)},
 	{[]string{"timed-out", "timeout", "time-out", "timedout", "etimedout", "timed-out-drop", "filtered", "drop"},
 		regexp.MustCompile(`(?i)(timed?[ -]?out|timeout|etimedout|deadline exceeded|operation now in progress)`)},
 	{[]string{"no-route", "no-route-to-host", "host-unreachable", "unreachable", "ehostunreach", "noroute"},
@@ -194,6 +258,21 @@ func inKeys(k string, names []string) bool {
 // matchChoice finds the option an answer names. It returns the option,
 // whether one was found, and, when none was, a word about the answer.
 func (c *Checker) matchChoice(given string, options []string) (string, bool, string) {
+	// An option with a gloss in brackets, "Layer 2 (data link)",
+	// "refused (RST)": each part names the option, or one does and the
+	// other names none; two options are no answer.
+	if m := glossRE.FindStringSubmatch(given); m != nil {
+		a, aok, _ := c.matchChoice(m[1], options)
+		b, bok, _ := c.matchChoice(m[2], options)
+		switch {
+		case aok && bok && a != b:
+			return "", false, "; it fits more than one of them: give one"
+		case aok:
+			return a, true, ""
+		case bok:
+			return b, true, ""
+		}
+	}
 	gk := key(given)
 	for _, o := range options {
 		if key(o) == gk {

@@ -55,7 +55,7 @@ func (c *Checker) Task(ctx context.Context, t *scenarios.Task) Outcome {
 			return j, err
 		}
 		if len(still) > 0 {
-			return judgement{false, j.observed + "; but the cause is still there: " + strings.Join(still, "; ")}, nil
+			return judgement{false, j.observed + causeMark + ": " + strings.Join(still, "; ")}, nil
 		}
 		return j, nil
 	})

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"regexp"
 	"strings"
 
 	"github.com/netdojo/netdojo/scenarios"
@@ -121,4 +122,78 @@ func wordEdge(s string, i int) bool {
 
 func isWordByte(ch byte) bool {
 	return ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9'
+}
+
+// causeMark starts what a task's observation says about a fault that is
+// still there once its goal passes (see Task).
+const causeMark = "; but the cause is still there"
+
+// OpenWhy is true while a task that asks the learner to name the cause in
+// words (a choice that is not a host: "bridge-netfilter", "hosts-file-
+// overrides-dns") is not passed yet: what a fault's judgement says is
+// still wrong ("traffic bridged between pods still bypasses the node's
+// iptables rules") would answer it.
+func (c *Checker) OpenWhy(passed func(task string) bool) bool {
+	for i := range c.Scenario.Tasks {
+		t := &c.Scenario.Tasks[i]
+		if a := t.Answer; a != nil && a.Choice != nil && !passed(t.ID) && !c.hostChoices(a.Choice) {
+			return true
+		}
+	}
+	return false
+}
+
+// HideCause keeps, of an observation, that the cause is still there but
+// not what it is: for check output while OpenWhy.
+func HideCause(observed string) string {
+	i := strings.Index(observed, causeMark)
+	if i < 0 {
+		return observed
+	}
+	return observed[:i] + causeMark + " (answer the lab's open questions to see what it is)"
+}
+
+// failureWords are what a check says of a connection that fails: the
+// tools' words for each error class and the probe engine's own.
+var failureWords = regexp.MustCompile(`(?i)refused|reset|times? ?out|timed?[ -]?out|deadline exceeded|nothing comes back|unreachable|no route|prohibited|econnrefused|etimedout|ehostunreach`)
+
+// OpenErrorQuiz is true while a task that asks how a connection fails (a
+// choice among error classes: refused, timed-out, no-route) is not passed
+// yet: a failing check's "connection refused" would answer it before the
+// learner has tried anything.
+func (c *Checker) OpenErrorQuiz(passed func(task string) bool) bool {
+	for i := range c.Scenario.Tasks {
+		t := &c.Scenario.Tasks[i]
+		a := t.Answer
+		if a == nil || a.Choice == nil || passed(t.ID) {
+			continue
+		}
+		n := 0
+		for _, o := range a.Choice {
+			for _, ec := range errorClasses {
+				if inKeys(key(o), ec.names) {
+					n++
+					break
+				}
+			}
+		}
+		if n >= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// HideFailure replaces an observation that says how a connection failed
+// (for check output while OpenErrorQuiz).
+func HideFailure(observed string) string {
+	if !failureWords.MatchString(observed) {
+		return observed
+	}
+	if i := strings.Index(observed, ": "); i > 0 {
+		observed = observed[:i]
+	} else {
+		observed = "the check"
+	}
+	return observed + ": it fails (how is withheld while a question asks how a connection fails: answer it from your own tools first)"
 }

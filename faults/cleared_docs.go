@@ -26,8 +26,8 @@ var clearedWhen = map[string]string{
 	"pmtu-blackhole": "From both ends of the flow, after the route caches are flushed, a full-size packet with Don't Fragment either arrives " +
 		"(the link is as wide as the path again) or brings back \"fragmentation needed\"; and the ends' MTUs are the network's. " +
 		"A smaller MTU at the ends or an MSS clamp hides the hole and does not count.",
-	"silent-hop":      "A probe whose TTL runs out at the router gets its time-exceeded back.",
-	"icmp-rate-limit": "A burst of 20 probes whose TTL runs out at the router gets at least 18 time-exceeded answers.",
+	"silent-hop":      "A probe whose TTL runs out at the router gets its time-exceeded back, from the router itself (one that raises the TTL of what it forwards hides from traceroute, and does not count).",
+	"icmp-rate-limit": "A burst of 20 probes whose TTL runs out at the router gets at least 18 time-exceeded answers from the router itself.",
 	"missing-masquerade": "A ping from the private host to the public address makes a MASQUERADE or SNAT rule of the router's POSTROUTING chain " +
 		"count it (its counter grows) and is answered; a route back to the private network from the public side does not count.",
 	"port-range-exhaustion": "The host's local port range is at least as wide as it was when the lab started; tcp_tw_reuse or killing the client does not count.",
@@ -44,7 +44,7 @@ var clearedWhen = map[string]string{
 		"bound where the scenario binds it: another program on the port, even one that answers the same, does not count.",
 	"service-localhost-only": "As service-not-running, and the listener is bound to the scenario's address (every address by default), not 127.0.0.1.",
 	"port-conflict":          "As service-not-running: the squatter is gone and the lab's own service holds the port.",
-	"close-wait-leak": "Three connections opened and closed now are closed by the server within a second, no older CLOSE_WAIT socket is left on the port, " +
+	"close-wait-leak": "Three connections opened and closed now are closed by the server within a second (with a FIN: the client's side waits in TIME_WAIT, so CLOSE_WAIT reset from outside with ss -K does not count), no older CLOSE_WAIT socket is left on the port, " +
 		"and the listener is the lab's recorded service process: a leak replaced by another leak fails at once.",
 	"time-wait-pileup":     "Fewer than half the fault's connections are still in TIME_WAIT on the closing side.",
 	"syn-backlog-overflow": "The service takes backlog+3 connections held open at once from another host.",

@@ -253,6 +253,27 @@ func clearedCloseWait(ctx context.Context, e *Env, params Params) error {
 	if err := closeWait(false); err != nil {
 		return err
 	}
+	// A service that closes its side sends a FIN: the client's socket
+	// waits in TIME_WAIT. A connection killed from outside (a loop of
+	// ss -K over CLOSE_WAIT) is reset and leaves nothing on the client.
+	if err := poll(time.Second, func() error {
+		socks, err := e.tcpSockets(from)
+		if err != nil {
+			return err
+		}
+		closed := 0
+		for _, s := range socks {
+			if s.State == unix.BPF_TCP_TIME_WAIT && int(s.ID.DestinationPort) == hs.port && ports[int(s.ID.SourcePort)] {
+				closed++
+			}
+		}
+		if closed < len(ports) {
+			return errors.New("connections its clients closed are torn down by a reset, not closed by the service")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	// The leaker runs under the service's name, so the probe above tells
 	// them apart; but another program that happens not to leak is not
 	// the service either.

@@ -232,8 +232,10 @@ func clearedSilentHop(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
+	// From the router itself: one that raises the TTL of what it forwards
+	// hides from traceroute, and the next router answers in its place.
 	for _, r := range rs {
-		if r.Type == 11 {
+		if r.Type == 11 && e.hostWithAddr(r.From) == e.Host {
 			return nil
 		}
 	}
@@ -257,7 +259,7 @@ func clearedRateLimit(ctx context.Context, e *Env, p Params) error {
 	}
 	answered := 0
 	for _, r := range rs {
-		if r.Type == 11 {
+		if r.Type == 11 && e.hostWithAddr(r.From) == e.Host {
 			answered++
 		}
 	}

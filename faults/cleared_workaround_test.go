@@ -53,6 +53,9 @@ networks:
 var adminLab = strings.Replace(routedLab, "      - {name: web, kind: http, params: {port: 80}}\n",
 	"      - {name: web, kind: http, params: {port: 80}}\n      - {name: admin, kind: http, params: {port: 8443, body: \"admin console\\n\"}}\n", 1)
 
+// skLoopPID is where the ss -K loop of a workaround writes its PID.
+var skLoopPID = fmt.Sprintf("/tmp/red8-skloop-%d.pid", rand.IntN(1<<30))
+
 func curlOK(host, url string) string {
 	return fmt.Sprintf("%s: curl -gsf -m 3 -o /dev/null %s", host, url)
 }
@@ -127,6 +130,30 @@ func TestClearedRejectsWorkaroundsAndAcceptsTheFix(t *testing.T) {
 			workaround: []string{killHolder("server", 80), startByHand(t, "server", "close-wait-leaker", `{"port":80}`, 80)},
 			fix:        []string{killHolder("server", 80)},
 			restart:    []string{"server: web"},
+		},
+		{
+			name:     "close-wait-leak: the leak left in place and a loop resetting CLOSE_WAIT with ss -K",
+			scenario: routedLab, kind: "close-wait-leak", host: "server", params: "{service: web, connections: 5}",
+			goal: "server: test $(ss -Htan state close-wait '( sport = :80 )' | wc -l) -lt 2",
+			workaround: []string{fmt.Sprintf(`server: setsid sh -c 'echo $$ > %[1]s; while :; do ss -K state close-wait "( sport = :80 )" >/dev/null 2>&1; sleep 0.1; done' >/dev/null 2>&1 </dev/null &
+for i in $(seq 50); do test -s %[1]s && break; sleep 0.05; done; sleep 0.5`, skLoopPID)},
+			fix:     []string{"server: kill $(cat " + skLoopPID + ")", killHolder("server", 80)},
+			restart: []string{"server: web"},
+		},
+		{
+			name:     "silent-hop: the silent router made invisible by raising the TTL of what it forwards",
+			scenario: chainLab, kind: "silent-hop", host: "r2", params: "{from: client, to: 203.0.113.80}",
+			// The goal: traceroute shows no silent hop.
+			goal:       "client: traceroute -n -w 1 -q 1 203.0.113.80 | grep -v '^traceroute' | grep -q '\\*' && exit 1; exit 0",
+			workaround: []string{"r2: iptables -t mangle -A PREROUTING -j TTL --ttl-inc 1"},
+			fix:        []string{"r2: iptables -t mangle -D PREROUTING -j TTL --ttl-inc 1", "r2: iptables -D OUTPUT -p icmp --icmp-type time-exceeded -j DROP"},
+		},
+		{
+			name:     "icmp-rate-limit: the limited router made invisible by raising the TTL of what it forwards",
+			scenario: chainLab, kind: "icmp-rate-limit", host: "r1", params: "{from: client, to: 203.0.113.80}",
+			goal:       "client: traceroute -n -w 1 -q 10 -m 1 203.0.113.80 | grep -v '^traceroute' | grep -q '\\*' && exit 1; exit 0",
+			workaround: []string{"r1: iptables -t mangle -A PREROUTING -j TTL --ttl-inc 1"},
+			fix:        []string{"r1: iptables -t mangle -D PREROUTING -j TTL --ttl-inc 1", "r1: sysctl -w net.ipv4.icmp_ratelimit=0"},
 		},
 		{
 			name:     "k8s-missing-dnat: the client pod bypasses the virtual IP to a pod's own address",

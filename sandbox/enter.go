@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netns"
@@ -24,10 +26,12 @@ const EnterCommand = "__enter"
 // each /etc/netns/NS/FILE bind-mounted over /etc/FILE; then a new UTS
 // namespace with the host's name, and it executes CMD in place, or, with
 // --pidns, runs it in the lab's PID namespace (see pidns.go). It only
-// returns on error. `__enter --lab-init` is the lab init.
+// returns on error. `__enter --lab-init` is the lab init. With --hide DIR
+// (the store's labs directory), DIR is covered by an empty tmpfs (see
+// hideStore).
 func EnterMain(args []string) error {
 	if len(args) > 0 && args[0] == labInitArg {
-		return labInitMain()
+		return labInitMain(args[1:])
 	}
 	if len(args) > 0 && args[0] == procArg {
 		return procMain(args[1:])
@@ -36,6 +40,7 @@ func EnterMain(args []string) error {
 	nsName := fs.String("netns", "", "network namespace")
 	hostname := fs.String("hostname", "", "host name")
 	pidns := fs.String("pidns", "", "PID:STARTTIME of the lab init whose PID namespace to join")
+	hide := fs.String("hide", "", "a directory of the store to hide under an empty tmpfs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +88,11 @@ func EnterMain(args []string) error {
 			return fmt.Errorf("bind-mounting %s: %w", dst, err)
 		}
 	}
+	if *hide != "" {
+		if argv, err = hideStore(*hide, argv); err != nil {
+			return err
+		}
+	}
 	if *hostname != "" {
 		if err := unix.Sethostname([]byte(*hostname)); err != nil {
 			return fmt.Errorf("setting host name: %w", err)
@@ -92,4 +102,42 @@ func EnterMain(args []string) error {
 		return joinPidns(*pidns, path, argv)
 	}
 	return syscall.Exec(path, argv, os.Environ())
+}
+
+// hideStore covers dir (the store's labs directory) with an empty tmpfs in
+// the command's private mount namespace: a learner's shell, exec, a step
+// or a service sees no lab state there (faults.json, the scenario with its
+// solution, service configurations). It is obscurity for a root learner
+// who can unmount it, not a wall: nothing lists it by accident. An
+// argument that names a file under dir (PATH, or @PATH as services take
+// their configuration) is opened first and passed as /dev/fd/N (inherited
+// by the command; a service closes it once read), so netdojo's own
+// commands that need a file of the lab still get it.
+func hideStore(dir string, argv []string) ([]string, error) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return argv, nil // no store there: nothing to hide
+	}
+	prefix := filepath.Clean(dir) + string(filepath.Separator)
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = a
+		at, p := "", a
+		if rest, ok := strings.CutPrefix(a, "@"); ok {
+			at, p = "@", rest
+		}
+		if i == 0 || !strings.HasPrefix(filepath.Clean(p), prefix) {
+			continue
+		}
+		// Without O_CLOEXEC: the command (through stage 2) inherits it.
+		fd, err := unix.Open(p, unix.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("opening %s for the command: %w", p, err)
+		}
+		out[i] = at + "/dev/fd/" + strconv.Itoa(fd)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
+		return nil, fmt.Errorf("hiding the lab store %s: %w", dir, err)
+	}
+	return out, nil
 }

@@ -140,7 +140,7 @@ func (l *Lab) Command(host string, argv ...string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding the netdojo binary: %w", err)
 	}
-	args := []string{EnterCommand, "--netns", ns, "--hostname", host}
+	args := []string{EnterCommand, "--netns", ns, "--hostname", host, "--hide", filepath.Join(l.store.Dir, "labs")}
 	pidns, err := l.pidnsArg()
 	if err != nil {
 		return nil, err

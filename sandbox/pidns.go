@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,9 +61,9 @@ func (l *Lab) startInit() error {
 	if err != nil {
 		return fmt.Errorf("finding the netdojo binary: %w", err)
 	}
-	cmd := &exec.Cmd{Path: self, Args: []string{LabInitName, EnterCommand, labInitArg}, Dir: "/"}
+	cmd := &exec.Cmd{Path: self, Args: []string{LabInitName, EnterCommand, labInitArg, filepath.Join(l.store.Dir, "labs")}, Dir: "/"}
 	cmd.Env = append(os.Environ(), "NETDOJO_LAB="+l.Name)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWPID}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
 	if err := l.intoCgroup(cmd.SysProcAttr); err != nil {
 		return err
 	}
@@ -174,9 +175,21 @@ func (l *Lab) pidnsArg() (string, error) {
 // labInitMain is PID 1 of a lab's PID namespace: it ignores the signals a
 // process of the lab could send it (the kernel only lets through those
 // with a handler) and reaps every orphan until SIGKILL.
-func labInitMain() error {
+func labInitMain(args []string) error {
 	if os.Getpid() != 1 {
 		return errors.New("the lab init must be PID 1 of a new PID namespace")
+	}
+	// In a mount namespace of its own, the store hidden as in every
+	// host (see hideStore): /proc/1/root in a host leads nowhere.
+	if len(args) > 0 {
+		if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			fmt.Printf("making / a slave mount: %v\n", err)
+			return err
+		}
+		if _, err := hideStore(args[0], nil); err != nil {
+			fmt.Println(err)
+			return err
+		}
 	}
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTSTP)

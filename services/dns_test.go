@@ -372,7 +372,7 @@ func TestDNS(t *testing.T) {
 	t.Run("every query is logged with its name, type and outcome", func(t *testing.T) {
 		log := children["auth"].log()
 		for _, want := range []string{
-			`msg=query service=dns pid=`,
+			`msg=query service=dnsd pid=`,
 			`name=www.corp.test. type=A rcode=NOERROR answers=1`,
 			`name=broken.corp.test. type=A rcode=SERVFAIL answers=0`,
 			`name=dead.corp.test. type=A rcode="none (no reply)"`,

@@ -187,6 +187,12 @@ func spawnService(t testing.TB, ns *sandbox.Netns, kind string, p Params) *child
 // (parameters as JSON, or @FILE) without waiting for readiness.
 func spawnArgs(t testing.TB, ns *sandbox.Netns, kind, arg string) *child {
 	t.Helper()
+	return spawnArgsWith(t, ns, kind, arg, nil)
+}
+
+// spawnArgsWith is spawnArgs with files the child inherits as fd 3, 4...
+func spawnArgsWith(t testing.TB, ns *sandbox.Netns, kind, arg string, extra []*os.File) *child {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), kind+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -197,6 +203,7 @@ func spawnArgs(t testing.TB, ns *sandbox.Netns, kind, arg string) *child {
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.Stdout = logf
 	cmd.Stderr = logf
+	cmd.ExtraFiles = extra
 	if err := ns.Do(cmd.Start); err != nil {
 		t.Fatalf("starting %s service: %v", kind, err)
 	}

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netdojo/netdojo/probe"
 )
@@ -57,6 +60,14 @@ func readConfig(arg string) (Config, error) {
 		return Config{Params: json.RawMessage(arg)}, nil
 	}
 	data, err := os.ReadFile(path)
+	// Passed as an open file (the store is hidden in hosts, see
+	// sandbox.EnterMain): closed once read, so /proc/PID/fd of the service
+	// does not lead a learner to it.
+	if n, ok := strings.CutPrefix(path, "/dev/fd/"); ok {
+		if fd, aerr := strconv.Atoi(n); aerr == nil && fd > 2 {
+			unix.Close(fd)
+		}
+	}
 	if err != nil {
 		return Config{}, fmt.Errorf("reading service configuration: %w", err)
 	}
@@ -65,6 +76,24 @@ func readConfig(arg string) (Config, error) {
 		return Config{}, fmt.Errorf("reading service configuration %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// configMemfd passes cfg to a process this one executes: a memfd, left
+// open across exec, named as readConfig reads it (@/dev/fd/N).
+func configMemfd(cfg Config) (string, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	fd, err := unix.MemfdCreate("config", 0)
+	if err != nil {
+		return "", fmt.Errorf("passing the configuration on: %w", err)
+	}
+	if _, err := unix.Write(fd, data); err != nil {
+		unix.Close(fd)
+		return "", fmt.Errorf("passing the configuration on: %w", err)
+	}
+	return "@/dev/fd/" + strconv.Itoa(fd), nil
 }
 
 // ProcessNameFor is the program name a service NAME of kind p shows: the

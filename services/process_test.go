@@ -101,3 +101,62 @@ func TestSIGHUPRestartsWithTheSameConfiguration(t *testing.T) {
 
 // is matches one PID.
 func is(pid int) func(int) bool { return func(p int) bool { return p == pid } }
+
+// TestConfigurationFromAnInheritedFile: inside a host the store is hidden
+// and a service gets its configuration as an open file (@/dev/fd/N). It
+// closes the file once read (no /proc/PID/fd/N leads to it) and still
+// restarts on SIGHUP with the same configuration.
+func TestConfigurationFromAnInheritedFile(t *testing.T) {
+	ns := testNetns(t)
+	path := filepath.Join(t.TempDir(), "cfg.json")
+	if err := writeConfig(path, Config{Kind: "http", Process: "httpd", Params: []byte(`{"port":8082,"body":"fd body\n"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := spawnArgsWith(t, ns, "http", "@/dev/fd/3", []*os.File{f})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ownedListenerReady(ctx, ns, "http", c.pid(), is(c.pid()), "tcp"); err != nil {
+		t.Fatalf("%v\n%s", err, c.log())
+	}
+	openFiles := func() string {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.pid()))
+		var out []string
+		for _, e := range ents {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", c.pid(), e.Name()))
+			out = append(out, l)
+		}
+		return strings.Join(out, " ")
+	}
+	if of := openFiles(); strings.Contains(of, path) || strings.Contains(of, "memfd") {
+		t.Errorf("the service keeps its configuration open: %s", of)
+	}
+	if err := syscall.Kill(c.pid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restarted server to answer with its body", func() (bool, string) {
+		out, _ := inNetns(t, ns, "curl", "-s", "--max-time", "1", "http://127.0.0.1:8082/")
+		return out == "fd body\n", out
+	})
+	if of := openFiles(); strings.Contains(of, path) || strings.Contains(of, "memfd") {
+		t.Errorf("the restarted service keeps its configuration open: %s", of)
+	}
+}
+
+// TestTheLogNamesTheProgramNotTheKind: a service's log, which a learner can
+// read through /proc/PID/fd/1, names the program (as ps does), never the
+// kind that says what the lab made it do (close-wait-leaker, squatter).
+func TestTheLogNamesTheProgramNotTheKind(t *testing.T) {
+	ns := testNetns(t)
+	c := spawnArgs(t, ns, "squatter", `{"port":8444,"name":"ruby"}`)
+	waitFor(t, "the squatter to log that it listens", func() (bool, string) {
+		return strings.Contains(c.log(), "listening"), c.log()
+	})
+	if l := c.log(); strings.Contains(l, "squatter") || !strings.Contains(l, "service=ruby") {
+		t.Errorf("the log names the kind, or not the program:\n%s", l)
+	}
+}

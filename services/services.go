@@ -166,7 +166,10 @@ func Main(args []string) int {
 	}
 	reexec := cloneArgs(os.Args)
 	setCommandLine(name)
-	log = log.With("service", kind, "pid", os.Getpid())
+	// The log names the program, as ps does, not the kind: a learner
+	// who reads it (through /proc/PID/fd/1) must not see
+	// close-wait-leaker or squatter.
+	log = log.With("service", name, "pid", os.Getpid())
 	if err := setProcessName(name); err != nil {
 		log.Warn("process name not set", "name", name, "err", err)
 	}
@@ -182,7 +185,7 @@ func Main(args []string) int {
 			reload()
 		}
 	}()
-	log.Info("starting", "name", name)
+	log.Info("starting")
 	err = k.Run(ctx, p, log)
 	signal.Stop(hup)
 	close(hup)
@@ -192,6 +195,17 @@ func Main(args []string) int {
 	}
 	if reloading.Load() {
 		log.Info("restarting on SIGHUP")
+		// A configuration passed as an open file was closed once read
+		// (see readConfig): the restarted process gets it again in a
+		// memfd of its own.
+		if strings.HasPrefix(reexec[len(reexec)-1], "@/dev/fd/") {
+			arg, err := configMemfd(cfg)
+			if err != nil {
+				log.Error("restarting", "err", err)
+				return ExitError
+			}
+			reexec[len(reexec)-1] = arg
+		}
 		err := syscall.Exec("/proc/self/exe", reexec, os.Environ())
 		log.Error("restarting", "err", err)
 		return ExitError

@@ -137,9 +137,26 @@ kept in the lab. Exit code 0 when everything passes, 1 otherwise.`,
 				tp, ok := prog.Tasks[id]
 				return ok && tp.Passed
 			})
+			// Nor what a fault still in place is, while a question asks for
+			// the cause in words.
+			why := c.OpenWhy(func(id string) bool {
+				tp, ok := prog.Tasks[id]
+				return ok && tp.Passed
+			})
+			// Nor how a connection fails, while a question asks that.
+			quiz := c.OpenErrorQuiz(func(id string) bool {
+				tp, ok := prog.Tasks[id]
+				return ok && tp.Passed
+			})
 			for i := range results {
 				if results[i].Kind != "answer" {
 					results[i].Observed = checker.Redact(results[i].Observed, withheld)
+					if why {
+						results[i].Observed = checker.HideCause(results[i].Observed)
+					}
+					if quiz {
+						results[i].Observed = checker.HideFailure(results[i].Observed)
+					}
 				}
 			}
 			if err := prog.Save(lab.Dir()); err != nil {

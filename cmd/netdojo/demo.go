@@ -57,7 +57,7 @@ reference solution, check again, stop the lab and show that nothing is left.`,
 				return err
 			}
 			fmt.Fprintf(w, "built %d hosts in %s\n\n", len(l.scenario.Hosts), took.Round(1e6))
-			renderTopology(w, l.scenario)
+			renderTopology(w, l.scenario, false)
 			runErr := tour(w, lab, l.scenario)
 			if runErr == nil && len(l.scenario.Faults) > 0 {
 				runErr = breakAndFix(cmd.Context(), w, lab, l.scenario)

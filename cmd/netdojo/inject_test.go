@@ -70,7 +70,7 @@ func TestInjectShowsTheSymptomAndRevertRemovesIt(t *testing.T) {
 	if out, code := nd(t, state, "exec", lab, "server", "--", "iptables", "-S", "INPUT"); code != 0 || strings.TrimSpace(out) != "-P INPUT ACCEPT" {
 		t.Errorf("the server's INPUT chain after revert: exit %d\n%s", code, out)
 	}
-	if out, code := nd(t, state, "revert", lab, "web-blocked"); code != exitFailed || !strings.Contains(out, "has no fault applied") {
+	if out, code := nd(t, state, "revert", lab, "web-blocked"); code != exitFailed || !strings.Contains(out, "has no fault \"web-blocked\" injected") {
 		t.Errorf("a second revert: exit %d\n%s", code, out)
 	}
 	if out, code := nd(t, state, "stop", lab); code != 0 {

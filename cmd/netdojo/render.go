@@ -9,8 +9,12 @@ import (
 )
 
 // renderTopology draws the scenario's networks as trees of the hosts on
-// them, then each host's routes: readable at 3 hosts and at 200.
-func renderTopology(w io.Writer, s *scenarios.Scenario) {
+// them, then each host's routes: readable at 3 hosts and at 200. A
+// learner's view (start, show) draws neither routes nor MTUs:
+// they are the healthy design, which is the fix of a route or MTU fault
+// and the answer to a path MTU question; the learner reads them from the
+// hosts, the author from the scenario file (demo draws them).
+func renderTopology(w io.Writer, s *scenarios.Scenario, learner bool) {
 	for _, n := range s.Networks {
 		kind := n.Type
 		switch {
@@ -23,7 +27,7 @@ func renderTopology(w io.Writer, s *scenarios.Scenario) {
 		if n.Type == "p2p" || n.Type == "vxlan" {
 			if len(n.Ends) == 2 {
 				a, b := n.Ends[0], n.Ends[1]
-				fmt.Fprintf(w, "  [%s] %s %s  <---->  %s %s [%s]\n", a.Host.Name, a.Name, addrs(a), b.Name, addrs(b), b.Host.Name)
+				fmt.Fprintf(w, "  [%s] %s %s  <---->  %s %s [%s]\n", a.Host.Name, a.Name, addrs(a, learner), b.Name, addrs(b, learner), b.Host.Name)
 			}
 			continue
 		}
@@ -32,7 +36,7 @@ func renderTopology(w io.Writer, s *scenarios.Scenario) {
 			if i == len(n.Ends)-1 {
 				branch = "└─"
 			}
-			fmt.Fprintf(w, "  %s [%s] %s %s\n", branch, e.Host.Name, e.Name, addrs(e))
+			fmt.Fprintf(w, "  %s [%s] %s %s\n", branch, e.Host.Name, e.Name, addrs(e, learner))
 		}
 	}
 	var routed []*scenarios.Host
@@ -40,6 +44,10 @@ func renderTopology(w io.Writer, s *scenarios.Scenario) {
 		if len(h.Routes) > 0 {
 			routed = append(routed, h)
 		}
+	}
+	if learner {
+		fmt.Fprintln(w, "routes and MTUs: 'ip route' and 'ip link' in each host")
+		return
 	}
 	if len(routed) > 0 {
 		fmt.Fprintln(w, "routes")
@@ -51,7 +59,7 @@ func renderTopology(w io.Writer, s *scenarios.Scenario) {
 	}
 }
 
-func addrs(i *scenarios.Iface) string {
+func addrs(i *scenarios.Iface, learner bool) string {
 	var parts []string
 	if i.IPv4.IsValid() {
 		parts = append(parts, i.IPv4.String())
@@ -59,7 +67,7 @@ func addrs(i *scenarios.Iface) string {
 	if i.IPv6.IsValid() {
 		parts = append(parts, i.IPv6.String())
 	}
-	if i.MTU != 1500 {
+	if i.MTU != 1500 && !learner {
 		parts = append(parts, fmt.Sprintf("mtu %d", i.MTU))
 	}
 	return strings.Join(parts, " ")

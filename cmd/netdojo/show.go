@@ -89,7 +89,7 @@ code, like a Makefile: read its steps before you start a file you did not write.
 			}
 			renderStory(w, s)
 			fmt.Fprintln(w)
-			renderTopology(w, s)
+			renderTopology(w, s, true)
 			renderTasks(w, s)
 			return nil
 		},

@@ -64,7 +64,7 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 			fmt.Fprintf(w, "lab %s is running (%s, %d hosts, seed %d, built in %s)\n", lab.Name, l.scenario.Name, len(l.scenario.Hosts), lab.State.Seed, took.Round(time.Millisecond))
 			renderStory(w, l.scenario)
 			fmt.Fprintln(w)
-			renderTopology(w, l.scenario)
+			renderTopology(w, l.scenario, true)
 			renderTasks(w, l.scenario)
 			host := l.scenario.Hosts[0].Name
 			fmt.Fprintf(w, "\nnext:\n  netdojo shell %s %s     a shell inside host %s\n  ip netns exec %s ip addr   the same host, with iproute2\n  netdojo stop %s             remove the lab\n",
