@@ -31,13 +31,16 @@ func (e *Engine) every(ctx context.Context, period time.Duration, fn func()) {
 func (e *Engine) probeLoop(ctx context.Context) {
 	svc := e.d.Service
 	e.every(ctx, e.clock.Real(svc.Every), func() {
-		t := e.clock.Now()
 		start := time.Now()
 		o := e.ck.Check(ctx, svc.Check)
 		took := time.Since(start)
 		if ctx.Err() != nil {
 			return
 		}
+		// A sample is what was seen when the probe finished: a probe that
+		// began before a fault landed and failed because of it is red
+		// after the landing, where the measures look for it.
+		t := e.clock.Now()
 		s := Sample{T: t, OK: o.Pass, Detail: fmt.Sprintf("%s (%s)", o.Observed, took.Round(time.Millisecond))}
 		if o.Pass && svc.MaxLatency > 0 && took > svc.MaxLatency {
 			s.OK = false
