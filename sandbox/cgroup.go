@@ -91,13 +91,17 @@ func createCgroup(lab string) error {
 	if path == "" {
 		return nil
 	}
-	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("creating cgroup %s: %w", filepath.Dir(path), err)
-	}
-	if err := os.Mkdir(path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("creating cgroup of lab %q: %w", lab, err)
-	}
-	return nil
+	// Another lab's stop removes netdojo/ once it is empty, which can
+	// happen between the two mkdirs: then both are made again.
+	return retryVanished(func() error {
+		if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("creating cgroup %s: %w", filepath.Dir(path), err)
+		}
+		if err := os.Mkdir(path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("creating cgroup of lab %q: %w", lab, err)
+		}
+		return nil
+	})
 }
 
 // cgroupFD opens the lab's cgroup for CLONE_INTO_CGROUP; -1 without
