@@ -69,6 +69,9 @@ func BenchmarkStartStop(b *testing.B) {
 				b.ReportMetric(float64(d.Microseconds())/1000/float64(b.N), p+"-ms/op")
 			}
 		})
+		b.Run(fmt.Sprintf("hosts=%d/netdojo-cli", n), func(b *testing.B) {
+			benchCLI(b, n)
+		})
 		b.Run(fmt.Sprintf("hosts=%d/ip-batch", n), func(b *testing.B) {
 			var start, stop time.Duration
 			for i := 0; i < b.N; i++ {
@@ -184,3 +187,47 @@ func mininetRun(n int) (time.Duration, error) {
 }
 
 func benchWorkers() int { w, _ := strconv.Atoi(os.Getenv("NETDOJO_BENCH_WORKERS")); return w }
+
+// benchCLI times `netdojo start FILE --name X` and `netdojo stop X` as a
+// user runs them: the built binary, its scenario loading, locking, state
+// files and output included (the lab's store on tmpfs under /run, as
+// /run/netdojo is).
+func benchCLI(b *testing.B, n int) {
+	dir, err := os.MkdirTemp("/run", "netdojo-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := dir + "/netdojo"
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/netdojo").CombinedOutput(); err != nil {
+		b.Fatalf("building netdojo: %v: %s", err, out)
+	}
+	file := dir + "/lan.yaml"
+	if err := os.WriteFile(file, []byte(lanScenario(n)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	run := func(args ...string) error {
+		args = append([]string{"--state-dir", dir + "/labs"}, args...)
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("netdojo %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	var start, stop time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("bc%d", i)
+		t0 := time.Now()
+		if err := run("start", file, "--name", name); err != nil {
+			run("stop", name)
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := run("stop", name); err != nil {
+			b.Fatal(err)
+		}
+		start += t1.Sub(t0)
+		stop += time.Since(t1)
+	}
+	report(b, start, stop)
+}
