@@ -89,12 +89,7 @@ type verifier struct {
 }
 
 func (v *verifier) phase(name string, fn func(p *verify.PhaseResult)) {
-	p := verify.PhaseResult{Name: name}
-	t0 := time.Now()
-	fn(&p)
-	p.Pass = len(p.Problems) == 0
-	p.Elapsed = time.Since(t0)
-	v.r.Phases = append(v.r.Phases, p)
+	verify.RunPhase(&v.r.Phases, name, fn)
 }
 
 // run is a drill running in this process: its lab, engine and directory.

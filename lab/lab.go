@@ -5,10 +5,11 @@
 // scenario's faults for the checker, and stops it.
 //
 // It is where a reader follows a lab's start from top to bottom. It never
-// judges a task (that is the checker's), never switches namespaces (that
-// is the sandbox's: everything here runs through a *sandbox.Lab) and
-// holds no state of its own between calls: what a running lab is, is in
-// its sandbox state and its directory.
+// judges a task or an answer (that is the checker's, which asks lab only
+// whether a fault is cleared), never imports the checker, never switches
+// namespaces (that is the sandbox's: everything here runs through a
+// *sandbox.Lab) and keeps nothing in memory that a later command needs: a
+// running lab is its sandbox state and its directory.
 package lab
 
 import (

@@ -33,7 +33,7 @@ func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResul
 	}
 	if !lab {
 		return []func(out *[]PhaseResult){func(out *[]PhaseResult) {
-			phase(out, PhaseAdversarial, func(p *PhaseResult) {
+			RunPhase(out, PhaseAdversarial, func(p *PhaseResult) {
 				p.Details = append(p.Details, "no task is judged on the lab: there is nothing to work around")
 			})
 		}}
@@ -50,7 +50,7 @@ func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResul
 	for name := range accepted {
 		if checker.CatalogueEntry(name) == nil && !checker.AcceptedByCheck(v.s, name) {
 			jobs = append(jobs, func(out *[]PhaseResult) {
-				phase(out, PhaseAdversarial, func(p *PhaseResult) {
+				RunPhase(out, PhaseAdversarial, func(p *PhaseResult) {
 					p.Problems = append(p.Problems, fmt.Sprintf("a fault accepts %q, which is neither an entry of the adversarial catalogue nor given a check", name))
 				})
 			})
@@ -63,7 +63,7 @@ func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResul
 // broken lab and judges every lab task and invariant. The entry passes
 // the scenario when one variant leaves nothing failing.
 func (v *verifier) tryWorkaround(ctx context.Context, w checker.Workaround, variants [][]scenarios.Step, accepted bool, out *[]PhaseResult) {
-	phase(out, PhaseAdversarial+" "+w.Name, func(p *PhaseResult) {
+	RunPhase(out, PhaseAdversarial+" "+w.Name, func(p *PhaseResult) {
 		for n, steps := range variants {
 			passes, detail := v.tryVariant(ctx, steps)
 			p.Details = append(p.Details, fmt.Sprintf("variant %d: %s", n+1, detail))

@@ -3,10 +3,9 @@
 // after each wrong fix and each adversarial workaround), has the checker
 // judge them, and reports each phase (text, JSON, JUnit).
 //
-// It owns no lifecycle and no judgement of its own: labs are started,
-// stepped and stopped by lab, tasks and invariants judged by checker. It
-// runs a scenario's own steps as root, and never touches a lab it did not
-// start.
+// It starts no lab and judges no task itself: labs are started, stepped
+// and stopped by lab, tasks and invariants judged by checker. It runs a
+// scenario's own steps as root, and never touches a lab it did not start.
 package verify
 
 import (
@@ -131,7 +130,9 @@ type verifier struct {
 // DefaultJobs is how many labs one scenario's verification runs at once.
 const DefaultJobs = 6
 
-func phase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
+// RunPhase runs one phase of a verification and appends its result to
+// out: it passes when fn records no problem.
+func RunPhase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
 	p := PhaseResult{Name: name}
 	t0 := time.Now()
 	fn(&p)
@@ -172,7 +173,7 @@ func (v *verifier) start(ctx context.Context, withFaults bool) (*testLab, func()
 
 func (v *verifier) healthy(out *[]PhaseResult) {
 	ctx := v.ctx
-	phase(out, PhaseHealthy, func(p *PhaseResult) {
+	RunPhase(out, PhaseHealthy, func(p *PhaseResult) {
 		c, stop, err := v.start(ctx, false)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab without faults: "+err.Error())
@@ -197,13 +198,13 @@ func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 	ctx := v.ctx
 	c, stop, err := v.start(ctx, true)
 	if err != nil {
-		phase(out, PhaseBroken, func(p *PhaseResult) {
+		RunPhase(out, PhaseBroken, func(p *PhaseResult) {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
 		})
 		return
 	}
 	defer stop()
-	phase(out, PhaseBroken, func(p *PhaseResult) {
+	RunPhase(out, PhaseBroken, func(p *PhaseResult) {
 		v.symptoms(ctx, c, p, true)
 		once := *c.Checker
 		once.Once = true
@@ -218,7 +219,7 @@ func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 			}
 		}
 	})
-	phase(out, PhaseSolution, func(p *PhaseResult) {
+	RunPhase(out, PhaseSolution, func(p *PhaseResult) {
 		// Steps run in order, as a learner plays them: an answer is judged
 		// when it is given, on the lab as it is then (a computed value such
 		// as the leaking process is read before the fix removes it).
@@ -333,7 +334,7 @@ func (v *verifier) invariants(ctx context.Context, c *testLab, p *PhaseResult, w
 
 func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 	w := v.s.WrongFixes[i]
-	phase(out, PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
+	RunPhase(out, PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
 		c, stop, err := v.start(ctx, true)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
@@ -367,7 +368,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 }
 
 func (v *verifier) teardown(out *[]PhaseResult) {
-	phase(out, PhaseTeardown, func(p *PhaseResult) {
+	RunPhase(out, PhaseTeardown, func(p *PhaseResult) {
 		p.Problems = append(p.Problems, v.stopErrs...)
 		for _, name := range v.labs {
 			for _, left := range sandbox.Leftovers(v.opts.Store, name) {
