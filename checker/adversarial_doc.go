@@ -43,7 +43,7 @@ that does. "Every interface" is every interface the host has when the entry runs
 			if CatalogueEntry(n) != nil {
 				names = append(names, "`"+n+"`")
 			}
-			if acceptedByCheck(s, n) {
+			if AcceptedByCheck(s, n) {
 				checks = append(checks, n)
 			}
 		}

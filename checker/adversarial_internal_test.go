@@ -62,7 +62,7 @@ func TestCatalogue(t *testing.T) {
 			}
 		}
 		for name := range Accepted(s) {
-			if CatalogueEntry(name) == nil && !acceptedByCheck(s, name) {
+			if CatalogueEntry(name) == nil && !AcceptedByCheck(s, name) {
 				t.Errorf("%s accepts %q, which is not an entry of the catalogue", s.Name, name)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
@@ -21,7 +22,7 @@ func startAnswers(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to answer about")
 	store := sandbox.Store{Dir: t.TempDir()}
 	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
-	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
+	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
 	if err != nil {
 		t.Fatalf("starting lab %s: %v", name, err)
 	}
@@ -34,7 +35,7 @@ func startAnswers(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 			t.Errorf("lab %s left %s", name, l)
 		}
 	})
-	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
 }
 
 // jumboLab is a jumbo-frame client and a 1500-byte server on one cable:
@@ -113,7 +114,7 @@ func startAnswersB(b *testing.B, s *scenarios.Scenario) *env {
 	sandboxtest.NeedRoot(b, "starts a lab of network namespaces to answer about")
 	store := sandbox.Store{Dir: b.TempDir()}
 	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
-	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, false)
+	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, false)
 	if err != nil {
 		b.Fatalf("starting lab %s: %v", name, err)
 	}
@@ -123,5 +124,5 @@ func startAnswersB(b *testing.B, s *scenarios.Scenario) *env {
 			b.Errorf("stopping lab %s: %v", name, err)
 		}
 	})
-	return &env{t: &testing.T{}, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+	return &env{t: &testing.T{}, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
 }

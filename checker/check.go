@@ -1,11 +1,11 @@
-// Package checker judges a learner's work: it turns a scenario's tasks and
-// invariants into probe calls against the live lab and compares, judges
-// answers (values, computed values from the live lab, tcpdump filters,
-// pcap files), keeps the learner's progress, and proves scenarios solvable
-// with Verify.
+// Package checker judges a learner's work on a running lab: it turns a
+// scenario's tasks and invariants into probe calls against the live lab
+// and compares, judges answers (values, computed values from the live lab,
+// tcpdump filters, pcap files) and keeps the learner's progress. Whether a
+// fault is cleared it asks through Faults, which the lab package answers.
 //
-// It observes labs only through the probe engine and never changes a lab,
-// except when Verify runs a scenario's own solution or wrong fixes. A
+// It observes labs only through the probe engine and never starts, stops
+// or changes a lab: the lab package does that, and verify drives both. A
 // failing judgement says what was observed and never gives the fix away.
 package checker
 
@@ -40,8 +40,9 @@ type Checker struct {
 	Once bool
 	// MaxWithin, when set, caps every check's settle window.
 	MaxWithin time.Duration
-
-	resolved *faultCache
+	// Faults judges the scenario's faults on the lab (lab.NewFaults): a
+	// task that clears faults needs it.
+	Faults Faults
 
 	names map[string][]netip.Addr // the lab's DNS names, read once
 }

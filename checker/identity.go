@@ -26,17 +26,6 @@ import (
 // were once the lab was started and broken: what same_process compares.
 const BaselineFile = "baseline.json"
 
-func saveBaseline(lab *sandbox.Lab) error {
-	data, err := json.MarshalIndent(lab.State.Processes, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(lab.Dir(), BaselineFile), data, 0o644); err != nil {
-		return fmt.Errorf("recording the lab's processes at start: %w", err)
-	}
-	return nil
-}
-
 func loadBaseline(lab *sandbox.Lab) ([]sandbox.Process, error) {
 	data, err := os.ReadFile(filepath.Join(lab.Dir(), BaselineFile))
 	if err != nil {

@@ -2,11 +2,10 @@ package checker
 
 import (
 	"context"
+	"fmt"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -105,15 +104,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// Faults judges the faults of the scenario a checker's lab runs: the
+// checker declares what it asks, and the lab package (lab.Faults)
+// answers, so that the checker never names a fault kind.
+type Faults interface {
+	// Cleared returns nil when fault i of the scenario is gone where it
+	// is; an error says what is still wrong there, never the fix.
+	Cleared(ctx context.Context, i int) error
+}
+
 // cleared judges one fault of the scenario: nil when its root cause is
 // gone where it is, or when a workaround the scenario accepts (a check)
 // passes. The error says what is still wrong, never the fix.
 func (c *Checker) cleared(ctx context.Context, i int) error {
-	a, err := c.applied(i)
-	if err != nil {
-		return err
+	if c.Faults == nil {
+		return fmt.Errorf("fault %q cannot be judged: the checker was given no faults to judge", faultName(c.Scenario.Faults[i]))
 	}
-	err = a.Cleared(ctx, c.Lab, c.Scenario)
+	err := c.Faults.Cleared(ctx, i)
 	if err == nil {
 		return nil
 	}
@@ -128,29 +135,6 @@ func (c *Checker) cleared(ctx context.Context, i int) error {
 		}
 	}
 	return err
-}
-
-// applied resolves the scenario's faults once per checker.
-func (c *Checker) applied(i int) (*faults.Applied, error) {
-	if c.resolved == nil {
-		c.resolved = &faultCache{}
-	}
-	fc := c.resolved
-	fc.once.Do(func() {
-		fc.faults = make([]*faults.Applied, len(c.Scenario.Faults))
-		fc.errs = make([]error, len(c.Scenario.Faults))
-		for j := range c.Scenario.Faults {
-			fc.faults[j], fc.errs[j] = faults.Resolve(c.Scenario, j)
-		}
-	})
-	return fc.faults[i], fc.errs[i]
-}
-
-// faultCache holds the scenario's faults, resolved once per checker.
-type faultCache struct {
-	once   sync.Once
-	faults []*faults.Applied
-	errs   []error
 }
 
 // retry observes until the judgement passes or the settle window (within,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 )
@@ -18,7 +19,7 @@ func startJudge(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
 	store := sandbox.Store{Dir: t.TempDir()}
 	name := fmt.Sprintf("judge-%04x", rand.IntN(1<<16))
-	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
+	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
 	if err != nil {
 		t.Fatalf("starting lab %s: %v", name, err)
 	}
@@ -31,7 +32,23 @@ func startJudge(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 			t.Errorf("lab %s left %s", name, l)
 		}
 	})
-	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
+}
+
+// loadBuiltin loads a built-in scenario with seed 1.
+func loadBuiltin(name string) func(t *testing.T) *scenarios.Scenario {
+	return func(t *testing.T) *scenarios.Scenario {
+		t.Helper()
+		b, err := scenarios.LookupBuiltin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := scenarios.Load(b.Path, b.Data, loadOptions(1))
+		if err != nil {
+			t.Fatalf("loading %s: %v", name, err)
+		}
+		return s
+	}
 }
 
 const identityLab = `
@@ -75,7 +92,7 @@ func TestIdentityChecks(t *testing.T) {
 		})
 	})
 	t.Run("a restarted service is no longer the same process", func(t *testing.T) {
-		if err := checker.ServiceStep(context.Background(), e.lab, e.s, "server", "web", "restart"); err != nil {
+		if err := labpkg.Service(context.Background(), e.lab, e.s, "server", "web", "restart"); err != nil {
 			t.Fatal(err)
 		}
 		e.judge(t, []checkCase{
@@ -121,7 +138,7 @@ func TestIssueExamples(t *testing.T) {
 			}
 			e := startJudge(t, s, true)
 			for _, st := range tc.steps {
-				if out, err := checker.RunStep(context.Background(), e.lab, st); err != nil {
+				if out, err := labpkg.RunStep(context.Background(), e.lab, st); err != nil {
 					t.Fatalf("%s: %s: %v: %s", st.Host, st.Run, err, out)
 				}
 			}

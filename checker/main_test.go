@@ -9,6 +9,7 @@ import (
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
@@ -54,7 +55,7 @@ func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to check")
 	store := sandbox.Store{Dir: t.TempDir()}
 	name := labName()
-	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
+	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
 	if err != nil {
 		t.Fatalf("starting lab %s: %v", name, err)
 	}
@@ -67,7 +68,7 @@ func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 			t.Errorf("lab %s left %s", name, l)
 		}
 	})
-	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
 }
 
 // run runs a shell command in a host and fails the test if it fails.

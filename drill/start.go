@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 )
@@ -82,13 +82,13 @@ func Start(ctx context.Context, o StartOptions) (*Meta, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("removing the record of the last drill in %s: %w", o.Lab, err)
 	}
-	lab, err := checker.Start(ctx, d.Lab, sandbox.Options{Name: o.Lab, Store: o.Store, Source: o.Source, ScenarioYAML: o.Data}, true)
+	lab, err := labpkg.Start(ctx, d.Lab, sandbox.Options{Name: o.Lab, Store: o.Store, Source: o.Source, ScenarioYAML: o.Data}, true)
 	if err != nil {
 		return nil, err
 	}
 	defer lab.Close()
 	fail := func(err error) (*Meta, error) {
-		return nil, errors.Join(err, sandbox.Stop(o.Store, o.Lab))
+		return nil, errors.Join(err, labpkg.Stop(o.Store, o.Lab))
 	}
 	meta := &Meta{Drill: d.Name, Source: o.Source, Team: o.Team, Lab: o.Lab, Seed: d.Seed, Scale: o.Scale, Started: time.Now()}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

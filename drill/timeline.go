@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"go.yaml.in/yaml/v3"
@@ -97,7 +97,7 @@ func (e *Engine) land(ctx context.Context, st *stepState, by string) {
 		e.mu.Unlock()
 	}
 	for _, step := range s.Run {
-		if out, err := checker.RunStep(ctx, lab, step); err != nil {
+		if out, err := labpkg.RunStep(ctx, lab, step); err != nil {
 			e.logf("inject %s: step in %s failed: %v: %s", s.ID, step.Host, err, out)
 		}
 	}

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/verify"
 )
 
 // Verify phases.
@@ -51,7 +53,7 @@ func AutoScale(d *scenarios.Drill) float64 {
 //     timeline goes on) never scores as resolved.
 //
 // and nothing of the labs is left behind.
-func Verify(ctx context.Context, d *scenarios.Drill, opts VerifyOptions) *checker.Report {
+func Verify(ctx context.Context, d *scenarios.Drill, opts VerifyOptions) *verify.Report {
 	start := time.Now()
 	if opts.Scale <= 0 {
 		opts.Scale = AutoScale(d)
@@ -59,12 +61,12 @@ func Verify(ctx context.Context, d *scenarios.Drill, opts VerifyOptions) *checke
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	r := &checker.Report{Scenario: d.Name, File: d.File, Seed: d.Seed}
+	r := &verify.Report{Scenario: d.Name, File: d.File, Seed: d.Seed}
 	v := &verifier{d: d, opts: opts, r: r}
 	var ref *Record
-	v.phase(PhaseReference, func(p *checker.PhaseResult) { ref = v.reference(ctx, p) })
-	v.phase(PhaseMitigation, func(p *checker.PhaseResult) { v.mitigationOnly(ctx, p, ref) })
-	v.phase(checker.PhaseTeardown, func(p *checker.PhaseResult) {
+	v.phase(PhaseReference, func(p *verify.PhaseResult) { ref = v.reference(ctx, p) })
+	v.phase(PhaseMitigation, func(p *verify.PhaseResult) { v.mitigationOnly(ctx, p, ref) })
+	v.phase(verify.PhaseTeardown, func(p *verify.PhaseResult) {
 		for _, name := range v.labs {
 			for _, l := range sandbox.Leftovers(opts.Store, name) {
 				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, l))
@@ -82,17 +84,12 @@ func Verify(ctx context.Context, d *scenarios.Drill, opts VerifyOptions) *checke
 type verifier struct {
 	d    *scenarios.Drill
 	opts VerifyOptions
-	r    *checker.Report
+	r    *verify.Report
 	labs []string
 }
 
-func (v *verifier) phase(name string, fn func(p *checker.PhaseResult)) {
-	p := checker.PhaseResult{Name: name}
-	t0 := time.Now()
-	fn(&p)
-	p.Pass = len(p.Problems) == 0
-	p.Elapsed = time.Since(t0)
-	v.r.Phases = append(v.r.Phases, p)
+func (v *verifier) phase(name string, fn func(p *verify.PhaseResult)) {
+	verify.RunPhase(&v.r.Phases, name, fn)
 }
 
 // run is a drill running in this process: its lab, engine and directory.
@@ -111,7 +108,7 @@ type run struct {
 func (v *verifier) start(ctx context.Context) (*run, error) {
 	name := fmt.Sprintf("%s%d", v.opts.LabPrefix, len(v.labs)+1)
 	v.labs = append(v.labs, name)
-	lab, err := checker.Start(ctx, v.d.Lab, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.d.File}, true)
+	lab, err := labpkg.Start(ctx, v.d.Lab, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.d.File}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +116,7 @@ func (v *verifier) start(ctx context.Context) (*run, error) {
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		lab.Close()
-		sandbox.Stop(v.opts.Store, name)
+		labpkg.Stop(v.opts.Store, name)
 		return nil, err
 	}
 	meta := Meta{Drill: v.d.Name, Source: v.d.File, Team: "verify", Lab: name, Seed: v.d.Seed, Scale: v.opts.Scale, Started: time.Now()}
@@ -144,7 +141,7 @@ func (r *run) stop() {
 	Send(r.dir, Event{Op: OpEnd, Who: Reference})
 	<-r.done
 	r.lab.Close()
-	sandbox.Stop(r.v.opts.Store, r.lab.Name)
+	labpkg.Stop(r.v.opts.Store, r.lab.Name)
 	os.RemoveAll(r.dir)
 }
 
@@ -188,7 +185,7 @@ func (v *verifier) realLimit() time.Duration {
 // service is red (or a while has passed), is answered by steps(fault) and
 // optionally a declaration. It returns when every fault inject that can
 // land by its trigger has been answered, or the drill ends.
-func (r *run) respond(ctx context.Context, p *checker.PhaseResult, declare bool, steps func(*scenarios.DrillFault) ([]scenarios.Step, bool), waitEscalations bool) {
+func (r *run) respond(ctx context.Context, p *verify.PhaseResult, declare bool, steps func(*scenarios.DrillFault) ([]scenarios.Step, bool), waitEscalations bool) {
 	if r.answered == nil {
 		r.answered, r.fixed = map[string]bool{}, map[string]bool{}
 	}
@@ -248,7 +245,7 @@ func (r *run) step(ctx context.Context, st scenarios.Step) (string, error) {
 	}
 	defer lab.Close()
 	lab.Scenario = r.v.d.Lab
-	return checker.RunStep(ctx, lab, st)
+	return labpkg.RunStep(ctx, lab, st)
 }
 
 // allAnswerable is true when no fault inject that its own trigger can
@@ -313,7 +310,7 @@ func (v *verifier) escalationsLanded(rec *Record) bool {
 	return true
 }
 
-func (v *verifier) reference(ctx context.Context, p *checker.PhaseResult) *Record {
+func (v *verifier) reference(ctx context.Context, p *verify.PhaseResult) *Record {
 	r, err := v.start(ctx)
 	if err != nil {
 		p.Problems = append(p.Problems, "starting the drill's lab: "+err.Error())
@@ -385,7 +382,7 @@ func (v *verifier) reference(ctx context.Context, p *checker.PhaseResult) *Recor
 	return rec
 }
 
-func (v *verifier) mitigationOnly(ctx context.Context, p *checker.PhaseResult, ref *Record) {
+func (v *verifier) mitigationOnly(ctx context.Context, p *verify.PhaseResult, ref *Record) {
 	mitigated := false
 	for _, s := range v.d.Timeline {
 		for _, f := range s.Faults {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/spf13/cobra"
@@ -89,7 +90,7 @@ kept in the lab. Exit code 0 when everything passes, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			c := &checker.Checker{Lab: lab, Scenario: s}
+			c := &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}
 			var results []taskResult
 			for i := range s.Tasks {
 				t := &s.Tasks[i]

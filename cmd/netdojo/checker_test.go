@@ -11,6 +11,7 @@ import (
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
+	"github.com/netdojo/netdojo/verify"
 )
 
 // TestLearnerChecksHintsAnswersAndFixesFirstLab plays a learner through
@@ -220,13 +221,13 @@ func TestLearnerChecksHintsAnswersAndFixesFirstLab(t *testing.T) {
 }
 
 // TestVerifyCatchesTheBadScenariosAndSaysSoInJSON runs verify over the
-// checker's deliberately bad scenarios with --output json: exit 1, and
+// verify's deliberately bad scenarios with --output json: exit 1, and
 // each report names its failing phase.
 func TestVerifyCatchesTheBadScenariosAndSaysSoInJSON(t *testing.T) {
 	state := t.TempDir()
-	files, _ := filepath.Glob("../../checker/testdata/*.yaml")
+	files, _ := filepath.Glob("../../verify/testdata/*.yaml")
 	if len(files) != 3 {
-		t.Fatalf("want the 3 bad scenarios of checker/testdata, found %v", files)
+		t.Fatalf("want the 3 bad scenarios of verify/testdata, found %v", files)
 	}
 	out, errs, code := ndSplit(t, state, append([]string{"-o", "json", "verify", "--parallel", "3"}, files...)...)
 	if code != exitFailed {
@@ -235,14 +236,14 @@ func TestVerifyCatchesTheBadScenariosAndSaysSoInJSON(t *testing.T) {
 	if n := strings.Count(errs, "shell commands as root"); n != 3 {
 		t.Errorf("verify of 3 files outside the library said %d times how many commands it runs as root:\n%s", n, errs)
 	}
-	var reports []checker.Report
+	var reports []verify.Report
 	if err := json.Unmarshal([]byte(out), &reports); err != nil {
 		t.Fatalf("verify --output json: %v\n%s", err, out)
 	}
 	want := map[string]string{
-		"ck-unsolvable":       checker.PhaseSolution,
-		"ck-passes-broken":    checker.PhaseBroken,
-		"ck-wrong-fix-passes": checker.PhaseWrongFix + " a route to the server's network only",
+		"ck-unsolvable":       verify.PhaseSolution,
+		"ck-passes-broken":    verify.PhaseBroken,
+		"ck-wrong-fix-passes": verify.PhaseWrongFix + " a route to the server's network only",
 	}
 	for _, r := range reports {
 		var failed []string

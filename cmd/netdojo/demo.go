@@ -10,6 +10,7 @@ import (
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/spf13/cobra"
@@ -64,7 +65,7 @@ reference solution, check again, stop the lab and show that nothing is left.`,
 			}
 			lab.Close()
 			fmt.Fprintf(w, "\n== netdojo stop %s\n", name)
-			if err := sandbox.Stop(g.store(), name); err != nil {
+			if err := labpkg.Stop(g.store(), name); err != nil {
 				return err
 			}
 			left := 0
@@ -143,7 +144,7 @@ func tour(w io.Writer, lab *sandbox.Lab, s *scenarios.Scenario) error {
 // scenario's author.
 func breakAndFix(ctx context.Context, w io.Writer, lab *sandbox.Lab, s *scenarios.Scenario) error {
 	fmt.Fprintf(w, "\n== the scenario's faults are injected (netdojo start does this at once)\n")
-	if err := faults.ApplyAll(ctx, lab, s); err != nil {
+	if err := labpkg.ApplyFaults(ctx, lab, s); err != nil {
 		return err
 	}
 	for i := range s.Faults {
@@ -182,7 +183,7 @@ func breakAndFix(ctx context.Context, w io.Writer, lab *sandbox.Lab, s *scenario
 		default:
 			continue
 		}
-		out, err := checker.RunStep(ctx, lab, st)
+		out, err := labpkg.RunStep(ctx, lab, st)
 		fmt.Fprint(w, out)
 		if err != nil {
 			return fmt.Errorf("solution step on %s: %w", st.Host, err)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/drill"
-	"github.com/netdojo/netdojo/sandbox"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/spf13/cobra"
 )
 
@@ -76,7 +76,7 @@ func newDrillControlCmds(g *globalOptions) []*cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if !keep {
-				if err := sandbox.Stop(g.store(), meta.Lab); err != nil {
+				if err := labpkg.Stop(g.store(), meta.Lab); err != nil {
 					return fmt.Errorf("removing the drill's lab %s: %w; 'netdojo clean' removes what is left", meta.Lab, err)
 				}
 			}

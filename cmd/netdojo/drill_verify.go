@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/drill"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/verify"
 )
 
 // splitDrills takes drill files (kind: Drill) and built-in drills out of
@@ -45,8 +45,8 @@ func splitDrills(args []string, all bool, seed uint64) ([]string, []*scenarios.D
 
 // verifyDrills verifies drills one after the other, each on its own labs
 // with an accelerated clock (docs/drills.md, "Proving a drill solvable").
-func verifyDrills(ctx context.Context, store sandbox.Store, drills []*scenarios.Drill) []*checker.Report {
-	var reports []*checker.Report
+func verifyDrills(ctx context.Context, store sandbox.Store, drills []*scenarios.Drill) []*verify.Report {
+	var reports []*verify.Report
 	for i, d := range drills {
 		reports = append(reports, drill.Verify(ctx, d, drill.VerifyOptions{Store: store, LabPrefix: fmt.Sprintf("vfd%d-%d-", os.Getpid()%10000, i)}))
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netdojo/netdojo/faults"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/spf13/cobra"
@@ -50,7 +51,7 @@ lab's state under its name (the kind unless --name is given), and
 				return err
 			}
 			defer unlock()
-			a, err := faults.Inject(cmd.Context(), lab, s, o.name, args[1], o.host, params)
+			a, err := labpkg.Inject(cmd.Context(), lab, s, o.name, args[1], o.host, params)
 			if err != nil {
 				if strings.Contains(err.Error(), "already has a fault named") || strings.Contains(err.Error(), "has no host") {
 					return withCode(exitUsage, err)

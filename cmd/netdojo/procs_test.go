@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
@@ -166,10 +166,10 @@ func TestSetupStepBackgroundProcessesAreTheLabs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("start: %v\n%s", err, out.String())
 		}
-	case <-time.After(checker.StepTimeout + 30*time.Second):
+	case <-time.After(labpkg.StepTimeout + 30*time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("start still runs after %s: its setup steps' background processes hold it\n%s", checker.StepTimeout+30*time.Second, out.String())
+		t.Fatalf("start still runs after %s: its setup steps' background processes hold it\n%s", labpkg.StepTimeout+30*time.Second, out.String())
 	}
 	if cg := sandbox.CgroupPath(lab); cg != "" {
 		var sleeps []string
@@ -353,10 +353,10 @@ func TestSIGINTDuringALongSetupStep(t *testing.T) {
 		if err == nil {
 			t.Errorf("start succeeded after SIGINT\n%s", out.String())
 		}
-	case <-time.After(checker.StepTimeout / 2):
+	case <-time.After(labpkg.StepTimeout / 2):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("start still runs %s after SIGINT\n%s", checker.StepTimeout/2, out.String())
+		t.Fatalf("start still runs %s after SIGINT\n%s", labpkg.StepTimeout/2, out.String())
 	}
 	if !strings.Contains(out.String(), "interrupted") {
 		t.Errorf("start does not say it was interrupted:\n%s", out.String())

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/netdojo/netdojo/faults"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -37,7 +38,7 @@ name exists).`,
 					return err
 				}
 			}
-			a, err := faults.RevertByName(cmd.Context(), lab, s, args[1])
+			a, err := labpkg.Revert(cmd.Context(), lab, s, args[1])
 			if err != nil {
 				return err
 			}

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
-	"github.com/netdojo/netdojo/services"
 	"github.com/spf13/cobra"
 )
 
@@ -85,10 +84,10 @@ process holds fails to start, and says so.`,
 				return err
 			}
 			defer unlock()
-			if _, _, err := services.ScenarioParams(s, host, name); err != nil {
+			if err := labpkg.CheckService(s, host, name); err != nil {
 				return withCode(exitUsage, err)
 			}
-			if err := checker.ServiceStep(cmd.Context(), lab, s, host, name, action); err != nil {
+			if err := labpkg.Service(cmd.Context(), lab, s, host, name, action); err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "service %s on %s: %sed\n", name, host, map[string]string{"stop": "stopp", "start": "start", "restart": "restart"}[action])

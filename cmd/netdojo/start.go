@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/netdojo/netdojo/checker"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -82,7 +82,7 @@ Interrupting the start (Ctrl-C) removes everything it built.`,
 // its faults, and maps refusals to exit codes.
 func startLab(ctx context.Context, g *globalOptions, l *loaded, name string, withFaults bool) (*sandbox.Lab, time.Duration, error) {
 	t0 := time.Now()
-	lab, err := checker.Start(ctx, l.scenario, sandbox.Options{
+	lab, err := labpkg.Start(ctx, l.scenario, sandbox.Options{
 		Name: name, Source: l.source, Store: g.store(), ScenarioYAML: l.data,
 	}, withFaults)
 	if err != nil {

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"github.com/netdojo/netdojo/sandbox"
+	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/spf13/cobra"
 )
 
@@ -17,7 +17,7 @@ func newStopCmd(g *globalOptions) *cobra.Command {
 			if err := needRoot("netdojo stop"); err != nil {
 				return err
 			}
-			if err := sandbox.Stop(g.store(), args[0]); err != nil {
+			if err := labpkg.Stop(g.store(), args[0]); err != nil {
 				return err
 			}
 			if g.json() {

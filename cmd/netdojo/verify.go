@@ -7,8 +7,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -71,8 +71,8 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 			defer stop()
 			store := g.store()
 			t0 := time.Now()
-			reports := checker.VerifyAll(ctx, ss, o.parallel, func(i int) checker.VerifyOptions {
-				return checker.VerifyOptions{Store: store, LabPrefix: fmt.Sprintf("vfy%d-%d-", os.Getpid()%10000, i), Adversarial: o.adversarial, Jobs: o.jobs}
+			reports := verify.All(ctx, ss, o.parallel, func(i int) verify.Options {
+				return verify.Options{Store: store, LabPrefix: fmt.Sprintf("vfy%d-%d-", os.Getpid()%10000, i), Adversarial: o.adversarial, Jobs: o.jobs}
 			})
 			reports = append(reports, verifyDrills(ctx, store, drills)...)
 			if o.junit != "" {
@@ -80,7 +80,7 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 				if err != nil {
 					return err
 				}
-				if err := checker.JUnit(f, reports); err != nil {
+				if err := verify.JUnit(f, reports); err != nil {
 					f.Close()
 					return err
 				}
@@ -137,6 +137,6 @@ Exit code 0 when every scenario passes, 1 otherwise.`,
 	cmd.Flags().StringVar(&o.junit, "junit", "", "also write a JUnit XML report to this file")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "print every observation")
 	cmd.Flags().BoolVar(&o.adversarial, "adversarial", false, "also try every entry of the adversarial catalogue on each scenario's broken lab")
-	cmd.Flags().IntVar(&o.jobs, "jobs", checker.DefaultJobs, "labs of one scenario run at once (phases and catalogue entries)")
+	cmd.Flags().IntVar(&o.jobs, "jobs", verify.DefaultJobs, "labs of one scenario run at once (phases and catalogue entries)")
 	return cmd
 }

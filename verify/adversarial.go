@@ -1,4 +1,4 @@
-package checker
+package verify
 
 import (
 	"context"
@@ -7,7 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -23,17 +24,6 @@ const (
 	adversarialWithin = time.Second
 )
 
-// Accepted lists the catalogue entries a scenario accepts (on any fault).
-func Accepted(s *scenarios.Scenario) map[string]bool {
-	out := map[string]bool{}
-	for _, f := range s.Faults {
-		for _, w := range f.Accepts {
-			out[w.Name] = true
-		}
-	}
-	return out
-}
-
 // adversarialJobs returns a job per catalogue entry that applies to the
 // scenario; each reports one phase.
 func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResult) {
@@ -43,14 +33,14 @@ func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResul
 	}
 	if !lab {
 		return []func(out *[]PhaseResult){func(out *[]PhaseResult) {
-			phase(out, PhaseAdversarial, func(p *PhaseResult) {
+			RunPhase(out, PhaseAdversarial, func(p *PhaseResult) {
 				p.Details = append(p.Details, "no task is judged on the lab: there is nothing to work around")
 			})
 		}}
 	}
-	accepted := Accepted(v.s)
+	accepted := checker.Accepted(v.s)
 	var jobs []func(out *[]PhaseResult)
-	for _, w := range Catalogue() {
+	for _, w := range checker.Catalogue() {
 		variants := w.Variants(v.s)
 		if len(variants) == 0 {
 			continue
@@ -58,9 +48,9 @@ func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResul
 		jobs = append(jobs, func(out *[]PhaseResult) { v.tryWorkaround(ctx, w, variants, accepted[w.Name], out) })
 	}
 	for name := range accepted {
-		if CatalogueEntry(name) == nil && !acceptedByCheck(v.s, name) {
+		if checker.CatalogueEntry(name) == nil && !checker.AcceptedByCheck(v.s, name) {
 			jobs = append(jobs, func(out *[]PhaseResult) {
-				phase(out, PhaseAdversarial, func(p *PhaseResult) {
+				RunPhase(out, PhaseAdversarial, func(p *PhaseResult) {
 					p.Problems = append(p.Problems, fmt.Sprintf("a fault accepts %q, which is neither an entry of the adversarial catalogue nor given a check", name))
 				})
 			})
@@ -69,22 +59,11 @@ func (v *verifier) adversarialJobs(ctx context.Context) []func(out *[]PhaseResul
 	return jobs
 }
 
-func acceptedByCheck(s *scenarios.Scenario, name string) bool {
-	for _, f := range s.Faults {
-		for _, w := range f.Accepts {
-			if w.Name == name && w.Check != nil {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // tryWorkaround applies each variant of a catalogue entry to its own fresh
 // broken lab and judges every lab task and invariant. The entry passes
 // the scenario when one variant leaves nothing failing.
-func (v *verifier) tryWorkaround(ctx context.Context, w Workaround, variants [][]scenarios.Step, accepted bool, out *[]PhaseResult) {
-	phase(out, PhaseAdversarial+" "+w.Name, func(p *PhaseResult) {
+func (v *verifier) tryWorkaround(ctx context.Context, w checker.Workaround, variants [][]scenarios.Step, accepted bool, out *[]PhaseResult) {
+	RunPhase(out, PhaseAdversarial+" "+w.Name, func(p *PhaseResult) {
 		for n, steps := range variants {
 			passes, detail := v.tryVariant(ctx, steps)
 			p.Details = append(p.Details, fmt.Sprintf("variant %d: %s", n+1, detail))
@@ -102,7 +81,7 @@ func (v *verifier) tryWorkaround(ctx context.Context, w Workaround, variants [][
 }
 
 func (v *verifier) tryVariant(ctx context.Context, steps []scenarios.Step) (bool, string) {
-	c, stop, err := v.lab(ctx, true)
+	c, stop, err := v.start(ctx, true)
 	if err != nil {
 		return false, "starting the lab with its faults: " + err.Error()
 	}
@@ -126,7 +105,7 @@ const stepsAtOnce = 16
 // runByHost runs a variant's steps, each host's in order and the hosts
 // side by side (an entry that acts on every host of a 200-host LAN would
 // otherwise spend most of its time starting commands one after another).
-func runByHost(ctx context.Context, c *Checker, steps []scenarios.Step) {
+func runByHost(ctx context.Context, c *testLab, steps []scenarios.Step) {
 	var order []string
 	byHost := map[string][]scenarios.Step{}
 	for _, st := range steps {
@@ -144,7 +123,7 @@ func runByHost(ctx context.Context, c *Checker, steps []scenarios.Step) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			for _, st := range byHost[h] {
-				RunStep(ctx, c.Lab, st)
+				lab.RunStep(ctx, c.Lab, st)
 			}
 		}()
 	}
@@ -153,17 +132,15 @@ func runByHost(ctx context.Context, c *Checker, steps []scenarios.Step) {
 
 // waitSymptoms observes every fault's symptom, so that a workaround is
 // tried on a lab that is really broken (a flood needs a moment).
-func (v *verifier) waitSymptoms(ctx context.Context, c *Checker) {
+func (v *verifier) waitSymptoms(ctx context.Context, c *testLab) {
 	for i := range v.s.Faults {
-		if a, err := faults.Resolve(v.s, i); err == nil {
-			a.Observe(ctx, c.Lab, v.s)
-		}
+		c.faults.Observe(ctx, i)
 	}
 }
 
 // firstFailure judges the lab's tasks with a check, then the invariants,
 // and stops at the first that fails: what it observed, and true.
-func (v *verifier) firstFailure(ctx context.Context, c *Checker) (string, bool) {
+func (v *verifier) firstFailure(ctx context.Context, c *testLab) (string, bool) {
 	for _, t := range v.s.Tasks {
 		if t.Check == nil {
 			continue

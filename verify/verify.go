@@ -1,22 +1,26 @@
-package checker
+// Package verify proves scenarios sound on fresh labs: it starts labs
+// through the lab package (healthy, broken, after the reference solution,
+// after each wrong fix and each adversarial workaround), has the checker
+// judge them, and reports each phase (text, JSON, JUnit).
+//
+// It starts no lab and judges no task itself: labs are started, stepped
+// and stopped by lab, tasks and invariants judged by checker. It runs a
+// scenario's own steps as root, and never touches a lab it did not start.
+package verify
 
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/netdojo/netdojo/faults"
+	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 )
 
 // Phase names of a verification.
@@ -47,10 +51,10 @@ type Report struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
-// VerifyOptions tune Verify.
-type VerifyOptions struct {
+// Options tune Scenario.
+type Options struct {
 	Store sandbox.Store
-	// LabPrefix starts the names of the labs Verify makes.
+	// LabPrefix starts the names of the labs Scenario makes.
 	LabPrefix string
 	// Adversarial also tries every entry of the adversarial catalogue on
 	// the scenario's broken lab.
@@ -60,45 +64,13 @@ type VerifyOptions struct {
 	Jobs int
 }
 
-// Start builds a lab of the scenario with its services and, when
-// withFaults, its faults: what `netdojo start` builds.
-func Start(ctx context.Context, s *scenarios.Scenario, opts sandbox.Options, withFaults bool) (*sandbox.Lab, error) {
-	opts.AfterNetwork = func(ctx context.Context, lab *sandbox.Lab) error {
-		if err := services.StartAll(ctx, lab, s); err != nil {
-			return err
-		}
-		if err := setup(ctx, lab, s); err != nil {
-			return err
-		}
-		if withFaults {
-			if err := faults.ApplyAll(ctx, lab, s); err != nil {
-				return err
-			}
-		}
-		return saveBaseline(lab)
-	}
-	return sandbox.Start(ctx, s, opts)
-}
-
-// setup runs each host's setup commands, in order.
-func setup(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) error {
-	for _, h := range s.Hosts {
-		for _, cmd := range h.Setup {
-			if out, err := RunStep(ctx, lab, scenarios.Step{Host: h.Name, Run: cmd}); err != nil {
-				return fmt.Errorf("setup of host %q: %q: %w: %s", h.Name, cmd, err, strings.TrimSpace(out))
-			}
-		}
-	}
-	return nil
-}
-
-// Verify proves a scenario sound on fresh labs: without its faults every
+// Scenario proves a scenario sound on fresh labs: without its faults every
 // state check passes (the checks measure the network, not the wiring);
 // with them every task judged by state fails and every fault's symptom is
 // observed; the reference solution makes every task pass with the
 // invariants holding; each wrong fix leaves a task failing or an invariant
 // broken; and nothing is left behind.
-func Verify(ctx context.Context, s *scenarios.Scenario, opts VerifyOptions) *Report {
+func Scenario(ctx context.Context, s *scenarios.Scenario, opts Options) *Report {
 	start := time.Now()
 	r := &Report{Scenario: s.Name, File: s.File, Seed: s.Seed}
 	v := &verifier{s: s, opts: opts, r: r, ctx: ctx}
@@ -145,7 +117,7 @@ func Verify(ctx context.Context, s *scenarios.Scenario, opts VerifyOptions) *Rep
 
 type verifier struct {
 	s    *scenarios.Scenario
-	opts VerifyOptions
+	opts Options
 	r    *Report
 	ctx  context.Context
 
@@ -158,7 +130,9 @@ type verifier struct {
 // DefaultJobs is how many labs one scenario's verification runs at once.
 const DefaultJobs = 6
 
-func phase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
+// RunPhase runs one phase of a verification and appends its result to
+// out: it passes when fn records no problem.
+func RunPhase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
 	p := PhaseResult{Name: name}
 	t0 := time.Now()
 	fn(&p)
@@ -167,32 +141,40 @@ func phase(out *[]PhaseResult, name string, fn func(p *PhaseResult)) {
 	*out = append(*out, p)
 }
 
-// lab starts a fresh lab and returns it with its stop.
-func (v *verifier) lab(ctx context.Context, withFaults bool) (*Checker, func(), error) {
+// testLab is a fresh lab of the scenario: the checker that judges it, and
+// its faults.
+type testLab struct {
+	*checker.Checker
+	faults *lab.Faults
+}
+
+// start starts a fresh lab and returns it with its stop.
+func (v *verifier) start(ctx context.Context, withFaults bool) (*testLab, func(), error) {
 	v.mu.Lock()
 	v.n++
 	name := fmt.Sprintf("%s%d", v.opts.LabPrefix, v.n)
 	v.labs = append(v.labs, name)
 	v.mu.Unlock()
-	lab, err := Start(ctx, v.s, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.s.File}, withFaults)
+	l, err := lab.Start(ctx, v.s, sandbox.Options{Name: name, Store: v.opts.Store, Source: v.s.File}, withFaults)
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := func() {
-		lab.Close()
-		if err := sandbox.Stop(v.opts.Store, name); err != nil {
+		l.Close()
+		if err := lab.Stop(v.opts.Store, name); err != nil {
 			v.mu.Lock()
 			v.stopErrs = append(v.stopErrs, err.Error())
 			v.mu.Unlock()
 		}
 	}
-	return &Checker{Lab: lab, Scenario: v.s}, stop, nil
+	fs := lab.NewFaults(l, v.s)
+	return &testLab{Checker: &checker.Checker{Lab: l, Scenario: v.s, Faults: fs}, faults: fs}, stop, nil
 }
 
 func (v *verifier) healthy(out *[]PhaseResult) {
 	ctx := v.ctx
-	phase(out, PhaseHealthy, func(p *PhaseResult) {
-		c, stop, err := v.lab(ctx, false)
+	RunPhase(out, PhaseHealthy, func(p *PhaseResult) {
+		c, stop, err := v.start(ctx, false)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab without faults: "+err.Error())
 			return
@@ -214,17 +196,17 @@ func (v *verifier) healthy(out *[]PhaseResult) {
 
 func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 	ctx := v.ctx
-	c, stop, err := v.lab(ctx, true)
+	c, stop, err := v.start(ctx, true)
 	if err != nil {
-		phase(out, PhaseBroken, func(p *PhaseResult) {
+		RunPhase(out, PhaseBroken, func(p *PhaseResult) {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
 		})
 		return
 	}
 	defer stop()
-	phase(out, PhaseBroken, func(p *PhaseResult) {
+	RunPhase(out, PhaseBroken, func(p *PhaseResult) {
 		v.symptoms(ctx, c, p, true)
-		once := *c
+		once := *c.Checker
 		once.Once = true
 		for _, t := range v.s.Tasks {
 			if t.Check == nil {
@@ -237,11 +219,11 @@ func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 			}
 		}
 	})
-	phase(out, PhaseSolution, func(p *PhaseResult) {
+	RunPhase(out, PhaseSolution, func(p *PhaseResult) {
 		// Steps run in order, as a learner plays them: an answer is judged
 		// when it is given, on the lab as it is then (a computed value such
 		// as the leaking process is read before the fix removes it).
-		answered := map[string]Outcome{}
+		answered := map[string]checker.Outcome{}
 		for i, st := range v.s.Solution {
 			if st.Task != "" {
 				t := v.task(st.Task)
@@ -249,7 +231,7 @@ func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 					p.Problems = append(p.Problems, fmt.Sprintf("solution step %d answers %s, which is not an answer task", i+1, st.Task))
 					continue
 				}
-				given, err := c.resolveAnswer(ctx, t.Answer, []string{st.Answer})
+				given, err := resolveAnswer(ctx, c.Checker, t.Answer, []string{st.Answer})
 				if err != nil {
 					p.Problems = append(p.Problems, fmt.Sprintf("task %s: %v", t.ID, err))
 					continue
@@ -257,7 +239,7 @@ func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 				answered[t.ID] = c.Answer(ctx, t.Answer, given)
 				continue
 			}
-			if out, err := RunStep(ctx, c.Lab, st); err != nil {
+			if out, err := lab.RunStep(ctx, c.Lab, st); err != nil {
 				p.Problems = append(p.Problems, fmt.Sprintf("solution step %d (%s: %s) failed: %v: %s", i+1, st.Host, st.Run, err, strings.TrimSpace(out)))
 				return
 			}
@@ -268,34 +250,34 @@ func (v *verifier) brokenAndSolved(out *[]PhaseResult) {
 
 // symptoms observes every fault's documented symptom in a broken lab.
 // With judgeCleared, each fault must also be judged not cleared.
-func (v *verifier) symptoms(ctx context.Context, c *Checker, p *PhaseResult, judgeCleared bool) {
+func (v *verifier) symptoms(ctx context.Context, c *testLab, p *PhaseResult, judgeCleared bool) {
 	for i := range v.s.Faults {
-		a, err := faults.Resolve(v.s, i)
+		name, err := c.faults.Name(i)
 		if err != nil {
 			p.Problems = append(p.Problems, err.Error())
 			continue
 		}
-		if err := a.Observe(ctx, c.Lab, v.s); err != nil {
-			p.Problems = append(p.Problems, fmt.Sprintf("fault %s: its symptom is not observed: %v", a.Name, err))
+		if err := c.faults.Observe(ctx, i); err != nil {
+			p.Problems = append(p.Problems, fmt.Sprintf("fault %s: its symptom is not observed: %v", name, err))
 		} else {
-			p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", a.Name))
+			p.Details = append(p.Details, fmt.Sprintf("fault %s: symptom observed", name))
 		}
 		if !judgeCleared {
 			continue
 		}
-		if err := a.Cleared(ctx, c.Lab, v.s); err == nil {
-			p.Problems = append(p.Problems, fmt.Sprintf("fault %s is judged cleared while it is injected, so no task can require it cleared", a.Name))
+		if err := c.faults.Cleared(ctx, i); err == nil {
+			p.Problems = append(p.Problems, fmt.Sprintf("fault %s is judged cleared while it is injected, so no task can require it cleared", name))
 		} else {
-			p.Details = append(p.Details, fmt.Sprintf("fault %s: not cleared: %v", a.Name, err))
+			p.Details = append(p.Details, fmt.Sprintf("fault %s: not cleared: %v", name, err))
 		}
 	}
 }
 
 // allPass judges every task and invariant, which must all pass; answer
 // tasks were judged when the solution answered them.
-func (v *verifier) allPass(ctx context.Context, c *Checker, p *PhaseResult, answered map[string]Outcome) {
+func (v *verifier) allPass(ctx context.Context, c *testLab, p *PhaseResult, answered map[string]checker.Outcome) {
 	for _, t := range v.s.Tasks {
-		var o Outcome
+		var o checker.Outcome
 		switch {
 		case t.Check != nil:
 			o = c.Task(ctx, &t)
@@ -325,7 +307,7 @@ func (v *verifier) task(id string) *scenarios.Task {
 
 // resolveAnswer replaces ${computed} in a solution's answer with the live
 // computed value.
-func (c *Checker) resolveAnswer(ctx context.Context, a *scenarios.Answer, given []string) ([]string, error) {
+func resolveAnswer(ctx context.Context, c *checker.Checker, a *scenarios.Answer, given []string) ([]string, error) {
 	var out []string
 	for _, g := range given {
 		if strings.Contains(g, "${computed}") {
@@ -340,7 +322,7 @@ func (c *Checker) resolveAnswer(ctx context.Context, a *scenarios.Answer, given 
 	return out, nil
 }
 
-func (v *verifier) invariants(ctx context.Context, c *Checker, p *PhaseResult, when string) {
+func (v *verifier) invariants(ctx context.Context, c *testLab, p *PhaseResult, when string) {
 	for _, inv := range v.s.Invariants {
 		o := c.Check(ctx, &inv.Check)
 		p.Details = append(p.Details, fmt.Sprintf("invariant %q: %s", inv.Name, o.Observed))
@@ -352,8 +334,8 @@ func (v *verifier) invariants(ctx context.Context, c *Checker, p *PhaseResult, w
 
 func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 	w := v.s.WrongFixes[i]
-	phase(out, PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
-		c, stop, err := v.lab(ctx, true)
+	RunPhase(out, PhaseWrongFix+" "+w.Name, func(p *PhaseResult) {
+		c, stop, err := v.start(ctx, true)
 		if err != nil {
 			p.Problems = append(p.Problems, "starting the lab with its faults: "+err.Error())
 			return
@@ -367,7 +349,7 @@ func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 			if st.Run == "" && st.Service == "" {
 				continue
 			}
-			out, err := RunStep(ctx, c.Lab, st)
+			out, err := lab.RunStep(ctx, c.Lab, st)
 			what := st.Run
 			if st.Service != "" {
 				what = "service " + st.Service + " " + st.Action
@@ -386,11 +368,11 @@ func (v *verifier) wrongFix(ctx context.Context, i int, out *[]PhaseResult) {
 }
 
 func (v *verifier) teardown(out *[]PhaseResult) {
-	phase(out, PhaseTeardown, func(p *PhaseResult) {
+	RunPhase(out, PhaseTeardown, func(p *PhaseResult) {
 		p.Problems = append(p.Problems, v.stopErrs...)
 		for _, name := range v.labs {
-			for _, l := range sandbox.Leftovers(v.opts.Store, name) {
-				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, l))
+			for _, left := range sandbox.Leftovers(v.opts.Store, name) {
+				p.Problems = append(p.Problems, fmt.Sprintf("lab %s left %s", name, left))
 			}
 		}
 	})
@@ -403,63 +385,8 @@ func errOr(err error) string {
 	return "ok"
 }
 
-// StepTimeout bounds each setup, solution and wrong-fix step. A step that
-// runs longer is killed with its process group and fails the start or
-// verify that ran it.
-const StepTimeout = 30 * time.Second
-
-// RunStep runs a step inside its host with a time limit (StepTimeout): a
-// shell command, or a service stopped or (re)started with its scenario
-// configuration. A shell step runs in its own process group, inside the
-// lab's cgroup; its output goes to a file in the lab's log directory, so a
-// process it leaves in the background (`sleep 90 &`, a daemon) never holds
-// up the step: the step ends when its shell does, and what it left is the
-// lab's, ended by stop.
-func RunStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
-	defer cancel()
-	if st.Service != "" {
-		return "", serviceStep(ctx, lab, st)
-	}
-	cmd, err := lab.Command(st.Host, "sh", "-c", st.Run)
-	if err != nil {
-		return "", err
-	}
-	logDir := filepath.Join(lab.Dir(), "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return "", fmt.Errorf("creating log directory: %w", err)
-	}
-	logf, err := os.CreateTemp(logDir, "step-"+st.Host+"-*.log")
-	if err != nil {
-		return "", fmt.Errorf("creating the log of a step: %w", err)
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr.Setpgid = true
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("starting step in host %q: %w", st.Host, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	output := func() string {
-		data, _ := os.ReadFile(logf.Name())
-		return string(data)
-	}
-	select {
-	case err := <-done:
-		return output(), err
-	case <-ctx.Done():
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return output(), fmt.Errorf("did not finish in %s: %w", StepTimeout, ctx.Err())
-		}
-		return output(), fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-}
-
-// VerifyAll verifies scenarios with up to parallel at a time, in order.
-func VerifyAll(ctx context.Context, ss []*scenarios.Scenario, parallel int, opts func(i int) VerifyOptions) []*Report {
+// All verifies scenarios with up to parallel at a time, in order.
+func All(ctx context.Context, ss []*scenarios.Scenario, parallel int, opts func(i int) Options) []*Report {
 	if parallel < 1 {
 		parallel = 1
 	}
@@ -472,7 +399,7 @@ func VerifyAll(ctx context.Context, ss []*scenarios.Scenario, parallel int, opts
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			reports[i] = Verify(ctx, s, opts(i))
+			reports[i] = Scenario(ctx, s, opts(i))
 		}()
 	}
 	wg.Wait()
@@ -536,27 +463,3 @@ func JUnit(w io.Writer, reports []*Report) error {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
-
-// ServiceStep stops, starts or restarts a lab service with the
-// configuration its scenario gives it, as `netdojo service` does.
-func ServiceStep(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, host, name, action string) error {
-	kind, params, err := services.ScenarioParams(s, host, name)
-	if err != nil {
-		return err
-	}
-	switch action {
-	case "stop":
-		return lab.StopProcess(host, name)
-	case "start", "restart":
-		return services.Restart(ctx, lab, host, name, kind.Name, params)
-	}
-	return fmt.Errorf("%q is not start, stop or restart", action)
-}
-
-func serviceStep(ctx context.Context, lab *sandbox.Lab, st scenarios.Step) error {
-	s := lab.Scenario
-	if s == nil {
-		return fmt.Errorf("lab %q has no scenario loaded", lab.Name)
-	}
-	return ServiceStep(ctx, lab, s, st.Host, st.Service, st.Action)
-}

@@ -1,4 +1,4 @@
-package checker_test
+package verify_test
 
 import (
 	"bytes"
@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
+	"github.com/netdojo/netdojo/verify"
 )
 
-// verifyCase is a scenario and what Verify must say of it: the phases that
+// verifyCase is a scenario and what Scenario must say of it: the phases that
 // fail (every other phase must pass) and words each failure must contain.
 type verifyCase struct {
 	name string
@@ -62,22 +62,22 @@ var verifyCases = []verifyCase{
 	{
 		name:    "a solution that does not fix the lab fails the solution phase",
 		load:    loadTestdata("unsolvable.yaml"),
-		failing: map[string]string{checker.PhaseSolution: "task reach-the-server still fails after the solution: tcp client to 203.0.113.80:80: Network is unreachable"},
+		failing: map[string]string{verify.PhaseSolution: "task reach-the-server still fails after the solution: tcp client to 203.0.113.80:80: Network is unreachable"},
 	},
 	{
 		name:    "a check that passes while the lab is broken fails the broken phase",
 		load:    loadTestdata("passes-while-broken.yaml"),
-		failing: map[string]string{checker.PhaseBroken: "task ping-the-gateway passes while the lab is broken"},
+		failing: map[string]string{verify.PhaseBroken: "task ping-the-gateway passes while the lab is broken"},
 	},
 	{
 		name:    "a wrong fix that passes fails its own wrong-fix phase",
 		load:    loadTestdata("wrong-fix-passes.yaml"),
-		failing: map[string]string{checker.PhaseWrongFix + " a route to the server's network only": `the wrong fix "a route to the server's network only" passes every task and invariant`},
+		failing: map[string]string{verify.PhaseWrongFix + " a route to the server's network only": `the wrong fix "a route to the server's network only" passes every task and invariant`},
 	},
 }
 
 // TestVerify verifies the good and the bad scenarios together with
-// VerifyAll (two at a time), then checks each report and the JUnit XML of
+// All (two at a time), then checks each report and the JUnit XML of
 // the whole run.
 func TestVerify(t *testing.T) {
 	sandboxtest.NeedRoot(t, "verifies scenarios on labs of network namespaces")
@@ -89,10 +89,10 @@ func TestVerify(t *testing.T) {
 	store := sandbox.Store{Dir: t.TempDir()}
 	prefix := labName()
 	var labs []string
-	reports := checker.VerifyAll(context.Background(), ss, 2, func(i int) checker.VerifyOptions {
-		return checker.VerifyOptions{Store: store, LabPrefix: fmt.Sprintf("%s-%d-", prefix, i)}
+	reports := verify.All(context.Background(), ss, 2, func(i int) verify.Options {
+		return verify.Options{Store: store, LabPrefix: fmt.Sprintf("%s-%d-", prefix, i)}
 	})
-	// Every lab Verify can have made (at most healthy, broken and one per
+	// Every lab Scenario can have made (at most healthy, broken and one per
 	// wrong fix) must be gone.
 	for i, s := range ss {
 		for n := 1; n <= 2+len(s.WrongFixes); n++ {
@@ -107,19 +107,19 @@ func TestVerify(t *testing.T) {
 		}
 	})
 	if len(reports) != len(verifyCases) {
-		t.Fatalf("VerifyAll returned %d reports for %d scenarios", len(reports), len(verifyCases))
+		t.Fatalf("All returned %d reports for %d scenarios", len(reports), len(verifyCases))
 	}
 	for i, c := range verifyCases {
 		r := reports[i]
 		t.Run(c.name, func(t *testing.T) {
 			if r.Scenario != ss[i].Name {
-				t.Fatalf("report %d is of %s, want %s (VerifyAll must keep the order)", i, r.Scenario, ss[i].Name)
+				t.Fatalf("report %d is of %s, want %s (All must keep the order)", i, r.Scenario, ss[i].Name)
 			}
-			want := []string{checker.PhaseHealthy, checker.PhaseBroken, checker.PhaseSolution}
+			want := []string{verify.PhaseHealthy, verify.PhaseBroken, verify.PhaseSolution}
 			for _, w := range ss[i].WrongFixes {
-				want = append(want, checker.PhaseWrongFix+" "+w.Name)
+				want = append(want, verify.PhaseWrongFix+" "+w.Name)
 			}
-			want = append(want, checker.PhaseTeardown)
+			want = append(want, verify.PhaseTeardown)
 			var got []string
 			for _, p := range r.Phases {
 				got = append(got, p.Name)
@@ -140,7 +140,7 @@ func TestVerify(t *testing.T) {
 				if p.Pass && len(p.Problems) > 0 {
 					t.Errorf("phase %s passes with problems %q", p.Name, p.Problems)
 				}
-				if p.Name != checker.PhaseTeardown && len(p.Details) == 0 {
+				if p.Name != verify.PhaseTeardown && len(p.Details) == 0 {
 					t.Errorf("phase %s says nothing of what it observed", p.Name)
 				}
 			}
@@ -154,7 +154,7 @@ func TestVerify(t *testing.T) {
 	}
 	t.Run("the JUnit XML parses back with a suite per scenario and a case per phase", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := checker.JUnit(&buf, reports); err != nil {
+		if err := verify.JUnit(&buf, reports); err != nil {
 			t.Fatal(err)
 		}
 		assertJUnit(t, buf.Bytes(), reports)
@@ -189,7 +189,7 @@ type junitCase struct {
 }
 
 // assertJUnit parses JUnit XML and compares it with the reports.
-func assertJUnit(t *testing.T, data []byte, reports []*checker.Report) {
+func assertJUnit(t *testing.T, data []byte, reports []*verify.Report) {
 	t.Helper()
 	if !bytes.HasPrefix(data, []byte("<?xml")) {
 		t.Errorf("the JUnit file does not start with an XML header: %.40q", data)
@@ -329,7 +329,7 @@ func TestVerifySeededScenario(t *testing.T) {
 		}
 		store := sandbox.Store{Dir: t.TempDir()}
 		prefix := labName()
-		r := checker.Verify(context.Background(), s, checker.VerifyOptions{Store: store, LabPrefix: prefix + "-"})
+		r := verify.Scenario(context.Background(), s, verify.Options{Store: store, LabPrefix: prefix + "-"})
 		for n := 1; n <= 3; n++ {
 			for _, l := range sandbox.Leftovers(store, fmt.Sprintf("%s-%d", prefix, n)) {
 				t.Errorf("seed %d: verify left %s", seed, l)
@@ -344,9 +344,9 @@ func TestVerifySeededScenario(t *testing.T) {
 		var solution, wrong string
 		for _, p := range r.Phases {
 			switch {
-			case p.Name == checker.PhaseSolution:
+			case p.Name == verify.PhaseSolution:
 				solution = strings.Join(p.Details, "\n")
-			case strings.HasPrefix(p.Name, checker.PhaseWrongFix):
+			case strings.HasPrefix(p.Name, verify.PhaseWrongFix):
 				wrong = strings.Join(p.Details, "\n")
 			}
 		}
