@@ -237,15 +237,40 @@ func ParseParams(reg Registry, kind string, pairs []string) (any, error) {
 	if v == nil {
 		errs := make([]error, len(d.problems))
 		for i, p := range d.problems {
-			if p.Path == "" {
-				errs[i] = fmt.Errorf("--param: %s", p.Msg)
+			path, msg := p.Path, p.Msg
+			if path == "" {
+				// A Check error starts with the parameter's name.
+				if name, rest, ok := strings.Cut(msg, ": "); ok && isParam(reg, kind, name) {
+					path, msg = name, rest
+				}
+			}
+			if path == "" {
+				errs[i] = fmt.Errorf("--param: %s", msg)
 			} else {
-				errs[i] = fmt.Errorf("--param %s: %s", p.Path, p.Msg)
+				errs[i] = fmt.Errorf("--param %s: %s", path, msg)
 			}
 		}
 		return nil, errors.Join(errs...)
 	}
 	return v, nil
+}
+
+// isParam tells whether path (port, zones[0].origin) starts with a
+// parameter of kind.
+func isParam(reg Registry, kind, path string) bool {
+	v, _ := reg.Params(kind)
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	name, _, _ := strings.Cut(path, ".")
+	name, _, _ = strings.Cut(name, "[")
+	for i := 0; i < t.Elem().NumField(); i++ {
+		if n := yamlName(t.Elem().Field(i)); n != "" && n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // paramValue reads one --param value: a list when it holds a comma and is
