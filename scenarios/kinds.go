@@ -154,28 +154,6 @@ func (d *decoder) at(path, format string, args ...any) {
 	d.problems = append(d.problems, Problem{File: d.file, Pos: d.pos.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// DecodeParams decodes a kind's params node strictly into v (a pointer to a
-// parameter struct) and checks it.
-//
-// Deprecated: the model holds every service's and fault's parameters
-// decoded and checked (Service.Params, Fault.Params); ParseParams and
-// ParamsFromYAML make them from a command line or a text.
-func DecodeParams(file, path string, params *yaml.Node, v any) error {
-	d := newDecoder(file)
-	if params != nil && params.Kind != 0 {
-		d.decode(params, reflect.ValueOf(v).Elem(), path)
-	}
-	if len(d.problems) > 0 {
-		return d.problems
-	}
-	if pc, ok := v.(ParamChecker); ok {
-		if err := pc.Check(); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	return nil
-}
-
 // ParamsFromYAML decodes text, a kind's parameters written as in a
 // scenario ("{port: 80}", or "" for none), strictly into reg's parameter
 // struct of kind and checks it, as loading a scenario does.
