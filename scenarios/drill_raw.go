@@ -1,6 +1,10 @@
 package scenarios
 
-import "go.yaml.in/yaml/v3"
+import (
+	"encoding/json"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // DrillKind is the value of `kind` that makes a file a drill. A file
 // without kind is a scenario.
@@ -89,4 +93,13 @@ type DrillPool struct {
 // DrillRole is a role participants join as.
 type DrillRole struct {
 	Prompt string `yaml:"prompt" doc:"What a participant in this role is told when joining." required:"true"`
+}
+
+// MarshalJSON writes the parameters as the values they hold.
+func (f RawDrillFault) MarshalJSON() ([]byte, error) {
+	type plain RawDrillFault
+	return json.Marshal(struct {
+		plain
+		Params any
+	}{plain(f), nodeValue(&f.Params)})
 }

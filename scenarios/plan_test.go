@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -227,5 +228,24 @@ func TestParseParamsReadsACommandLineAsAScenarioWould(t *testing.T) {
 				t.Errorf("error %v, want it to say %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestTheRawFileWritesParametersAsValuesInJSON(t *testing.T) {
+	s, err := scenarios.Load("plan.yaml", []byte(planScenario), registries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(s.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"Kind":"firewall-drop","Host":"server","Accepts":null,"Params":{"port":80}`, `"Params":{"zones":[{"origin":"corp.test.","records":["www A 10.0.0.10"]}]}`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("show -o json does not hold %s:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), `"Line"`) {
+		t.Errorf("show -o json holds a YAML node:\n%s", data)
 	}
 }

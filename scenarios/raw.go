@@ -1,6 +1,10 @@
 package scenarios
 
-import "go.yaml.in/yaml/v3"
+import (
+	"encoding/json"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // APIVersion is the only scenario format version this netdojo reads.
 const APIVersion = "netdojo/v1"
@@ -334,4 +338,32 @@ type Step struct {
 type WrongFix struct {
 	Name  string `yaml:"name" doc:"What the wrong fix does, in a few words." required:"true"`
 	Steps []Step `yaml:"steps" doc:"The commands of the wrong fix." required:"true"`
+}
+
+// MarshalJSON writes the parameters as the values they hold (show -o
+// json), not as a YAML node.
+func (s RawService) MarshalJSON() ([]byte, error) {
+	type plain RawService
+	return json.Marshal(struct {
+		plain
+		Params any
+	}{plain(s), nodeValue(&s.Params)})
+}
+
+// MarshalJSON writes the parameters as the values they hold.
+func (f RawFault) MarshalJSON() ([]byte, error) {
+	type plain RawFault
+	return json.Marshal(struct {
+		plain
+		Params any
+	}{plain(f), nodeValue(&f.Params)})
+}
+
+// nodeValue is what a params node holds, as plain values; nil for none.
+func nodeValue(n *yaml.Node) any {
+	var v any
+	if n.Kind == 0 || n.Decode(&v) != nil {
+		return nil
+	}
+	return v
 }
