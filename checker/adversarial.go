@@ -9,7 +9,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 )
 
 // Workaround is one entry of the adversarial catalogue: a generic lazy or
@@ -284,8 +283,8 @@ func scenarioServices(s *scenarios.Scenario) []svc {
 	var out []svc
 	for _, h := range s.Hosts {
 		for _, sv := range h.Services {
-			_, p, err := services.ScenarioParams(s, h.Name, sv.Name)
-			if err != nil {
+			p := sv.Params
+			if p == nil {
 				continue
 			}
 			port := intField(p, "Port")
@@ -385,11 +384,11 @@ func bypassVIP(s *scenarios.Scenario) [][]scenarios.Step {
 	all := scenarioServices(s)
 	var rules []string
 	for _, sv := range all {
-		kp, ok := sv.params.(*services.KubeProxyParams)
+		kp, ok := sv.params.(scenarios.ServiceVIPs)
 		if !ok {
 			continue
 		}
-		for _, ks := range kp.Services {
+		for _, ks := range kp.VirtualServices() {
 			proto := ks.Proto
 			if proto == "" {
 				proto = "tcp"
@@ -492,11 +491,11 @@ func replaceNC(s *scenarios.Scenario) [][]scenarios.Step {
 func zoneAddrs(s *scenarios.Scenario) map[string][]string {
 	out := map[string][]string{}
 	for _, sv := range scenarioServices(s) {
-		p, ok := sv.params.(*services.DNSParams)
+		p, ok := sv.params.(scenarios.DNSServer)
 		if !ok {
 			continue
 		}
-		for _, z := range p.Zones {
+		for _, z := range p.DNSZones() {
 			for _, rec := range z.Records {
 				zp := dns.NewZoneParser(strings.NewReader(rec), dns.Fqdn(z.Origin), "")
 				zp.SetDefaultTTL(300)

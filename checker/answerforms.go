@@ -9,7 +9,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 )
 
 // clean is an answer as judged: surrounding space, quotes and a final
@@ -400,18 +399,11 @@ func (c *Checker) labNames() map[string][]netip.Addr {
 	c.names = map[string][]netip.Addr{}
 	for _, h := range c.Scenario.Hosts {
 		for _, svc := range h.Services {
-			if svc.Kind != "dns" {
-				continue
-			}
-			_, p, err := services.Decode(c.Scenario.File, h.Name, svc)
-			if err != nil {
-				continue
-			}
-			dp, ok := p.(*services.DNSParams)
+			dp, ok := svc.Params.(scenarios.DNSServer)
 			if !ok {
 				continue
 			}
-			for _, z := range dp.Zones {
+			for _, z := range dp.DNSZones() {
 				origin := dns.Fqdn(z.Origin)
 				for _, rec := range z.Records {
 					rr, err := dns.NewRR("$ORIGIN " + origin + "\n" + rec)

@@ -19,7 +19,6 @@ import (
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 )
 
 // BaselineFile, in a lab's directory, records the lab's processes as they
@@ -130,22 +129,15 @@ func (c *Checker) expectedBodies(h *scenarios.HTTPCheck, status int) []expectedB
 	}
 	type cand struct {
 		host, name string
-		p          *services.HTTPParams
+		p          scenarios.HTTPResponder
 	}
 	var all []cand
 	for _, host := range c.Scenario.Hosts {
 		for _, svc := range host.Services {
-			if svc.Kind != "http" {
-				continue
-			}
 			if h.Service != "" && h.Service != host.Name+"/"+svc.Name {
 				continue
 			}
-			_, params, err := services.ScenarioParams(c.Scenario, host.Name, svc.Name)
-			if err != nil {
-				continue
-			}
-			if p, ok := params.(*services.HTTPParams); ok {
+			if p, ok := svc.Params.(scenarios.HTTPResponder); ok {
 				all = append(all, cand{host.Name, svc.Name, p})
 			}
 		}
@@ -153,22 +145,21 @@ func (c *Checker) expectedBodies(h *scenarios.HTTPCheck, status int) []expectedB
 	port := urlPort(h.URL)
 	var onPort []cand
 	for _, cd := range all {
-		if cd.p.Port == port {
+		if cd.p.HTTPPort() == port {
 			onPort = append(onPort, cd)
 		}
 	}
 	if len(onPort) > 0 && h.Service == "" {
 		all = onPort
 	}
+	path := ""
+	if u, err := url.Parse(h.URL); err == nil {
+		path = u.Path
+	}
 	var out []expectedBody
 	for _, cd := range all {
-		if u, err := url.Parse(h.URL); err == nil && u.Path == "/health" {
-			// The http service answers its health path with "ok" whatever
-			// its body.
-			out = append(out, expectedBody{body: "ok\n", what: fmt.Sprintf("service %s on %s", cd.name, cd.host)})
-			continue
-		}
-		out = append(out, expectedBody{body: cd.p.Body, size: cd.p.BodySize, what: fmt.Sprintf("service %s on %s", cd.name, cd.host)})
+		body, size := cd.p.HTTPBody(path)
+		out = append(out, expectedBody{body: body, size: size, what: fmt.Sprintf("service %s on %s", cd.name, cd.host)})
 	}
 	return out
 }

@@ -3,12 +3,12 @@ package drill
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/netdojo/netdojo/faults"
 	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
-	"go.yaml.in/yaml/v3"
 )
 
 // OriginDrill marks the faults a drill applied in the lab's fault record.
@@ -77,7 +77,7 @@ func (e *Engine) land(ctx context.Context, st *stepState, by string) {
 	}
 	defer lab.Close()
 	for _, f := range s.Faults {
-		a, err := faults.New(f.Kind, f.Host, &f.Params)
+		a, err := faults.New(f.Kind, f.Host, f.Params)
 		if err == nil {
 			a.Name = f.FaultName()
 			err = a.Apply(ctx, lab, e.d.Lab)
@@ -132,14 +132,12 @@ func (e *Engine) forceInject(ctx context.Context, id, by string) {
 
 // faultDev is the interface a fault names in its params (dev), if any.
 func faultDev(f *scenarios.DrillFault) string {
-	n := &f.Params
-	if n.Kind != yaml.MappingNode {
+	v := reflect.Indirect(reflect.ValueOf(f.Params))
+	if v.Kind() != reflect.Struct {
 		return ""
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "dev" {
-			return n.Content[i+1].Value
-		}
+	if d := v.FieldByName("Dev"); d.Kind() == reflect.String {
+		return d.String()
 	}
 	return ""
 }

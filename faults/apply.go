@@ -3,10 +3,10 @@ package faults
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
-	"go.yaml.in/yaml/v3"
 )
 
 // Applied is a fault resolved against a scenario: its kind, host and
@@ -18,27 +18,34 @@ type Applied struct {
 	Params Params
 }
 
-// Resolve decodes a scenario fault's parameters into its kind's type.
+// Resolve makes the scenario's fault i ready to apply, with its own copy
+// of the parameters the plan decoded and checked at load: each Resolve of
+// one fault is independent of the others.
 func Resolve(s *scenarios.Scenario, i int) (*Applied, error) {
 	f := s.Faults[i]
 	k, ok := Lookup(f.Kind)
 	if !ok {
 		return nil, fmt.Errorf("unknown fault kind %q; 'netdojo faults' lists them", f.Kind)
 	}
-	return resolve(s.File, fmt.Sprintf("faults[%d].params", i), f.Name, k, f.Host, &f.Params)
+	if f.Params == nil {
+		return nil, fmt.Errorf("fault %q of scenario %q has no checked parameters; load the scenario with faults.Registry", f.Name, s.Name)
+	}
+	return resolve(f.Name, k, f.Host, f.Params)
 }
 
-// New makes an Applied from a kind name and a params mapping, for faults
-// injected by hand.
-func New(kind, host string, params *yaml.Node) (*Applied, error) {
+// New makes an Applied from a kind name and its checked parameters (such
+// as scenarios.ParseParams gives for faults injected by hand, or a drill's
+// plan holds); the Applied gets its own copy of them. nil params are the
+// kind's defaults.
+func New(kind, host string, params any) (*Applied, error) {
 	k, ok := Lookup(kind)
 	if !ok {
 		return nil, fmt.Errorf("unknown fault kind %q; 'netdojo faults' lists them", kind)
 	}
-	return resolve("--param", "params", kind, k, host, params)
+	return resolve(kind, k, host, params)
 }
 
-func resolve(file, path, name string, k *Kind, host string, params *yaml.Node) (*Applied, error) {
+func resolve(name string, k *Kind, host string, params any) (*Applied, error) {
 	if name == "" {
 		name = k.Name
 	}
@@ -46,8 +53,16 @@ func resolve(file, path, name string, k *Kind, host string, params *yaml.Node) (
 		return nil, fmt.Errorf("fault %q needs a host", k.Name)
 	}
 	p := k.NewParams()
-	if err := scenarios.DecodeParams(file, path, params, p); err != nil {
-		return nil, err
+	if params == nil {
+		if err := p.Check(); err != nil {
+			return nil, fmt.Errorf("fault %q: params: %w", k.Name, err)
+		}
+	} else {
+		c, ok := scenarios.CopyParams(params).(Params)
+		if !ok || reflect.TypeOf(c) != reflect.TypeOf(p) {
+			return nil, fmt.Errorf("fault %q: parameters %T are not those of its kind (%T)", k.Name, params, p)
+		}
+		p = c
 	}
 	return &Applied{Name: name, Kind: k, Host: host, Params: p}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/netdojo/netdojo/faults"
-	"go.yaml.in/yaml/v3"
 )
 
 // BenchmarkCleared measures a Cleared judgement that fails (the fault is
@@ -31,15 +30,7 @@ func BenchmarkCleared(b *testing.B) {
 	} {
 		l := startBenchLab(b, lab.yml)
 		for _, c := range lab.kinds {
-			var node yaml.Node
-			params := &yaml.Node{Kind: yaml.MappingNode}
-			if c.params != "" {
-				if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-					b.Fatal(err)
-				}
-				params = node.Content[0]
-			}
-			a, err := faults.New(c.kind, c.host, params)
+			a, err := faults.New(c.kind, c.host, typedParams(b, c.kind, c.params))
 			if err != nil {
 				b.Fatal(err)
 			}

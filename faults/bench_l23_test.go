@@ -11,7 +11,6 @@ import (
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
-	"go.yaml.in/yaml/v3"
 )
 
 // startBenchLab is startTestLab for benchmarks.
@@ -53,15 +52,7 @@ func BenchmarkLinkNetworkFaults(b *testing.B) {
 		{"pmtu-blackhole", "r1", "{dev: eth1, from: client, to: 203.0.113.80}"},
 		{"mtu-mismatch", "server", "dev: eth0"},
 	} {
-		var node yaml.Node
-		params := &yaml.Node{Kind: yaml.MappingNode}
-		if c.params != "" {
-			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-				b.Fatal(err)
-			}
-			params = node.Content[0]
-		}
-		a, err := faults.New(c.kind, c.host, params)
+		a, err := faults.New(c.kind, c.host, typedParams(b, c.kind, c.params))
 		if err != nil {
 			b.Fatal(err)
 		}

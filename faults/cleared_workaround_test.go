@@ -10,7 +10,6 @@ import (
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/services"
-	"go.yaml.in/yaml/v3"
 )
 
 // workaroundCase is a lazy fix that makes a task's goal work while the
@@ -179,17 +178,7 @@ for i in $(seq 50); do test -s %[1]s && break; sleep 0.05; done; sleep 0.5`, skL
 func runWorkaroundCase(t *testing.T, c workaroundCase) {
 	before := sandboxtest.Take(t)
 	l := startNamedLab(t, c.scenario, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
-	var node yaml.Node
-	if c.params != "" {
-		if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-			t.Fatal(err)
-		}
-	}
-	params := &node
-	if node.Kind == yaml.DocumentNode {
-		params = node.Content[0]
-	}
-	a, err := faults.New(c.kind, c.host, params)
+	a, err := faults.New(c.kind, c.host, typedParams(t, c.kind, c.params))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,14 +273,7 @@ func TestReachabilityFaultsCutEveryFamily(t *testing.T) {
 func applied(t *testing.T, scenario, kind, host, params string) (*labEnv, *faults.Applied) {
 	t.Helper()
 	l := startNamedLab(t, scenario, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
-	var node yaml.Node
-	if params != "" {
-		if err := yaml.Unmarshal([]byte(params), &node); err != nil {
-			t.Fatal(err)
-		}
-		node = *node.Content[0]
-	}
-	a, err := faults.New(kind, host, &node)
+	a, err := faults.New(kind, host, typedParams(t, kind, params))
 	if err != nil {
 		t.Fatal(err)
 	}

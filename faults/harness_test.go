@@ -12,7 +12,6 @@ import (
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
-	"go.yaml.in/yaml/v3"
 )
 
 // TestMain lets the test binary stand in for netdojo inside lab hosts.
@@ -86,17 +85,7 @@ func runFaultCase(t *testing.T, c faultCase) {
 	t.Helper()
 	before := sandboxtest.Take(t)
 	l := startTestLab(t, c.scenario)
-	var node yaml.Node
-	if c.params != "" {
-		if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-			t.Fatal(err)
-		}
-	}
-	params := &node
-	if node.Kind == yaml.DocumentNode {
-		params = node.Content[0]
-	}
-	a, err := faults.New(c.kind, c.host, params)
+	a, err := faults.New(c.kind, c.host, typedParams(t, c.kind, c.params))
 	if err != nil {
 		t.Fatal(err)
 	}

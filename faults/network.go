@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -1137,12 +1138,12 @@ func (e *Env) portRangeTarget(p *PortRangeParams) (netip.AddrPort, error) {
 		if s.Kind != "churner" {
 			continue
 		}
-		var c struct {
-			Target string `yaml:"target"`
-		}
-		if err := s.Params.Decode(&c); err == nil {
-			if ap, err := netip.ParseAddrPort(c.Target); err == nil {
-				return ap, nil
+		// The churner's checked parameters, from the plan.
+		if v := reflect.Indirect(reflect.ValueOf(s.Params)); v.Kind() == reflect.Struct {
+			if t := v.FieldByName("Target"); t.Kind() == reflect.String {
+				if ap, err := netip.ParseAddrPort(t.String()); err == nil {
+					return ap, nil
+				}
 			}
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
-	"go.yaml.in/yaml/v3"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // chainLab is a client LAN, three routers in a row and a public server
@@ -336,17 +336,7 @@ func runPreparedFaultCase(t *testing.T, prep []string, c faultCase) {
 		}
 	}
 	runIn(prep, "preparing")
-	var node yaml.Node
-	if c.params != "" {
-		if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-			t.Fatal(err)
-		}
-	}
-	params := &node
-	if node.Kind == yaml.DocumentNode {
-		params = node.Content[0]
-	}
-	a, err := faults.New(c.kind, c.host, params)
+	a, err := faults.New(c.kind, c.host, typedParams(t, c.kind, c.params))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,11 +450,10 @@ func TestLinkAndNetworkParamsAreChecked(t *testing.T) {
 			name = fmt.Sprintf("%s with %s is accepted", c.kind, c.params)
 		}
 		t.Run(name, func(t *testing.T) {
-			var node yaml.Node
-			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-				t.Fatal(err)
+			p, err := scenarios.ParamsFromYAML(faults.Registry{}, c.kind, c.params)
+			if err == nil {
+				_, err = faults.New(c.kind, "h", p)
 			}
-			_, err := faults.New(c.kind, "h", node.Content[0])
 			switch {
 			case c.err == "" && err != nil:
 				t.Errorf("unexpected error: %v", err)

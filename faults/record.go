@@ -16,7 +16,6 @@ import (
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
-	"go.yaml.in/yaml/v3"
 )
 
 // RecordFile is the file, in the lab's directory, that records the faults
@@ -141,7 +140,7 @@ func activeNames(lab *sandbox.Lab, rs []Injected) []string {
 // Inject applies a fault to a running lab and records it. name defaults to
 // the kind and must not already be applied. A fault whose Apply fails is
 // reverted, so that a failed injection leaves the lab as it was.
-func Inject(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, name, kind, host string, params *yaml.Node) (*Applied, error) {
+func Inject(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, name, kind, host string, params any) (*Applied, error) {
 	a, err := New(kind, host, params)
 	if err != nil {
 		return nil, err

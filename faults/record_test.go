@@ -8,16 +8,18 @@ import (
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
-	"go.yaml.in/yaml/v3"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
-func yamlParams(t *testing.T, s string) *yaml.Node {
+// typedParams decodes a kind's parameters written as in a scenario
+// ("{port: 80}", or "" for none) into its checked parameter struct.
+func typedParams(t testing.TB, kind, text string) any {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(s), &n); err != nil {
+	p, err := scenarios.ParamsFromYAML(faults.Registry{}, kind, text)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n.Content[0]
+	return p
 }
 
 // rules lists a host's filter rules as iptables -S prints them.
@@ -37,10 +39,10 @@ func TestInjectRecordsAndRevertUndoesExactlyThat(t *testing.T) {
 	const rule = "-A INPUT -p tcp -m tcp --dport 80 -j DROP"
 	const second = "-A INPUT -p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset"
 
-	if _, err := faults.Inject(ctx, l.lab, l.s, "", "firewall-drop", "server", yamlParams(t, "{port: 80}")); err != nil {
+	if _, err := faults.Inject(ctx, l.lab, l.s, "", "firewall-drop", "server", typedParams(t, "firewall-drop", "{port: 80}")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := faults.Inject(ctx, l.lab, l.s, "ssh", "firewall-reject-tcp-reset", "server", yamlParams(t, "{port: 22}")); err != nil {
+	if _, err := faults.Inject(ctx, l.lab, l.s, "ssh", "firewall-reject-tcp-reset", "server", typedParams(t, "firewall-reject-tcp-reset", "{port: 22}")); err != nil {
 		t.Fatal(err)
 	}
 	if got := rules(t, l, "server"); !strings.Contains(got, rule) || !strings.Contains(got, second) {
@@ -50,7 +52,7 @@ func TestInjectRecordsAndRevertUndoesExactlyThat(t *testing.T) {
 		t.Errorf("the lab's state names the faults %q", got)
 	}
 	t.Run("the same name twice is refused and changes nothing", func(t *testing.T) {
-		_, err := faults.Inject(ctx, l.lab, l.s, "", "firewall-drop", "server", yamlParams(t, "{port: 443}"))
+		_, err := faults.Inject(ctx, l.lab, l.s, "", "firewall-drop", "server", typedParams(t, "firewall-drop", "{port: 443}"))
 		if err == nil || !strings.Contains(err.Error(), `already has a fault named "firewall-drop"`) {
 			t.Errorf("second injection under the same name: %v", err)
 		}
@@ -67,7 +69,14 @@ func TestInjectRecordsAndRevertUndoesExactlyThat(t *testing.T) {
 			{"no-such-kind", "server", "{}", "unknown fault kind"},
 		}
 		for _, b := range bad {
-			_, err := faults.Inject(ctx, l.lab, l.s, "bad", b.kind, b.host, yamlParams(t, b.params))
+			var p any
+			var err error
+			if _, known := faults.Lookup(b.kind); known {
+				p, err = scenarios.ParamsFromYAML(faults.Registry{}, b.kind, b.params)
+			}
+			if err == nil {
+				_, err = faults.Inject(ctx, l.lab, l.s, "bad", b.kind, b.host, p)
+			}
 			if err == nil || !strings.Contains(err.Error(), b.want) {
 				t.Errorf("%s on %s %s: error %v, want it to say %q", b.kind, b.host, b.params, err, b.want)
 			}

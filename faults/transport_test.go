@@ -14,7 +14,6 @@ import (
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
-	"go.yaml.in/yaml/v3"
 )
 
 // nc runs `nc -zv -w 2` from a host, as a learner would.
@@ -352,14 +351,11 @@ func BenchmarkInjectRevert(b *testing.B) {
 					b.Error(err)
 				}
 			}()
-			var node yaml.Node
-			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-				b.Fatal(err)
-			}
+			params := typedParams(b, c.kind, c.params)
 			ctx := context.Background()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := faults.Inject(ctx, lab, s, "", c.kind, c.host, node.Content[0]); err != nil {
+				if _, err := faults.Inject(ctx, lab, s, "", c.kind, c.host, params); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := faults.RevertByName(ctx, lab, s, c.kind); err != nil {

@@ -95,10 +95,13 @@ type decoder struct {
 	faults   Registry
 	// substituted counts the bytes that parameter values add to the file.
 	substituted int
+	// typed holds the checked parameters of each service and fault, by
+	// the path of the service or fault (hosts.web.services[0], faults[1]).
+	typed map[string]any
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, pos: positions{value: map[string]Pos{}, key: map[string]Pos{}}}
+	return &decoder{file: file, pos: positions{value: map[string]Pos{}, key: map[string]Pos{}}, typed: map[string]any{}}
 }
 
 func (d *decoder) problem(n *yaml.Node, path, format string, args ...any) {

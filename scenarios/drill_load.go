@@ -63,7 +63,7 @@ func loadDrill(file string, root *yaml.Node, opts Options) (*Drill, error) {
 		}
 		lab.Values[k] = v
 	}
-	return resolveDrill(&f, lab, d.pos, opts.Seed, file), nil
+	return resolveDrill(&f, lab, d, opts.Seed, file), nil
 }
 
 // drillChecker is the semantic pass of a drill: the lab's own checks
@@ -122,7 +122,7 @@ func (dc *drillChecker) lab() *Scenario {
 		if f.Hosts == nil {
 			return nil
 		}
-		return resolve(inline, dc.d.pos)
+		return resolve(inline, dc.d)
 	}
 	if f.Metadata.Name != "" {
 		(&checker{d: dc.d, f: inline}).name("metadata.name", f.Metadata.Name, "drill")
@@ -265,8 +265,12 @@ func (dc *drillChecker) timeline() {
 	}
 }
 
-func (dc *drillChecker) fault(p string, f *DrillFault, names map[string]bool) {
-	if n := f.FaultName(); n != "" {
+func (dc *drillChecker) fault(p string, f *RawDrillFault, names map[string]bool) {
+	n := f.Name
+	if n == "" {
+		n = f.Kind
+	}
+	if n != "" {
 		if names[n] {
 			dc.at(p+".name", "fault %q is defined twice in the drill; give each a distinct name", n)
 		}
@@ -287,8 +291,10 @@ func (dc *drillChecker) fault(p string, f *DrillFault, names map[string]bool) {
 	}
 }
 
-// resolveDrill builds the model of a checked drill.
-func resolveDrill(f *DrillFile, lab *Scenario, pos positions, seed uint64, file string) *Drill {
+// resolveDrill builds the model of a checked drill; dd holds the checked
+// parameters of its faults.
+func resolveDrill(f *DrillFile, lab *Scenario, dd *decoder, seed uint64, file string) *Drill {
+	pos := dd.pos
 	d := &Drill{File: file, Seed: seed, Name: f.Metadata.Name, Title: f.Metadata.Title, Story: f.Story, Lab: lab, Hints: f.Hints, Raw: f}
 	// Only the drill's own invariants: a lab scenario's may be broken by
 	// the drill's faults themselves, which is not the team's doing.
@@ -330,20 +336,31 @@ func resolveDrill(f *DrillFile, lab *Scenario, pos positions, seed uint64, file 
 			m.From = DefaultDrillMessageFrom
 			s.Message = &m
 		}
+		p := fmt.Sprintf("timeline[%d]", i)
 		if in.Fault != nil {
-			s.Faults = []*DrillFault{in.Fault}
+			s.Faults = []*DrillFault{drillFault(in.Fault, dd.typed[p+".fault"])}
 		}
 		if in.Pool != nil {
-			s.Faults, s.Pooled = drawPool(in.Pool, seed, in.ID), len(in.Pool.From)
+			for _, j := range drawPool(in.Pool, seed, in.ID) {
+				s.Faults = append(s.Faults, drillFault(&in.Pool.From[j], dd.typed[fmt.Sprintf("%s.pool.from[%d]", p, j)]))
+			}
+			s.Pooled = len(in.Pool.From)
 		}
 		d.Timeline = append(d.Timeline, s)
 	}
 	return d
 }
 
-// drawPool draws a pool's faults by the seed: the same seed and inject
-// always draw the same faults; seed 0 takes the first candidates.
-func drawPool(p *DrillPool, seed uint64, id string) []*DrillFault {
+// drillFault is the model of a checked drill fault with its parameters.
+func drillFault(f *RawDrillFault, params any) *DrillFault {
+	return &DrillFault{Name: f.Name, Kind: f.Kind, Host: f.Host, Params: params, Reveal: f.Reveal,
+		Diagnosis: f.Diagnosis, Declare: f.Declare, Fix: f.Fix, Mitigation: f.Mitigation}
+}
+
+// drawPool draws a pool's faults by the seed, as indexes of its
+// candidates: the same seed and inject always draw the same faults; seed 0
+// takes the first candidates.
+func drawPool(p *DrillPool, seed uint64, id string) []int {
 	n := p.Draw
 	if n == 0 {
 		n = 1
@@ -358,9 +375,5 @@ func drawPool(p *DrillPool, seed uint64, id string) []*DrillFault {
 		r := rand.New(rand.NewPCG(seed, h.Sum64()))
 		r.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 	}
-	var out []*DrillFault
-	for _, i := range idx[:n] {
-		out = append(out, &p.From[i])
-	}
-	return out
+	return idx[:n]
 }

@@ -77,6 +77,26 @@ func (s *DrillStep) When() string {
 	return s.Trigger
 }
 
+// DrillFault is a fault of a drill, resolved: its kind's parameters are
+// decoded and checked once, when the drill loads.
+type DrillFault struct {
+	Name string // as written; "" stands for the kind
+	Kind string
+	Host string
+	// Params is the kind's parameter struct after Check (see Fault.Params);
+	// take ParamsCopy to change it.
+	Params     any
+	Reveal     string
+	Diagnosis  Answer
+	Declare    string
+	Fix        []Step
+	Mitigation []Step
+}
+
+// ParamsCopy is a deep copy of the fault's parameters, the caller's to
+// change.
+func (f *DrillFault) ParamsCopy() any { return CopyParams(f.Params) }
+
 // FaultName is a drill fault's name: its own, or its kind.
 func (f *DrillFault) FaultName() string {
 	if f.Name != "" {

@@ -1,6 +1,10 @@
 package scenarios
 
-import "go.yaml.in/yaml/v3"
+import (
+	"encoding/json"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // DrillKind is the value of `kind` that makes a file a drill. A file
 // without kind is a scenario.
@@ -47,15 +51,15 @@ type ServiceLevel struct {
 // message, a fault, faults drawn from a pool, scripted steps, or several
 // of these.
 type DrillInject struct {
-	ID                string        `yaml:"id" doc:"Identifier, used by after_cleared, 'netdojo drill inject' and the report." required:"true"`
-	At                string        `yaml:"at" doc:"Land at this drill time, such as 2m (drill time stops while the drill is paused)."`
-	AfterRed          string        `yaml:"after_red" doc:"Land once the service level has been red for this long without a break, such as 1m."`
-	OnInvariantBroken bool          `yaml:"on_invariant_broken" doc:"Land when someone first breaks an invariant."`
-	AfterCleared      string        `yaml:"after_cleared" doc:"Land when the faults of this earlier inject are cleared at their root: the incident is not over."`
-	Message           *DrillMessage `yaml:"message" doc:"What the responders are told when the inject lands."`
-	Fault             *DrillFault   `yaml:"fault" doc:"The fault the inject applies."`
-	Pool              *DrillPool    `yaml:"pool" doc:"Faults drawn blind by the drill's seed, so the team cannot know the answer in advance."`
-	Run               []Step        `yaml:"run" doc:"Scripted changes (steps with host and run, or a service action) made when the inject lands, after its faults: the incident's own moves, such as a tighter limit on a process."`
+	ID                string         `yaml:"id" doc:"Identifier, used by after_cleared, 'netdojo drill inject' and the report." required:"true"`
+	At                string         `yaml:"at" doc:"Land at this drill time, such as 2m (drill time stops while the drill is paused)."`
+	AfterRed          string         `yaml:"after_red" doc:"Land once the service level has been red for this long without a break, such as 1m."`
+	OnInvariantBroken bool           `yaml:"on_invariant_broken" doc:"Land when someone first breaks an invariant."`
+	AfterCleared      string         `yaml:"after_cleared" doc:"Land when the faults of this earlier inject are cleared at their root: the incident is not over."`
+	Message           *DrillMessage  `yaml:"message" doc:"What the responders are told when the inject lands."`
+	Fault             *RawDrillFault `yaml:"fault" doc:"The fault the inject applies."`
+	Pool              *DrillPool     `yaml:"pool" doc:"Faults drawn blind by the drill's seed, so the team cannot know the answer in advance."`
+	Run               []Step         `yaml:"run" doc:"Scripted changes (steps with host and run, or a service action) made when the inject lands, after its faults: the incident's own moves, such as a tighter limit on a process."`
 }
 
 // DrillMessage is what an inject tells the responders.
@@ -65,8 +69,10 @@ type DrillMessage struct {
 	Text string `yaml:"text" doc:"What is said; never the fault's name." required:"true"`
 }
 
-// DrillFault is a fault of a drill, with how it is diagnosed and fixed.
-type DrillFault struct {
+// RawDrillFault is a fault of a drill, with how it is diagnosed and
+// fixed, as written; the model's DrillFault holds its parameters decoded
+// and checked.
+type RawDrillFault struct {
 	Name       string    `yaml:"name" doc:"Name of this fault in the drill; defaults to its kind."`
 	Kind       string    `yaml:"kind" doc:"Fault kind; see docs/faults.md." required:"true"`
 	Host       string    `yaml:"host" doc:"The host the fault is applied to, where the kind needs one."`
@@ -80,11 +86,20 @@ type DrillFault struct {
 
 // DrillPool draws faults by the drill's seed.
 type DrillPool struct {
-	Draw int          `yaml:"draw" doc:"How many faults to draw (1 by default)."`
-	From []DrillFault `yaml:"from" doc:"The candidates." required:"true"`
+	Draw int             `yaml:"draw" doc:"How many faults to draw (1 by default)."`
+	From []RawDrillFault `yaml:"from" doc:"The candidates." required:"true"`
 }
 
 // DrillRole is a role participants join as.
 type DrillRole struct {
 	Prompt string `yaml:"prompt" doc:"What a participant in this role is told when joining." required:"true"`
+}
+
+// MarshalJSON writes the parameters as the values they hold.
+func (f RawDrillFault) MarshalJSON() ([]byte, error) {
+	type plain RawDrillFault
+	return json.Marshal(struct {
+		plain
+		Params any
+	}{plain(f), nodeValue(&f.Params)})
 }

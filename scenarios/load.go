@@ -84,7 +84,7 @@ func Load(file string, data []byte, opts Options) (*Scenario, error) {
 	if len(d.problems) > 0 {
 		return nil, d.problems.sorted()
 	}
-	s := resolve(&f, d.pos)
+	s := resolve(&f, d)
 	s.File, s.Seed, s.Values = file, opts.Seed, values
 	return s, nil
 }
@@ -102,13 +102,18 @@ func syntaxProblem(file string, err error) Problem {
 	return Problem{File: file, Pos: Pos{1, 1}, Msg: "YAML syntax: " + msg}
 }
 
-// resolve builds the model from a checked file.
-func resolve(f *File, pos positions) *Scenario {
+// resolve builds the model from a checked file; d holds the checked
+// parameters of its services and faults.
+func resolve(f *File, d *decoder) *Scenario {
+	pos := d.pos
 	s := &Scenario{
 		Name: f.Metadata.Name, Title: f.Metadata.Title, Level: f.Metadata.Level,
 		Topics: f.Metadata.Topics, Minutes: f.Metadata.Minutes, Story: f.Story,
-		Faults: f.Faults, Tasks: f.Tasks, Invariants: f.Invariants, Hints: f.Hints,
+		Tasks: f.Tasks, Invariants: f.Invariants, Hints: f.Hints,
 		Solution: f.Solution, WrongFixes: f.WrongFixes, Raw: f,
+	}
+	for i, rf := range f.Faults {
+		s.Faults = append(s.Faults, Fault{Name: rf.Name, Kind: rf.Kind, Host: rf.Host, Params: d.typed[fmt.Sprintf("faults[%d]", i)], Accepts: rf.Accepts})
 	}
 	for _, name := range ordered(f.Networks, pos, "networks") {
 		rn := f.Networks[name]
@@ -128,7 +133,10 @@ func resolve(f *File, pos positions) *Scenario {
 	}
 	for _, name := range ordered(f.Hosts, pos, "hosts") {
 		rh := f.Hosts[name]
-		h := &Host{Name: name, HostsFile: rh.HostsFile, Services: rh.Services, Setup: rh.Setup}
+		h := &Host{Name: name, HostsFile: rh.HostsFile, Setup: rh.Setup}
+		for i, rs := range rh.Services {
+			h.Services = append(h.Services, Service{Name: rs.Name, Kind: rs.Kind, Params: d.typed[fmt.Sprintf("hosts.%s.services[%d]", name, i)]})
+		}
 		if rh.DNS != nil {
 			h.DNS = *rh.DNS
 		}

@@ -45,6 +45,41 @@ type Host struct {
 	Setup      []string
 }
 
+// Service is a daemon a host runs, resolved: its kind's parameters are
+// decoded and checked once, when the scenario loads.
+type Service struct {
+	Name string
+	Kind string
+	// Params is the kind's parameter struct (the pointer the services
+	// Registry gave) after Check, with its defaults filled in; nil when the
+	// scenario was loaded without a services Registry. It is the plan's
+	// own: read it, and take ParamsCopy to change it.
+	Params any
+}
+
+// ParamsCopy is a deep copy of the service's parameters, the caller's to
+// change.
+func (s Service) ParamsCopy() any { return CopyParams(s.Params) }
+
+// Fault is a fault the lab starts with, resolved: its kind's parameters
+// are decoded and checked once, when the scenario loads.
+type Fault struct {
+	Name string // as written; "" stands for the kind
+	Kind string
+	Host string
+	// Params is the kind's parameter struct (the pointer the faults
+	// Registry gave) after Check; nil when the scenario was loaded without
+	// a faults Registry. It is the plan's own: take ParamsCopy to change it.
+	Params any
+	// Accepts lists the workarounds this scenario counts as clearing the
+	// fault.
+	Accepts []Workaround
+}
+
+// ParamsCopy is a deep copy of the fault's parameters, the caller's to
+// change.
+func (f Fault) ParamsCopy() any { return CopyParams(f.Params) }
+
 // Iface is a resolved interface.
 type Iface struct {
 	Host    *Host

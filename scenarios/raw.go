@@ -1,6 +1,10 @@
 package scenarios
 
-import "go.yaml.in/yaml/v3"
+import (
+	"encoding/json"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // APIVersion is the only scenario format version this netdojo reads.
 const APIVersion = "netdojo/v1"
@@ -18,7 +22,7 @@ type File struct {
 	Params     []Param                 `yaml:"params" doc:"Values drawn from a seed and substituted wherever ${name} appears in a string."`
 	Hosts      map[string]*HostSpec    `yaml:"hosts" doc:"The lab's hosts, by name (1 to 32 lower-case letters, digits and dashes, starting and ending with a letter or digit); each becomes a network namespace LAB.HOST." required:"true"`
 	Networks   map[string]*NetworkSpec `yaml:"networks" doc:"The links between hosts, by name: bridges (LANs), point-to-point veths and vxlan overlays."`
-	Faults     []Fault                 `yaml:"faults" doc:"What is broken when the lab starts."`
+	Faults     []RawFault              `yaml:"faults" doc:"What is broken when the lab starts."`
 	Tasks      []Task                  `yaml:"tasks" doc:"What the learner must find out or fix; each judged by a check or an answer."`
 	Invariants []Invariant             `yaml:"invariants" doc:"Checks that must still pass after the fix, so that over-broad fixes fail."`
 	Hints      []string                `yaml:"hints" doc:"General hints for the whole scenario, shown in order."`
@@ -51,7 +55,7 @@ type HostSpec struct {
 	Sysctls    map[string]string `yaml:"sysctls" doc:"Namespace sysctls such as net.ipv4.ip_forward: \"1\"."`
 	DNS        *DNS              `yaml:"dns" doc:"The host's resolver (its own /etc/resolv.conf)."`
 	HostsFile  []HostsEntry      `yaml:"hosts_file" doc:"Extra lines of the host's own /etc/hosts."`
-	Services   []Service         `yaml:"services" doc:"Daemons the host runs, each its own process."`
+	Services   []RawService      `yaml:"services" doc:"Daemons the host runs, each its own process."`
 	Setup      []string          `yaml:"setup" doc:"Shell commands run inside the host when the lab starts, after its services and before any fault: the healthy lab's firewall rules, NAT, traffic control."`
 }
 
@@ -87,8 +91,9 @@ type HostsEntry struct {
 	Names []string `yaml:"names" doc:"Host names for the address." required:"true"`
 }
 
-// Service is a daemon run inside a host.
-type Service struct {
+// RawService is a daemon run inside a host, as written; the model's
+// Service holds its parameters decoded and checked.
+type RawService struct {
 	Name   string    `yaml:"name" doc:"Name of this service instance, unique on its host." required:"true"`
 	Kind   string    `yaml:"kind" doc:"Service kind; see docs/services.md." required:"true"`
 	Params yaml.Node `yaml:"params" doc:"Parameters of the kind; see docs/services.md." kind:"object"`
@@ -104,8 +109,9 @@ type NetworkSpec struct {
 	Port     int    `yaml:"port" doc:"vxlan only: UDP port, 4789 by default."`
 }
 
-// Fault is a fault injected when the lab starts.
-type Fault struct {
+// RawFault is a fault injected when the lab starts, as written; the
+// model's Fault holds its parameters decoded and checked.
+type RawFault struct {
 	Name   string    `yaml:"name" doc:"Name of this fault in the scenario; defaults to its kind."`
 	Kind   string    `yaml:"kind" doc:"Fault kind; see docs/faults.md." required:"true"`
 	Host   string    `yaml:"host" doc:"The host the fault is applied to, where the kind needs one."`
@@ -332,4 +338,32 @@ type Step struct {
 type WrongFix struct {
 	Name  string `yaml:"name" doc:"What the wrong fix does, in a few words." required:"true"`
 	Steps []Step `yaml:"steps" doc:"The commands of the wrong fix." required:"true"`
+}
+
+// MarshalJSON writes the parameters as the values they hold (show -o
+// json), not as a YAML node.
+func (s RawService) MarshalJSON() ([]byte, error) {
+	type plain RawService
+	return json.Marshal(struct {
+		plain
+		Params any
+	}{plain(s), nodeValue(&s.Params)})
+}
+
+// MarshalJSON writes the parameters as the values they hold.
+func (f RawFault) MarshalJSON() ([]byte, error) {
+	type plain RawFault
+	return json.Marshal(struct {
+		plain
+		Params any
+	}{plain(f), nodeValue(&f.Params)})
+}
+
+// nodeValue is what a params node holds, as plain values; nil for none.
+func nodeValue(n *yaml.Node) any {
+	var v any
+	if n.Kind == 0 || n.Decode(&v) != nil {
+		return nil
+	}
+	return v
 }

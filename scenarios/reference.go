@@ -39,7 +39,7 @@ func writeTypes(b *strings.Builder, root reflect.Type) {
 			continue
 		}
 		seen[t] = true
-		fmt.Fprintf(b, "\n## %s\n\n| field | type | required | meaning |\n|---|---|---|---|\n", t.Name())
+		fmt.Fprintf(b, "\n## %s\n\n| field | type | required | meaning |\n|---|---|---|---|\n", defName(t))
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name := yamlName(f)
@@ -84,7 +84,7 @@ func typeName(t reflect.Type) string {
 		if t == yamlNodeType {
 			return "mapping (per kind)"
 		}
-		return "[" + t.Name() + "](#" + strings.ToLower(t.Name()) + ")"
+		return "[" + defName(t) + "](#" + strings.ToLower(defName(t)) + ")"
 	case reflect.Int, reflect.Int64:
 		return "integer"
 	case reflect.Float64:
@@ -93,4 +93,11 @@ func typeName(t reflect.Type) string {
 		return "boolean"
 	}
 	return t.Kind().String()
+}
+
+// defName is the name a raw type has in the references and the schema:
+// its Go name without the Raw prefix that sets it apart from the model's
+// type (RawService is a Service, as a scenario author knows it).
+func defName(t reflect.Type) string {
+	return strings.TrimPrefix(t.Name(), "Raw")
 }

@@ -40,7 +40,7 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		if t == yamlNodeType {
 			return map[string]any{"type": "object"}
 		}
-		name := t.Name()
+		name := defName(t)
 		if _, ok := g.defs[name]; !ok {
 			g.defs[name] = map[string]any{} // placeholder against recursion
 			g.defs[name] = g.object(t)

@@ -5,22 +5,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
-// Decode decodes a scenario service's parameters into its kind's type,
-// checked and with defaults filled in.
+// Decode returns a scenario service's kind and its parameters: a copy of
+// those the plan holds, decoded and checked when the scenario loaded, the
+// caller's to change. file and host name the service in errors.
 func Decode(file, host string, svc scenarios.Service) (*Kind, Params, error) {
 	kind, ok := Lookup(svc.Kind)
 	if !ok {
 		return nil, nil, fmt.Errorf("host %q: unknown service kind %q", host, svc.Kind)
 	}
-	p := kind.NewParams()
-	if err := scenarios.DecodeParams(file, fmt.Sprintf("hosts.%s.services.%s.params", host, svc.Name), &svc.Params, p); err != nil {
-		return nil, nil, err
+	p, ok := svc.ParamsCopy().(Params)
+	if !ok || p == nil {
+		return nil, nil, fmt.Errorf("%s: service %q on host %q has no checked parameters; load the scenario with services.Registry", file, svc.Name, host)
+	}
+	if want := kind.NewParams(); reflect.TypeOf(p) != reflect.TypeOf(want) {
+		return nil, nil, fmt.Errorf("%s: service %q on host %q: parameters %T are not those of a %s service", file, svc.Name, host, p, svc.Kind)
 	}
 	return kind, p, nil
 }

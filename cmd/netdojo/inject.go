@@ -10,7 +10,6 @@ import (
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 )
 
 type injectOptions struct {
@@ -38,11 +37,15 @@ lab's state under its name (the kind unless --name is given), and
 			if err := needRoot("netdojo inject"); err != nil {
 				return err
 			}
-			params, err := paramsNode(o.params)
+			// Parameters are checked before the lab is touched.
+			if _, ok := faults.Lookup(args[1]); !ok {
+				_, err := faults.New(args[1], o.host, nil) // names the unknown kind
+				return withCode(exitUsage, err)
+			}
+			params, err := scenarios.ParseParams(faults.Registry{}, args[1], o.params)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			// Parameters are checked before the lab is touched.
 			if _, err := faults.New(args[1], o.host, params); err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -97,66 +100,6 @@ func injectArgs(g *globalOptions) func(*cobra.Command, []string, string) ([]stri
 		}
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// paramsNode turns NAME=VALUE pairs into the YAML mapping a scenario's
-// params would be. Values are YAML scalars; "a,b" is a list of two.
-func paramsNode(pairs []string) (*yaml.Node, error) {
-	if len(pairs) == 0 {
-		return nil, nil
-	}
-	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	seen := map[string]bool{}
-	for _, pair := range pairs {
-		k, v, ok := strings.Cut(pair, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--param %q: write it as NAME=VALUE, such as port=80", pair)
-		}
-		if seen[k] {
-			return nil, fmt.Errorf("--param %s is given twice", k)
-		}
-		seen[k] = true
-		val, err := paramValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("--param %s: %w", k, err)
-		}
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, val)
-	}
-	return m, nil
-}
-
-func paramValue(v string) (*yaml.Node, error) {
-	quoted := strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'")
-	if strings.Contains(v, ",") && !quoted && !strings.HasPrefix(v, "[") && !strings.HasPrefix(v, "{") {
-		seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		for _, item := range strings.Split(v, ",") {
-			n, err := scalarNode(strings.TrimSpace(item))
-			if err != nil {
-				return nil, err
-			}
-			seq.Content = append(seq.Content, n)
-		}
-		return seq, nil
-	}
-	return scalarNode(v)
-}
-
-// scalarNode reads one value as YAML; text YAML would read as something
-// else (such as "a: b") stays a string.
-func scalarNode(v string) (*yaml.Node, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(v), &doc); err != nil {
-		return nil, fmt.Errorf("%q is not a YAML value: %w", v, err)
-	}
-	if len(doc.Content) == 1 {
-		n := doc.Content[0]
-		if n.Kind == yaml.ScalarNode || strings.HasPrefix(v, "[") || strings.HasPrefix(v, "{") {
-			n.Line, n.Column = 0, 0
-			return n, nil
-		}
-	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}, nil
 }
 
 // openRunningLab locks a running lab against every other command that
