@@ -7,7 +7,6 @@ import (
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
-	"go.yaml.in/yaml/v3"
 )
 
 // ApplyFaults injects every fault of the scenario into a running lab, in
@@ -17,8 +16,10 @@ func ApplyFaults(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario) e
 }
 
 // Inject applies a fault to a running lab and records it, so that Revert
-// undoes exactly what was done (faults.Inject): `netdojo inject`.
-func Inject(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, name, kind, host string, params *yaml.Node) (*faults.Applied, error) {
+// undoes exactly what was done (faults.Inject): `netdojo inject`. params
+// are the kind's typed parameters (scenarios.ParseParams), nil for its
+// defaults.
+func Inject(ctx context.Context, lab *sandbox.Lab, s *scenarios.Scenario, name, kind, host string, params any) (*faults.Applied, error) {
 	return faults.Inject(ctx, lab, s, name, kind, host, params)
 }
 

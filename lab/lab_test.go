@@ -19,7 +19,6 @@ import (
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
-	"go.yaml.in/yaml/v3"
 )
 
 // TestMain lets the test binary stand in for netdojo inside lab hosts:
@@ -142,11 +141,11 @@ func TestStartWithoutFaultsThenInjectAndRevert(t *testing.T) {
 	if err := fs.Cleared(context.Background(), 0); err != nil {
 		t.Errorf("a lab started without its faults has fault 0 not cleared: %v", err)
 	}
-	var params yaml.Node
-	if err := yaml.Unmarshal([]byte("{port: 80}"), &params); err != nil {
+	params, err := scenarios.ParseParams(faults.Registry{}, "firewall-drop", []string{"port=80"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := lab.Inject(context.Background(), l, s, "drop-web", "firewall-drop", "server", params.Content[0])
+	a, err := lab.Inject(context.Background(), l, s, "drop-web", "firewall-drop", "server", params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +156,7 @@ func TestStartWithoutFaultsThenInjectAndRevert(t *testing.T) {
 	if err := fs.Cleared(context.Background(), 0); err == nil {
 		t.Error("the scenario's fault kind is judged cleared while an injected one drops the same port")
 	}
-	if _, err := lab.Inject(context.Background(), l, s, "drop-web", "firewall-drop", "server", params.Content[0]); err == nil || !strings.Contains(err.Error(), "already has a fault named") {
+	if _, err := lab.Inject(context.Background(), l, s, "drop-web", "firewall-drop", "server", params); err == nil || !strings.Contains(err.Error(), "already has a fault named") {
 		t.Errorf("a second inject under the same name: %v", err)
 	}
 	if _, err := lab.Revert(context.Background(), l, s, a.Name); err != nil {
