@@ -20,8 +20,8 @@ import (
 // the lab may act on the machine's network.
 func TestALabHostThatIsTheMachinesNamespaceIsNeverEntered(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	name := labName("red9-own")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("red9-own")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +81,9 @@ func open(t *testing.T, store sandbox.Store, name string) *sandbox.Lab {
 // removes a dangling link only for a lab that has no directory in the
 // store, and only while it holds that lab's lock.
 func TestCleanKeepsTheLinksOfALabBeingStarted(t *testing.T) {
-	store := testStore(t)
-	name := labName("red9-cl")
+	sandboxtest.NeedRoot(t, "writes links under /etc/netns")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("red9-cl")
 	lock, err := store.Lock(name) // the start holds it
 	if err != nil {
 		t.Fatal(err)
@@ -116,8 +117,8 @@ func TestCleanKeepsTheLinksOfALabBeingStarted(t *testing.T) {
 // Before, the stop killed vic's process and unmounted its namespace.
 func TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	vicName, atkName := labName("red9-vic"), labName("red9-atk")
+	store := sandboxtest.NewStore(t)
+	vicName, atkName := sandboxtest.LabName("red9-vic"), sandboxtest.LabName("red9-atk")
 	vic, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: vicName, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -173,8 +174,8 @@ func TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed(t *testing.T) {
 // process.
 func TestALabNamespaceThatIsAlsoAnotherLabsIsNotEnded(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	vicName, atkName := labName("red9-vic"), labName("red9-atk")
+	store := sandboxtest.NewStore(t)
+	vicName, atkName := sandboxtest.LabName("red9-vic"), sandboxtest.LabName("red9-atk")
 	vic, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: vicName, Store: store})
 	if err != nil {
 		t.Fatal(err)
