@@ -5,49 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
 
 // linkPair joins two test namespaces with a veth pair named eth0 at both
-// ends, created from inside a with its peer already in b, and gives each end
-// an address (CIDR).
+// ends (sandboxtest.Link) and gives each end an address (CIDR).
 func linkPair(t *testing.T, a, b *sandbox.Netns, addrA, addrB string) {
 	t.Helper()
-	ha, err := a.NetlinkHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ha.Close()
-	hb, err := b.NetlinkHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hb.Close()
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(b.Fd())}
-	if err := ha.LinkAdd(veth); err != nil {
-		t.Fatalf("creating veth between %s and %s: %v", a.Name(), b.Name(), err)
-	}
-	for _, end := range []struct {
-		h    *netlink.Handle
-		addr string
-	}{{ha, addrA}, {hb, addrB}} {
-		l, err := end.h.LinkByName("eth0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, err := netlink.ParseAddr(end.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := end.h.AddrAdd(l, ad); err != nil {
-			t.Fatal(err)
-		}
-		if err := end.h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sandboxtest.Link(t, a, "eth0", addrA, b, "eth0", addrB)
 }
 
 // TestServicesAcrossALink runs services on one host and uses them from

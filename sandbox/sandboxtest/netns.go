@@ -84,8 +84,10 @@ func Pair(t testing.TB, prefix, addrA, addrB string) (a, b *sandbox.Netns) {
 // Link joins a (as ifA with addrA) and b (as ifB with addrB) with a veth
 // pair created through a handle bound to a, its peer born in b. Addresses
 // are CIDR strings ("" for none), added without duplicate address
-// detection; both ends are brought up. It fails the test if the pair's
-// names appeared in the machine's own namespace.
+// detection; both ends are brought up, and Link returns once the kernel
+// has them operationally up (until then a veth drops what it is given). It
+// fails the test if the pair's names appeared in the machine's own
+// namespace.
 func Link(t testing.TB, a *sandbox.Netns, ifA, addrA string, b *sandbox.Netns, ifB, addrB string) {
 	t.Helper()
 	before := machineHas(ifA, ifB)
@@ -106,6 +108,23 @@ func Link(t testing.TB, a *sandbox.Netns, ifA, addrA string, b *sandbox.Netns, i
 	}
 	AddAddr(t, a, ifA, addrA)
 	AddAddr(t, b, ifB, addrB)
+	WaitUp(t, a, ifA)
+	WaitUp(t, b, ifB)
+}
+
+// WaitUp waits until an interface of ns is operationally up: the kernel
+// has seen its carrier and given it a queue, so it passes packets.
+func WaitUp(t testing.TB, ns *sandbox.Netns, ifname string) {
+	t.Helper()
+	h := handle(t, ns)
+	defer h.Close()
+	WaitFor(t, ifname+" in "+ns.Name()+" to be up", func() (bool, string) {
+		link, err := h.LinkByName(ifname)
+		if err != nil {
+			return false, err.Error()
+		}
+		return link.Attrs().OperState == netlink.OperUp, "operstate " + link.Attrs().OperState.String()
+	})
 }
 
 // machineHas says which of the names are links of the machine's own
