@@ -2,36 +2,20 @@ package checker_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
-	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
 // startJudge is start with a lab name of this helper's own prefix.
 func startJudge(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
-	store := sandbox.Store{Dir: t.TempDir()}
-	name := fmt.Sprintf("judge-%04x", rand.IntN(1<<16))
-	lab, err := checker.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
-	if err != nil {
-		t.Fatalf("starting lab %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		lab.Close()
-		if err := sandbox.Stop(store, name); err != nil {
-			t.Errorf("stopping lab %s: %v", name, err)
-		}
-		for _, l := range sandbox.Leftovers(store, name) {
-			t.Errorf("lab %s left %s", name, l)
-		}
-	})
-	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s}}
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to judge")
+	return startNamed(t, sandboxtest.LabName("judge-"), s, withFaults)
 }
 
 const identityLab = `

@@ -3,9 +3,6 @@ package faults_test
 import (
 	"context"
 	"testing"
-
-	"github.com/netdojo/netdojo/faults"
-	"go.yaml.in/yaml/v3"
 )
 
 // BenchmarkCleared measures a Cleared judgement that fails (the fault is
@@ -29,20 +26,9 @@ func BenchmarkCleared(b *testing.B) {
 			{"close-wait-leak", "server", "{service: web, connections: 3}"},
 		}},
 	} {
-		l := startBenchLab(b, lab.yml)
+		l := startTestLab(b, lab.yml)
 		for _, c := range lab.kinds {
-			var node yaml.Node
-			params := &yaml.Node{Kind: yaml.MappingNode}
-			if c.params != "" {
-				if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-					b.Fatal(err)
-				}
-				params = node.Content[0]
-			}
-			a, err := faults.New(c.kind, c.host, params)
-			if err != nil {
-				b.Fatal(err)
-			}
+			a := newFault(b, c.kind, c.host, c.params)
 			if err := a.Apply(ctx, l.lab, l.s); err != nil {
 				b.Fatal(err)
 			}

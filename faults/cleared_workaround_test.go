@@ -179,20 +179,7 @@ for i in $(seq 50); do test -s %[1]s && break; sleep 0.05; done; sleep 0.5`, skL
 func runWorkaroundCase(t *testing.T, c workaroundCase) {
 	before := sandboxtest.Take(t)
 	l := startNamedLab(t, c.scenario, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
-	var node yaml.Node
-	if c.params != "" {
-		if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-			t.Fatal(err)
-		}
-	}
-	params := &node
-	if node.Kind == yaml.DocumentNode {
-		params = node.Content[0]
-	}
-	a, err := faults.New(c.kind, c.host, params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFault(t, c.kind, c.host, c.params)
 	ctx := context.Background()
 	try := func(probe string) (string, error) {
 		host, cmd, _ := strings.Cut(probe, ": ")

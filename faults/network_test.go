@@ -336,20 +336,7 @@ func runPreparedFaultCase(t *testing.T, prep []string, c faultCase) {
 		}
 	}
 	runIn(prep, "preparing")
-	var node yaml.Node
-	if c.params != "" {
-		if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-			t.Fatal(err)
-		}
-	}
-	params := &node
-	if node.Kind == yaml.DocumentNode {
-		params = node.Content[0]
-	}
-	a, err := faults.New(c.kind, c.host, params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFault(t, c.kind, c.host, c.params)
 	ctx := context.Background()
 	check := func(when string, wantSymptom bool) {
 		t.Helper()
