@@ -5,24 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
-
-// linkPair joins two test namespaces with a veth pair named eth0 at both
-// ends (sandboxtest.Link) and gives each end an address (CIDR).
-func linkPair(t *testing.T, a, b *sandbox.Netns, addrA, addrB string) {
-	t.Helper()
-	sandboxtest.Link(t, a, "eth0", addrA, b, "eth0", addrB)
-}
 
 // TestServicesAcrossALink runs services on one host and uses them from
 // another over a veth link, as a lab does: HTTP, DNS, and the delayer on the
 // server's outgoing ICMP.
 func TestServicesAcrossALink(t *testing.T) {
-	client := testNetns(t)
-	server := testNetns(t)
-	linkPair(t, client, server, "10.0.0.1/24", "10.0.0.2/24")
+	client, server := sandboxtest.Pair(t, "ndsv-", "10.0.0.1/24", "10.0.0.2/24")
 
 	web := startService(t, server, "http", &HTTPParams{Listen: "10.0.0.2", Port: 80, Body: "served over the link\n"})
 	startService(t, server, "dns", &DNSParams{Listen: "10.0.0.2", Zones: []DNSZone{{Origin: "corp.test.", Records: []string{"www 60 IN A 10.0.0.2"}}}})
