@@ -74,21 +74,28 @@ func startNamedLab(t testing.TB, yml, name string) *labEnv {
 	return &labEnv{lab: lab, s: s}
 }
 
+// yamlParams is parameters written as a YAML mapping, as a scenario gives
+// them ("" for none).
+func yamlParams(t testing.TB, params string) *yaml.Node {
+	t.Helper()
+	var node yaml.Node
+	if params == "" {
+		return &node
+	}
+	if err := yaml.Unmarshal([]byte(params), &node); err != nil {
+		t.Fatalf("parameters %q: %v", params, err)
+	}
+	if node.Kind == yaml.DocumentNode {
+		return node.Content[0]
+	}
+	return &node
+}
+
 // newFault is the fault of a kind on a host with parameters written as a
 // YAML mapping ("" for none).
 func newFault(t testing.TB, kind, host, params string) *faults.Applied {
 	t.Helper()
-	var node yaml.Node
-	if params != "" {
-		if err := yaml.Unmarshal([]byte(params), &node); err != nil {
-			t.Fatalf("parameters %q: %v", params, err)
-		}
-	}
-	p := &node
-	if node.Kind == yaml.DocumentNode {
-		p = node.Content[0]
-	}
-	a, err := faults.New(kind, host, p)
+	a, err := faults.New(kind, host, yamlParams(t, params))
 	if err != nil {
 		t.Fatalf("fault %s on %s: %v", kind, host, err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
-	"go.yaml.in/yaml/v3"
 )
 
 // chainLab is a client LAN, three routers in a row and a public server
@@ -447,11 +446,7 @@ func TestLinkAndNetworkParamsAreChecked(t *testing.T) {
 			name = fmt.Sprintf("%s with %s is accepted", c.kind, c.params)
 		}
 		t.Run(name, func(t *testing.T) {
-			var node yaml.Node
-			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-				t.Fatal(err)
-			}
-			_, err := faults.New(c.kind, "h", node.Content[0])
+			_, err := faults.New(c.kind, "h", yamlParams(t, c.params))
 			switch {
 			case c.err == "" && err != nil:
 				t.Errorf("unexpected error: %v", err)

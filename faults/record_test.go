@@ -8,17 +8,7 @@ import (
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
-	"go.yaml.in/yaml/v3"
 )
-
-func yamlParams(t *testing.T, s string) *yaml.Node {
-	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(s), &n); err != nil {
-		t.Fatal(err)
-	}
-	return n.Content[0]
-}
 
 // rules lists a host's filter rules as iptables -S prints them.
 func rules(t *testing.T, l *labEnv, host string) string {

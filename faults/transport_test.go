@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/netdojo/netdojo/faults"
-	"go.yaml.in/yaml/v3"
 )
 
 // nc runs `nc -zv -w 2` from a host, as a learner would.
@@ -333,14 +332,11 @@ func BenchmarkInjectRevert(b *testing.B) {
 		b.Run(c.kind, func(b *testing.B) {
 			l := startTestLab(b, routedLab)
 			lab, s := l.lab, l.s
-			var node yaml.Node
-			if err := yaml.Unmarshal([]byte(c.params), &node); err != nil {
-				b.Fatal(err)
-			}
+			params := yamlParams(b, c.params)
 			ctx := context.Background()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := faults.Inject(ctx, lab, s, "", c.kind, c.host, node.Content[0]); err != nil {
+				if _, err := faults.Inject(ctx, lab, s, "", c.kind, c.host, params); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := faults.RevertByName(ctx, lab, s, c.kind); err != nil {
