@@ -2,40 +2,20 @@ package checker_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/checker"
-	labpkg "github.com/netdojo/netdojo/lab"
-	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
 // startAnswers builds a lab named answers-XXXX (this helper's prefix, so
 // that labs of parallel suites never collide) and registers its stop.
-func startAnswers(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
+func startAnswers(t testing.TB, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to answer about")
-	store := sandbox.Store{Dir: t.TempDir()}
-	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
-	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
-	if err != nil {
-		t.Fatalf("starting lab %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		lab.Close()
-		if err := sandbox.Stop(store, name); err != nil {
-			t.Errorf("stopping lab %s: %v", name, err)
-		}
-		for _, l := range sandbox.Leftovers(store, name) {
-			t.Errorf("lab %s left %s", name, l)
-		}
-	})
-	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
+	return startNamed(t, sandboxtest.LabName("answers-"), s, withFaults)
 }
 
 // jumboLab is a jumbo-frame client and a 1500-byte server on one cable:
@@ -96,7 +76,7 @@ func TestPathMTUOfAVeth(t *testing.T) {
 func BenchmarkSilentHopAnswer(b *testing.B) {
 	t := &testing.T{}
 	s := load(t, silentLab, 1)
-	e := startAnswersB(b, s)
+	e := startAnswers(b, s, false)
 	e.run(s.Values["silent"], "iptables -A OUTPUT -p icmp --icmp-type time-exceeded -j DROP")
 	e.run("server", "iptables -A INPUT -p icmp --icmp-type echo-request -j DROP")
 	a := s.Tasks[0].Answer
@@ -106,23 +86,4 @@ func BenchmarkSilentHopAnswer(b *testing.B) {
 			b.Fatal("no observation")
 		}
 	}
-}
-
-// startAnswersB is startAnswers for a benchmark.
-func startAnswersB(b *testing.B, s *scenarios.Scenario) *env {
-	b.Helper()
-	sandboxtest.NeedRoot(b, "starts a lab of network namespaces to answer about")
-	store := sandbox.Store{Dir: b.TempDir()}
-	name := fmt.Sprintf("answers-%04x", rand.IntN(1<<16))
-	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, false)
-	if err != nil {
-		b.Fatalf("starting lab %s: %v", name, err)
-	}
-	b.Cleanup(func() {
-		lab.Close()
-		if err := sandbox.Stop(store, name); err != nil {
-			b.Errorf("stopping lab %s: %v", name, err)
-		}
-	})
-	return &env{t: &testing.T{}, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
 }

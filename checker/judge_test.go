@@ -2,53 +2,21 @@ package checker_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
 	labpkg "github.com/netdojo/netdojo/lab"
-	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
 // startJudge is start with a lab name of this helper's own prefix.
 func startJudge(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
-	store := sandbox.Store{Dir: t.TempDir()}
-	name := fmt.Sprintf("judge-%04x", rand.IntN(1<<16))
-	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
-	if err != nil {
-		t.Fatalf("starting lab %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		lab.Close()
-		if err := sandbox.Stop(store, name); err != nil {
-			t.Errorf("stopping lab %s: %v", name, err)
-		}
-		for _, l := range sandbox.Leftovers(store, name) {
-			t.Errorf("lab %s left %s", name, l)
-		}
-	})
-	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
-}
-
-// loadBuiltin loads a built-in scenario with seed 1.
-func loadBuiltin(name string) func(t *testing.T) *scenarios.Scenario {
-	return func(t *testing.T) *scenarios.Scenario {
-		t.Helper()
-		b, err := scenarios.LookupBuiltin(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := scenarios.Load(b.Path, b.Data, loadOptions(1))
-		if err != nil {
-			t.Fatalf("loading %s: %v", name, err)
-		}
-		return s
-	}
+	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to judge")
+	return startNamed(t, sandboxtest.LabName("judge-"), s, withFaults)
 }
 
 const identityLab = `
@@ -193,5 +161,21 @@ func TestTaskClearsFaults(t *testing.T) {
 	e.run("client", "ip -6 route replace default via fd00:1::1")
 	if o := e.c.Task(context.Background(), goal); !o.Pass {
 		t.Errorf("the real fix does not clear the fault: %s", o.Observed)
+	}
+}
+
+// loadBuiltin loads a built-in scenario with seed 1.
+func loadBuiltin(name string) func(t *testing.T) *scenarios.Scenario {
+	return func(t *testing.T) *scenarios.Scenario {
+		t.Helper()
+		b, err := scenarios.LookupBuiltin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := scenarios.Load(b.Path, b.Data, loadOptions(1))
+		if err != nil {
+			t.Fatalf("loading %s: %v", name, err)
+		}
+		return s
 	}
 }

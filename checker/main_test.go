@@ -2,8 +2,6 @@ package checker_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -24,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 // labName is a fresh lab name with this suite's prefix.
-func labName() string { return fmt.Sprintf("ck%04x", rand.IntN(1<<16)) }
+func labName() string { return sandboxtest.LabName("ck") }
 
 func loadOptions(seed uint64) scenarios.Options {
 	return scenarios.Options{Seed: seed, Services: services.Registry{}, Faults: faults.Registry{}}
@@ -42,7 +40,7 @@ func load(t *testing.T, yml string, seed uint64) *scenarios.Scenario {
 
 // env is a running lab with a checker over it.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	lab *sandbox.Lab
 	s   *scenarios.Scenario
 	c   *checker.Checker
@@ -53,20 +51,14 @@ type env struct {
 func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to check")
-	store := sandbox.Store{Dir: t.TempDir()}
-	name := labName()
-	lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
-	if err != nil {
-		t.Fatalf("starting lab %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		lab.Close()
-		if err := sandbox.Stop(store, name); err != nil {
-			t.Errorf("stopping lab %s: %v", name, err)
-		}
-		for _, l := range sandbox.Leftovers(store, name) {
-			t.Errorf("lab %s left %s", name, l)
-		}
+	return startNamed(t, labName(), s, withFaults)
+}
+
+// startNamed is start under a given lab name (sandboxtest.StartLab).
+func startNamed(t testing.TB, name string, s *scenarios.Scenario, withFaults bool) *env {
+	t.Helper()
+	lab := sandboxtest.StartLab(t, sandboxtest.NewStore(t), name, func(ctx context.Context, o sandbox.Options) (*sandbox.Lab, error) {
+		return labpkg.Start(ctx, s, o, withFaults)
 	})
 	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
 }
@@ -91,7 +83,7 @@ func (e *env) check(yml string) checker.Outcome {
 	return e.c.Check(context.Background(), decodeCheck(e.t, yml))
 }
 
-func decodeCheck(t *testing.T, yml string) *scenarios.Check {
+func decodeCheck(t testing.TB, yml string) *scenarios.Check {
 	t.Helper()
 	var ch scenarios.Check
 	if err := yaml.Unmarshal([]byte(yml), &ch); err != nil {

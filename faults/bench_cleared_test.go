@@ -3,8 +3,6 @@ package faults_test
 import (
 	"context"
 	"testing"
-
-	"github.com/netdojo/netdojo/faults"
 )
 
 // BenchmarkCleared measures a Cleared judgement that fails (the fault is
@@ -28,12 +26,9 @@ func BenchmarkCleared(b *testing.B) {
 			{"close-wait-leak", "server", "{service: web, connections: 3}"},
 		}},
 	} {
-		l := startBenchLab(b, lab.yml)
+		l := startTestLab(b, lab.yml)
 		for _, c := range lab.kinds {
-			a, err := faults.New(c.kind, c.host, typedParams(b, c.kind, c.params))
-			if err != nil {
-				b.Fatal(err)
-			}
+			a := newFault(b, c.kind, c.host, c.params)
 			if err := a.Apply(ctx, l.lab, l.s); err != nil {
 				b.Fatal(err)
 			}

@@ -177,11 +177,8 @@ for i in $(seq 50); do test -s %[1]s && break; sleep 0.05; done; sleep 0.5`, skL
 
 func runWorkaroundCase(t *testing.T, c workaroundCase) {
 	before := sandboxtest.Take(t)
-	l := startNamedLab(t, c.scenario, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
-	a, err := faults.New(c.kind, c.host, typedParams(t, c.kind, c.params))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := startNamedLab(t, c.scenario, sandboxtest.LabName("cleared-"))
+	a := newFault(t, c.kind, c.host, c.params)
 	ctx := context.Background()
 	try := func(probe string) (string, error) {
 		host, cmd, _ := strings.Cut(probe, ": ")
@@ -272,11 +269,8 @@ func TestReachabilityFaultsCutEveryFamily(t *testing.T) {
 // applied starts a lab named cleared-* and applies one fault to it.
 func applied(t *testing.T, scenario, kind, host, params string) (*labEnv, *faults.Applied) {
 	t.Helper()
-	l := startNamedLab(t, scenario, fmt.Sprintf("cleared-%04x", rand.IntN(1<<16)))
-	a, err := faults.New(kind, host, typedParams(t, kind, params))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := startNamedLab(t, scenario, sandboxtest.LabName("cleared-"))
+	a := newFault(t, kind, host, params)
 	if err := a.Apply(context.Background(), l.lab, l.s); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package faults_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -52,43 +51,55 @@ func (l *labEnv) run(host string, argv ...string) (string, error) {
 	return string(out), err
 }
 
-func startTestLab(t *testing.T, yml string) *labEnv {
+// startTestLab starts a lab of the scenario under a fresh name.
+func startTestLab(t testing.TB, yml string) *labEnv {
 	t.Helper()
-	return startNamedLab(t, yml, fmt.Sprintf("ft%04x", rand.IntN(1<<16)))
+	return startNamedLab(t, yml, sandboxtest.LabName("ft"))
 }
 
-// startNamedLab starts a lab of the scenario under a given name.
-func startNamedLab(t *testing.T, yml, name string) *labEnv {
+// startNamedLab starts a lab of the scenario, with its services, under a
+// given name (sandboxtest.StartLab: its stop must leave nothing behind).
+func startNamedLab(t testing.TB, yml, name string) *labEnv {
 	t.Helper()
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces to break")
 	s, err := scenarios.Load("test.yaml", []byte(yml), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
 	if err != nil {
 		t.Fatalf("test scenario: %v", err)
 	}
-	store := sandbox.Store{Dir: t.TempDir()}
-	lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
-		AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
-	if err != nil {
-		t.Fatalf("starting lab: %v", err)
-	}
-	t.Cleanup(func() {
-		lab.Close()
-		if err := sandbox.Stop(store, name); err != nil {
-			t.Errorf("stopping lab: %v", err)
-		}
-		sandboxtest.AssertNoLeftovers(t, store, name)
+	lab := sandboxtest.StartLab(t, sandboxtest.NewStore(t), name, func(ctx context.Context, o sandbox.Options) (*sandbox.Lab, error) {
+		o.AfterNetwork = func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }
+		return sandbox.Start(ctx, s, o)
 	})
 	return &labEnv{lab: lab, s: s}
+}
+
+// typedParams decodes a kind's parameters written as in a scenario
+// ("{port: 80}", or "" for none) into its checked parameter struct.
+func typedParams(t testing.TB, kind, text string) any {
+	t.Helper()
+	p, err := scenarios.ParamsFromYAML(faults.Registry{}, kind, text)
+	if err != nil {
+		t.Fatalf("parameters %q of %s: %v", text, kind, err)
+	}
+	return p
+}
+
+// newFault is the fault of a kind on a host with parameters written as a
+// YAML mapping ("" for none).
+func newFault(t testing.TB, kind, host, params string) *faults.Applied {
+	t.Helper()
+	a, err := faults.New(kind, host, typedParams(t, kind, params))
+	if err != nil {
+		t.Fatalf("fault %s on %s: %v", kind, host, err)
+	}
+	return a
 }
 
 func runFaultCase(t *testing.T, c faultCase) {
 	t.Helper()
 	before := sandboxtest.Take(t)
 	l := startTestLab(t, c.scenario)
-	a, err := faults.New(c.kind, c.host, typedParams(t, c.kind, c.params))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFault(t, c.kind, c.host, c.params)
 	ctx := context.Background()
 	healthy := func(when string) {
 		t.Helper()

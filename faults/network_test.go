@@ -336,10 +336,7 @@ func runPreparedFaultCase(t *testing.T, prep []string, c faultCase) {
 		}
 	}
 	runIn(prep, "preparing")
-	a, err := faults.New(c.kind, c.host, typedParams(t, c.kind, c.params))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFault(t, c.kind, c.host, c.params)
 	ctx := context.Background()
 	check := func(when string, wantSymptom bool) {
 		t.Helper()

@@ -11,17 +11,6 @@ import (
 	"github.com/netdojo/netdojo/scenarios"
 )
 
-// typedParams decodes a kind's parameters written as in a scenario
-// ("{port: 80}", or "" for none) into its checked parameter struct.
-func typedParams(t testing.TB, kind, text string) any {
-	t.Helper()
-	p, err := scenarios.ParamsFromYAML(faults.Registry{}, kind, text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // rules lists a host's filter rules as iptables -S prints them.
 func rules(t *testing.T, l *labEnv, host string) string {
 	t.Helper()

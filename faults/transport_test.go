@@ -3,7 +3,6 @@ package faults_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"regexp"
 	"strconv"
@@ -11,9 +10,6 @@ import (
 	"testing"
 
 	"github.com/netdojo/netdojo/faults"
-	"github.com/netdojo/netdojo/sandbox"
-	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 )
 
 // nc runs `nc -zv -w 2` from a host, as a learner would.
@@ -334,23 +330,8 @@ func BenchmarkInjectRevert(b *testing.B) {
 		{"port-conflict", "server", "{service: web}"},
 	} {
 		b.Run(c.kind, func(b *testing.B) {
-			s, err := scenarios.Load("bench.yaml", []byte(routedLab), scenarios.Options{Services: services.Registry{}, Faults: faults.Registry{}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			store := sandbox.Store{Dir: b.TempDir()}
-			name := fmt.Sprintf("ft%04x", rand.IntN(1<<16))
-			lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store,
-				AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error { return services.StartAll(ctx, lab, s) }})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				lab.Close()
-				if err := sandbox.Stop(store, name); err != nil {
-					b.Error(err)
-				}
-			}()
+			l := startTestLab(b, routedLab)
+			lab, s := l.lab, l.s
 			params := typedParams(b, c.kind, c.params)
 			ctx := context.Background()
 			b.ResetTimer()

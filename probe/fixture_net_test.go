@@ -3,15 +3,10 @@ package probe
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -20,92 +15,34 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// pnLab is a test network of named namespaces joined by veth pairs. Every
-// namespace is named "ndpn-<random>-<host>", so labs of parallel tests and of
-// other engineers never collide, and cleanup removes only what it made.
+// pnLab is a test network of named namespaces joined by veth pairs, on
+// sandboxtest's harness. Every namespace is named "ndpn-<random>-<host>-
+// <random>", so labs of parallel tests and of other engineers never
+// collide; each one's cleanup removes it and its /etc/netns directory and
+// asserts that nothing of it is left.
 type pnLab struct {
 	t      testing.TB
 	prefix string
 	hosts  map[string]*sandbox.Netns
-	order  []string
-	etc    []string // /etc/netns directories this lab created
 }
 
-var pnEnsureOnce sync.Once
-
-// pnNewLab starts an empty lab and registers its teardown, which ends by
-// asserting that no namespace and no /etc/netns directory of the lab is left.
+// pnNewLab starts an empty lab (skipping the test without root).
 func pnNewLab(t testing.TB) *pnLab {
 	t.Helper()
 	sandboxtest.NeedRoot(t, "builds a test network of namespaces and veths")
-	var ensureErr error
-	pnEnsureOnce.Do(func() { ensureErr = sandbox.EnsureNetnsDir() })
-	if ensureErr != nil {
-		t.Fatalf("preparing /run/netns: %v", ensureErr)
-	}
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	l := &pnLab{t: t, prefix: "ndpn-" + hex.EncodeToString(b) + "-", hosts: map[string]*sandbox.Netns{}}
-	t.Cleanup(func() {
-		if err := l.teardown(); err != nil {
-			t.Errorf("tearing down lab %s*: %v", l.prefix, err)
-		}
-		if left := l.leftovers(); len(left) > 0 {
-			t.Errorf("lab %s* left behind: %v", l.prefix, left)
-		}
-	})
-	return l
-}
-
-func (l *pnLab) teardown() error {
-	var errs []error
-	for i := len(l.order) - 1; i >= 0; i-- {
-		ns := l.hosts[l.order[i]]
-		errs = append(errs, ns.Close())
-		errs = append(errs, sandbox.DeleteNetns(ns.Name()))
-	}
-	for _, d := range l.etc {
-		errs = append(errs, os.RemoveAll(d))
-	}
-	return errors.Join(errs...)
-}
-
-// leftovers lists namespaces and /etc/netns directories with the lab's
-// prefix that still exist.
-func (l *pnLab) leftovers() []string {
-	var left []string
-	for _, dir := range []string{sandbox.NetnsDir, sandbox.EtcNetnsDir} {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), l.prefix) {
-				left = append(left, filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-	return left
+	return &pnLab{t: t, prefix: "ndpn-" + hex.EncodeToString(b) + "-", hosts: map[string]*sandbox.Netns{}}
 }
 
 // host creates a namespace for a host, with loopback up and ICMP error rate
 // limiting off (field notes: otherwise error-based checks are flaky).
 func (l *pnLab) host(name string) *sandbox.Netns {
 	l.t.Helper()
-	ns, err := sandbox.CreateNetns(l.prefix + name)
-	if err != nil {
-		l.t.Fatalf("creating host %q: %v", name, err)
-	}
+	ns := sandboxtest.NewNetns(l.t, l.prefix+name+"-")
 	l.hosts[name] = ns
-	l.order = append(l.order, name)
-	h := l.handle(name)
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	if err != nil {
-		l.t.Fatalf("bringing up lo on %q: %v", name, err)
-	}
 	l.sysctl(name, "net/ipv4/icmp_ratelimit", "0")
 	l.sysctl(name, "net/ipv6/icmp/ratelimit", "0")
 	// No duplicate address detection: link-local addresses (which NDP
@@ -139,54 +76,15 @@ func (l *pnLab) handle(name string) *netlink.Handle {
 // sysctl writes /proc/sys/KEY inside the host's namespace.
 func (l *pnLab) sysctl(host, key, value string) {
 	l.t.Helper()
-	err := l.ns(host).Do(func() error {
-		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
-	})
-	if err != nil {
-		l.t.Fatalf("setting %s=%s on %q: %v", key, value, host, err)
-	}
+	sandboxtest.Sysctl(l.t, l.ns(host), key, value)
 }
 
-// link joins two hosts with a veth pair created through a handle bound to
-// host a, with the peer born in host b's namespace. Addresses are CIDR
-// strings ("" for none); both ends are brought up.
+// link joins two hosts with a veth pair created in host a, with the peer
+// born in host b's namespace. Addresses are CIDR strings ("" for none);
+// both ends are brought up.
 func (l *pnLab) link(a, aIf, aAddr, b, bIf, bAddr string) {
 	l.t.Helper()
-	na, nb := l.ns(a), l.ns(b)
-	ha := l.handle(a)
-	defer ha.Close()
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: aIf, Namespace: netlink.NsFd(na.Fd())},
-		PeerName:      bIf,
-		PeerNamespace: netlink.NsFd(nb.Fd()),
-	}
-	if err := ha.LinkAdd(veth); err != nil {
-		l.t.Fatalf("creating veth %s:%s - %s:%s: %v", a, aIf, b, bIf, err)
-	}
-	l.addrUp(a, aIf, aAddr)
-	l.addrUp(b, bIf, bAddr)
-}
-
-func (l *pnLab) addrUp(host, ifname, cidr string) {
-	l.t.Helper()
-	h := l.handle(host)
-	defer h.Close()
-	link, err := h.LinkByName(ifname)
-	if err != nil {
-		l.t.Fatalf("finding %s on %q: %v", ifname, host, err)
-	}
-	if cidr != "" {
-		addr, err := netlink.ParseAddr(cidr)
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		if err := h.AddrAdd(link, addr); err != nil {
-			l.t.Fatalf("adding %s to %s on %q: %v", cidr, ifname, host, err)
-		}
-	}
-	if err := h.LinkSetUp(link); err != nil {
-		l.t.Fatalf("bringing up %s on %q: %v", ifname, host, err)
-	}
+	sandboxtest.Link(l.t, l.ns(a), aIf, aAddr, l.ns(b), bIf, bAddr)
 }
 
 // route adds a route ("default" or a CIDR) via a gateway on a host.
@@ -214,54 +112,34 @@ func (l *pnLab) router(host string) {
 }
 
 // run runs a command inside a host with `ip netns exec`, the way a learner
-// would, and returns its combined output.
+// would, and returns its combined output, with an error when it exits
+// non-zero.
 func (l *pnLab) run(host string, args ...string) (string, error) {
 	l.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns(host).Name()}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s on %q: %w: %s", strings.Join(args, " "), host, err, out)
+	out, code := sandboxtest.Exec(l.t, l.ns(host), args...)
+	if code != 0 {
+		return out, fmt.Errorf("%s on %q: exit status %d: %s", strings.Join(args, " "), host, code, out)
 	}
-	return string(out), nil
+	return out, nil
 }
 
 func (l *pnLab) mustRun(host string, args ...string) string {
 	l.t.Helper()
-	out, err := l.run(host, args...)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	return out
+	return sandboxtest.Run(l.t, l.ns(host), args...)
 }
 
 // etcFile writes /etc/netns/<ns>/NAME for a host, which `ip netns exec`
 // and Target.EtcFile both see as /etc/NAME.
 func (l *pnLab) etcFile(host, name, content string) {
 	l.t.Helper()
-	dir := filepath.Join(sandbox.EtcNetnsDir, l.ns(host).Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		l.t.Fatal(err)
-	}
-	l.etc = append(l.etc, dir)
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-		l.t.Fatal(err)
-	}
+	sandboxtest.WriteEtc(l.t, l.ns(host), name, content)
 }
 
 // listenTCP opens a TCP listener inside a host and accepts (and closes)
 // connections until the test ends.
 func (l *pnLab) listenTCP(host, addr string) net.Listener {
 	l.t.Helper()
-	var ln net.Listener
-	err := l.ns(host).Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	if err != nil {
-		l.t.Fatalf("listening on %s in %q: %v", addr, host, err)
-	}
-	l.t.Cleanup(func() { ln.Close() })
+	ln := l.listenTCPOnly(host, addr)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -440,7 +318,7 @@ func (l *pnLab) dnsServer(host, addr string, z pnZone) {
 // addAddr adds an extra address to a host's interface.
 func (l *pnLab) addAddr(host, ifname, cidr string) {
 	l.t.Helper()
-	l.addrUp(host, ifname, cidr)
+	sandboxtest.AddAddr(l.t, l.ns(host), ifname, cidr)
 }
 
 // pnDNSData is the lab's DNS: a root (10.53.0.11), the test. TLD
@@ -518,15 +396,5 @@ func (l *pnLab) httpServer(host, addr string) {
 // listenTCPOnly opens a TCP listener inside a host without accepting.
 func (l *pnLab) listenTCPOnly(host, addr string) net.Listener {
 	l.t.Helper()
-	var ln net.Listener
-	err := l.ns(host).Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	if err != nil {
-		l.t.Fatalf("listening on %s in %q: %v", addr, host, err)
-	}
-	l.t.Cleanup(func() { ln.Close() })
-	return ln
+	return sandboxtest.Listen(l.t, l.ns(host), "tcp", addr)
 }

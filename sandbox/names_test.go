@@ -59,7 +59,7 @@ func assertDevices(t *testing.T, lab *sandbox.Lab, s *scenarios.Scenario) {
 func TestNamesThatCollidedStart(t *testing.T) {
 	before := sandboxtest.Take(t)
 	t.Cleanup(func() { sandboxtest.AssertUnchanged(t, before) }) // last: after every lab is stopped
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	src := `apiVersion: netdojo/v1
 metadata: {name: collide, title: Port names that once collided}
 hosts:
@@ -79,7 +79,7 @@ networks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab := startLab(t, store, s, labName("loader-c"))
+	lab := startLab(t, store, s, sandboxtest.LabName("loader-c"))
 	assertDevices(t, lab, s)
 	run(t, lab, "a", "ping", "-c", "1", "-W", "2", "10.0.0.2")
 	run(t, lab, "a-b", "ping", "-c", "1", "-W", "2", "10.0.0.3")
@@ -95,7 +95,7 @@ networks:
 func TestEveryNameValidateAcceptsStarts(t *testing.T) {
 	before := sandboxtest.Take(t)
 	t.Cleanup(func() { sandboxtest.AssertUnchanged(t, before) }) // last: after every lab is stopped
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	hostNames := []string{"a", "a-b", "b", "b-c", "ab", "x", "a-b-c", "a-very-long-host-name"}
 	ifNames := []string{"", "", "b-c", "c", "eth0", "eth1", "e.1", "E_x", "b_c", "a_eth0", "veth0", "fifteen-chars-x",
 		"sixteen-chars-xx", "lo", "..", ".", "all", "default", "cni0", "lan"}
@@ -152,7 +152,7 @@ func TestEveryNameValidateAcceptsStarts(t *testing.T) {
 		}
 		accepted++
 		t.Run(fmt.Sprintf("accepted scenario %d starts", i), func(t *testing.T) {
-			lab := startLab(t, store, s, labName("loader-n"))
+			lab := startLab(t, store, s, sandboxtest.LabName("loader-n"))
 			assertDevices(t, lab, s)
 			if t.Failed() {
 				t.Logf("scenario:\n%s", b.String())

@@ -21,8 +21,8 @@ func TestWithoutCgroupsThePIDNamespaceEndsTheLab(t *testing.T) {
 	path := sandbox.CgroupPath("procs-x")
 	restore := sandbox.WithoutCgroups()
 	defer restore()
-	store := testStore(t)
-	name := labName("procs-nocg")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("procs-nocg")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -115,8 +115,8 @@ func TestAnInitThatIsNotTheLabsIsLeftAlone(t *testing.T) {
 	if sandbox.CgroupRoot() == "" {
 		t.Skip("no cgroup2 on this machine: without it the real init would be lost with the record")
 	}
-	store := testStore(t)
-	name := labName("procs-craft")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("procs-craft")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatal(err)

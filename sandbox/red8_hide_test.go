@@ -18,8 +18,8 @@ import (
 // the shell's rc file) still reads it.
 func TestTheLabStoreIsHiddenInHosts(t *testing.T) {
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces and a PID namespace")
-	store := testStore(t)
-	name := labName("red8-hide")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("red8-hide")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatal(err)

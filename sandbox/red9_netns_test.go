@@ -20,8 +20,8 @@ import (
 // the lab may act on the machine's network.
 func TestALabHostThatIsTheMachinesNamespaceIsNeverEntered(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	name := labName("red9-own")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("red9-own")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +81,9 @@ func open(t *testing.T, store sandbox.Store, name string) *sandbox.Lab {
 // removes a dangling link only for a lab that has no directory in the
 // store, and only while it holds that lab's lock.
 func TestCleanKeepsTheLinksOfALabBeingStarted(t *testing.T) {
-	store := testStore(t)
-	name := labName("red9-cl")
+	sandboxtest.NeedRoot(t, "writes links under /etc/netns")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("red9-cl")
 	lock, err := store.Lock(name) // the start holds it
 	if err != nil {
 		t.Fatal(err)
@@ -109,60 +110,63 @@ func TestCleanKeepsTheLinksOfALabBeingStarted(t *testing.T) {
 	}
 }
 
+// twoLabs are two p2p-pair labs in one store: vic, and atk whose host
+// "left" namespace (link) a test turns into a way to vic's (victim).
+type twoLabs struct {
+	store            sandbox.Store
+	vic              *sandbox.Lab
+	vicName, atkName string
+	link, victim     string
+}
+
+// victimAndAttacker starts twoLabs. Their stops, after the test's own
+// cleanups, must leave nothing, and the machine's own namespace must be as
+// it was.
+func victimAndAttacker(t *testing.T) twoLabs {
+	t.Helper()
+	before := sandboxtest.Take(t)
+	t.Cleanup(func() { sandboxtest.AssertUnchanged(t, before) })
+	l := twoLabs{store: sandboxtest.NewStore(t), vicName: sandboxtest.LabName("red9-vic"), atkName: sandboxtest.LabName("red9-atk")}
+	l.vic = startLab(t, l.store, builtin(t, "p2p-pair"), l.vicName)
+	startLab(t, l.store, builtin(t, "p2p-pair"), l.atkName).Close()
+	l.link = filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(l.atkName, "left"))
+	l.victim = filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(l.vicName, "left"))
+	return l
+}
+
 // TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed: lab atk's
 // host namespace name is made a symbolic link to lab vic's host namespace.
 // Opening atk's host refuses it, and stopping atk neither ends vic's
 // process nor unmounts vic's namespace; the stop fails and names the link.
 // Before, the stop killed vic's process and unmounted its namespace.
 func TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed(t *testing.T) {
-	before := sandboxtest.Take(t)
-	store := testStore(t)
-	vicName, atkName := labName("red9-vic"), labName("red9-atk")
-	vic, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: vicName, Store: store})
+	l := victimAndAttacker(t)
+	t.Cleanup(func() { os.Remove(l.link) })
+	p, err := l.vic.Spawn("left", "sleeper", "sleep", "600")
 	if err != nil {
 		t.Fatal(err)
 	}
-	atk, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: atkName, Store: store})
-	if err != nil {
-		sandbox.Stop(store, vicName)
+	l.vic.Close()
+	if err := unix.Unmount(l.link, unix.MNT_DETACH); err != nil {
 		t.Fatal(err)
 	}
-	atk.Close()
-	link := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(atkName, "left"))
-	victim := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(vicName, "left"))
-	t.Cleanup(func() {
-		os.Remove(link)
-		sandbox.Stop(store, atkName)
-		sandbox.Stop(store, vicName)
-		sandboxtest.AssertNoLeftovers(t, store, atkName)
-		sandboxtest.AssertNoLeftovers(t, store, vicName)
-		sandboxtest.AssertUnchanged(t, before)
-	})
-	p, err := vic.Spawn("left", "sleeper", "sleep", "600")
-	if err != nil {
+	os.Remove(l.link)
+	if err := os.Symlink(l.victim, l.link); err != nil {
 		t.Fatal(err)
 	}
-	vic.Close()
-	if err := unix.Unmount(link, unix.MNT_DETACH); err != nil {
-		t.Fatal(err)
+	if ns, err := open(t, l.store, l.atkName).Host("left"); err == nil {
+		t.Errorf("host left of lab %s opened %s through a link to lab %s's namespace", l.atkName, ns.Name(), l.vicName)
 	}
-	os.Remove(link)
-	if err := os.Symlink(victim, link); err != nil {
-		t.Fatal(err)
-	}
-	if ns, err := open(t, store, atkName).Host("left"); err == nil {
-		t.Errorf("host left of lab %s opened %s through a link to lab %s's namespace", atkName, ns.Name(), vicName)
-	}
-	err = sandbox.Stop(store, atkName)
-	if err == nil || !strings.Contains(err.Error(), link) {
-		t.Errorf("stop of %s: %v, want a failure naming %s", atkName, err, link)
+	err = sandbox.Stop(l.store, l.atkName)
+	if err == nil || !strings.Contains(err.Error(), l.link) {
+		t.Errorf("stop of %s: %v, want a failure naming %s", l.atkName, err, l.link)
 	}
 	if !p.Alive() {
-		t.Errorf("stop of lab %s ended lab %s's process %d", atkName, vicName, p.PID)
+		t.Errorf("stop of lab %s ended lab %s's process %d", l.atkName, l.vicName, p.PID)
 	}
 	var fs unix.Statfs_t
-	if unix.Statfs(victim, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
-		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", atkName, vicName, victim)
+	if unix.Statfs(l.victim, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
+		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", l.atkName, l.vicName, l.victim)
 	}
 }
 
@@ -172,49 +176,28 @@ func TestALabNamespaceNameThatIsALinkToAnotherLabIsNeverFollowed(t *testing.T) {
 // vic's namespace mounted; the stop says why. Before, it killed vic's
 // process.
 func TestALabNamespaceThatIsAlsoAnotherLabsIsNotEnded(t *testing.T) {
-	before := sandboxtest.Take(t)
-	store := testStore(t)
-	vicName, atkName := labName("red9-vic"), labName("red9-atk")
-	vic, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: vicName, Store: store})
+	l := victimAndAttacker(t)
+	t.Cleanup(func() { unix.Unmount(l.link, unix.MNT_DETACH) })
+	p, err := l.vic.Spawn("left", "sleeper", "sleep", "600")
 	if err != nil {
 		t.Fatal(err)
 	}
-	atk, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: atkName, Store: store})
-	if err != nil {
-		sandbox.Stop(store, vicName)
+	l.vic.Close()
+	if err := unix.Unmount(l.link, unix.MNT_DETACH); err != nil {
 		t.Fatal(err)
 	}
-	atk.Close()
-	link := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(atkName, "left"))
-	victim := filepath.Join(sandbox.NetnsDir, sandbox.NetnsName(vicName, "left"))
-	t.Cleanup(func() {
-		unix.Unmount(link, unix.MNT_DETACH)
-		sandbox.Stop(store, atkName)
-		sandbox.Stop(store, vicName)
-		sandboxtest.AssertNoLeftovers(t, store, atkName)
-		sandboxtest.AssertNoLeftovers(t, store, vicName)
-		sandboxtest.AssertUnchanged(t, before)
-	})
-	p, err := vic.Spawn("left", "sleeper", "sleep", "600")
-	if err != nil {
+	if err := unix.Mount(l.victim, l.link, "none", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
-	vic.Close()
-	if err := unix.Unmount(link, unix.MNT_DETACH); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount(victim, link, "none", unix.MS_BIND, ""); err != nil {
-		t.Fatal(err)
-	}
-	err = sandbox.Stop(store, atkName)
-	if err == nil || !strings.Contains(err.Error(), sandbox.NetnsName(vicName, "left")) {
-		t.Errorf("stop of %s: %v, want a failure naming %s", atkName, err, sandbox.NetnsName(vicName, "left"))
+	err = sandbox.Stop(l.store, l.atkName)
+	if err == nil || !strings.Contains(err.Error(), sandbox.NetnsName(l.vicName, "left")) {
+		t.Errorf("stop of %s: %v, want a failure naming %s", l.atkName, err, sandbox.NetnsName(l.vicName, "left"))
 	}
 	if !p.Alive() {
-		t.Errorf("stop of lab %s ended lab %s's process %d", atkName, vicName, p.PID)
+		t.Errorf("stop of lab %s ended lab %s's process %d", l.atkName, l.vicName, p.PID)
 	}
 	var fs unix.Statfs_t
-	if unix.Statfs(victim, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
-		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", atkName, vicName, victim)
+	if unix.Statfs(l.victim, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
+		t.Errorf("stop of lab %s unmounted lab %s's namespace %s", l.atkName, l.vicName, l.victim)
 	}
 }

@@ -72,7 +72,7 @@ func TestAFileOfTheStoreThatIsNotARegularFileIsRefused(t *testing.T) {
 		}
 	})
 	scen := "red9-scen"
-	writeState(t, store.LabDir(scen), map[string]any{"lab": scen, "status": "running", "switch_netns": sandbox.SwitchNetnsName(scen)})
+	sandboxtest.WriteState(t, store.LabDir(scen), map[string]any{"lab": scen, "status": "running", "switch_netns": sandbox.SwitchNetnsName(scen)})
 	if err := syscall.Mkfifo(filepath.Join(store.LabDir(scen), sandbox.ScenarioFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestCleanReportsEveryEntryOfTheStoreItCannotUse(t *testing.T) {
 	root := t.TempDir()
 	store := sandbox.Store{Dir: filepath.Join(root, "store")}
 	elsewhere := filepath.Join(root, "elsewhere", "red9-ln")
-	writeState(t, elsewhere, map[string]any{"lab": "red9-ln", "status": "stopping", "switch_netns": sandbox.SwitchNetnsName("red9-ln")})
+	sandboxtest.WriteState(t, elsewhere, map[string]any{"lab": "red9-ln", "status": "stopping", "switch_netns": sandbox.SwitchNetnsName("red9-ln")})
 	os.MkdirAll(filepath.Join(store.Dir, "labs"), 0o755)
 	if err := os.Symlink(elsewhere, store.LabDir("red9-ln")); err != nil {
 		t.Fatal(err)
@@ -146,8 +146,8 @@ func TestCleanReportsEveryEntryOfTheStoreItCannotUse(t *testing.T) {
 // starts from an empty directory of its own.
 func TestStartNeverWritesThroughALeftoverLabDirectory(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	name := labName("red9-pl")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("red9-pl")
 	victims := t.TempDir()
 	file := filepath.Join(victims, "file")
 	os.WriteFile(file, []byte("precious\n"), 0o644)
@@ -295,7 +295,7 @@ func TestAStateLargerThanAnyLabIsRefused(t *testing.T) {
 		h := fmt.Sprintf("h%d", i)
 		hosts = append(hosts, map[string]any{"name": h, "netns": sandbox.NetnsName(lab, h)})
 	}
-	writeState(t, store.LabDir(lab), map[string]any{"lab": lab, "status": "stopping", "switch_netns": sandbox.SwitchNetnsName(lab), "hosts": hosts})
+	sandboxtest.WriteState(t, store.LabDir(lab), map[string]any{"lab": lab, "status": "stopping", "switch_netns": sandbox.SwitchNetnsName(lab), "hosts": hosts})
 	if _, err := store.Load(lab); !errors.Is(err, sandbox.ErrBadState) || !strings.Contains(err.Error(), "more than the 1000") {
 		t.Errorf("Load of a state with %d hosts: %v, want ErrBadState naming the bound", len(hosts), err)
 	}
@@ -325,13 +325,13 @@ func TestAStateWithTerminalEscapesIsRefused(t *testing.T) {
 	} {
 		lab := "red9-esc-" + field
 		st := map[string]any{"lab": lab, "status": "running", "switch_netns": sandbox.SwitchNetnsName(lab), field: value}
-		writeState(t, store.LabDir(lab), st)
+		sandboxtest.WriteState(t, store.LabDir(lab), st)
 		if _, err := store.Load(lab); !errors.Is(err, sandbox.ErrBadState) {
 			t.Errorf("a state whose %s holds control characters: %v, want ErrBadState", field, err)
 		}
 	}
 	lab := "red9-esc-fine"
-	writeState(t, store.LabDir(lab), map[string]any{"lab": lab, "status": "running", "switch_netns": sandbox.SwitchNetnsName(lab), "scenario": "first-lab", "source": "/home/ana/labs/my lab é.yaml"})
+	sandboxtest.WriteState(t, store.LabDir(lab), map[string]any{"lab": lab, "status": "running", "switch_netns": sandbox.SwitchNetnsName(lab), "scenario": "first-lab", "source": "/home/ana/labs/my lab é.yaml"})
 	if _, err := store.Load(lab); err != nil {
 		t.Errorf("a state with a path holding a space and an accent: %v", err)
 	}

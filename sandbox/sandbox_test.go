@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,15 +22,6 @@ import (
 // entered (Lab.Command re-executes the running binary).
 func TestMain(m *testing.M) { sandboxtest.Main(m, "sandbox", nil) }
 
-// testStore keeps each test's labs apart from real ones.
-func testStore(t *testing.T) sandbox.Store {
-	return sandbox.Store{Dir: t.TempDir()}
-}
-
-func labName(prefix string) string {
-	return fmt.Sprintf("%s%04x", prefix, rand.IntN(1<<16))
-}
-
 func builtin(t testing.TB, name string) *scenarios.Scenario {
 	t.Helper()
 	b, err := scenarios.LookupBuiltin(name)
@@ -45,24 +35,12 @@ func builtin(t testing.TB, name string) *scenarios.Scenario {
 	return s
 }
 
-// startLab starts a lab and registers its stop and the leftover checks.
+// startLab starts a lab of s and registers its stop and the leftover checks.
 func startLab(t *testing.T, store sandbox.Store, s *scenarios.Scenario, name string) *sandbox.Lab {
 	t.Helper()
-	sandboxtest.NeedRoot(t, "starts a lab of network namespaces")
-	lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store})
-	if err != nil {
-		t.Fatalf("starting lab %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		lab.Close()
-		if _, err := store.Load(name); err == nil {
-			if err := sandbox.Stop(store, name); err != nil {
-				t.Errorf("stopping lab %s: %v", name, err)
-			}
-		}
-		sandboxtest.AssertNoLeftovers(t, store, name)
+	return sandboxtest.StartLab(t, store, name, func(ctx context.Context, o sandbox.Options) (*sandbox.Lab, error) {
+		return sandbox.Start(ctx, s, o)
 	})
-	return lab
 }
 
 // run runs a command inside a lab host and returns its output.
@@ -101,7 +79,7 @@ func netnsExec(t *testing.T, ns string, argv ...string) (string, error) {
 
 func TestTopologies(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	cases := []struct {
 		scenario string
 		check    func(t *testing.T, lab *sandbox.Lab)
@@ -204,7 +182,7 @@ func TestTopologies(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.scenario+" builds and works", func(t *testing.T) {
-			lab := startLab(t, store, builtin(t, c.scenario), labName("t"))
+			lab := startLab(t, store, builtin(t, c.scenario), sandboxtest.LabName("t"))
 			for _, h := range lab.State.Hosts {
 				if !sandbox.NetnsExists(h.Netns) {
 					t.Errorf("host %s has no namespace %s in ip netns list", h.Name, h.Netns)
@@ -218,9 +196,9 @@ func TestTopologies(t *testing.T) {
 
 func TestTwoLabsSideBySideAndTheSameScenarioTwice(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	s := builtin(t, "first-lab")
-	names := []string{labName("a"), labName("b"), labName("c")}
+	names := []string{sandboxtest.LabName("a"), sandboxtest.LabName("b"), sandboxtest.LabName("c")}
 	labs := make([]*sandbox.Lab, len(names))
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
@@ -250,9 +228,9 @@ func TestTwoLabsSideBySideAndTheSameScenarioTwice(t *testing.T) {
 
 func TestStopThenImmediateStartOfTheSameLab(t *testing.T) {
 	sandboxtest.NeedRoot(t, "starts and stops a lab of network namespaces")
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	s := builtin(t, "k8s-node")
-	name := labName("r")
+	name := sandboxtest.LabName("r")
 	for i := 0; i < 3; i++ {
 		lab, err := sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store})
 		if err != nil {
@@ -268,7 +246,7 @@ func TestStopThenImmediateStartOfTheSameLab(t *testing.T) {
 
 func TestAStartThatFailsHalfWayRollsBack(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	// Valid to the format, refused by the kernel while configuring hosts.
 	s, err := scenarios.Load("half.yaml", []byte(`apiVersion: netdojo/v1
 metadata: {name: half, title: Fails while configuring}
@@ -284,7 +262,7 @@ networks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := labName("f")
+	name := sandboxtest.LabName("f")
 	_, err = sandbox.Start(context.Background(), s, sandbox.Options{Name: name, Store: store})
 	if err == nil || !strings.Contains(err.Error(), "no_such_sysctl") {
 		t.Fatalf("start error = %v, want one naming the sysctl", err)
@@ -295,10 +273,10 @@ networks:
 
 func TestAnInterruptedStartRollsBack(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	s := builtin(t, "lan-200")
 	for i, delay := range []time.Duration{0, 5 * time.Millisecond, 30 * time.Millisecond, 80 * time.Millisecond} {
-		name := labName(fmt.Sprintf("i%d", i))
+		name := sandboxtest.LabName(fmt.Sprintf("i%d", i))
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(delay, cancel)
 		_, err := sandbox.Start(ctx, s, sandbox.Options{Name: name, Store: store, AfterNetwork: func(ctx context.Context, lab *sandbox.Lab) error {
@@ -316,8 +294,8 @@ func TestAnInterruptedStartRollsBack(t *testing.T) {
 
 func TestALabIsLockedWhileStartingOrStopping(t *testing.T) {
 	sandboxtest.NeedRoot(t, "starts and stops a lab of network namespaces")
-	store := testStore(t)
-	name := labName("l")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("l")
 	lock, err := store.Lock(name)
 	if err != nil {
 		t.Fatal(err)
@@ -342,8 +320,8 @@ func TestALabIsLockedWhileStartingOrStopping(t *testing.T) {
 
 func TestProcessesInHostsEndAtStop(t *testing.T) {
 	sandboxtest.NeedRoot(t, "starts processes in a lab of network namespaces")
-	store := testStore(t)
-	name := labName("p")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("p")
 	lab, err := sandbox.Start(context.Background(), builtin(t, "p2p-pair"), sandbox.Options{Name: name, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -390,17 +368,17 @@ func TestProcessesInHostsEndAtStop(t *testing.T) {
 
 func TestCleanRemovesLinksWhoseLabIsGone(t *testing.T) {
 	sandboxtest.NeedRoot(t, "writes links under /etc/netns")
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	if err := os.MkdirAll(sandbox.EtcNetnsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// What a reboot leaves: /run emptied, the /etc/netns link dangling.
-	dangling := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(labName("g"), "host"))
+	dangling := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(sandboxtest.LabName("g"), "host"))
 	if err := os.Symlink(filepath.Join(store.Dir, "labs", "gone", "etc", "host"), dangling); err != nil {
 		t.Fatal(err)
 	}
 	// A link that is not netdojo's must stay.
-	foreign := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(labName("x"), "foreign"))
+	foreign := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(sandboxtest.LabName("x"), "foreign"))
 	if err := os.Symlink("/nonexistent/elsewhere", foreign); err != nil {
 		t.Fatal(err)
 	}
@@ -418,8 +396,8 @@ func TestCleanRemovesLinksWhoseLabIsGone(t *testing.T) {
 }
 
 func TestCleanRemovesALabKilledBeforeItsFirstState(t *testing.T) {
-	store := testStore(t)
-	name := labName("k")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("k")
 	// What a start killed inside its first Save leaves: the lab's
 	// directory with a half-written temporary file, and its lock file.
 	if err := os.MkdirAll(store.LabDir(name), 0o755); err != nil {
@@ -443,13 +421,13 @@ func TestCleanRemovesALabKilledBeforeItsFirstState(t *testing.T) {
 // that is creating them at the same moment.
 func TestLabsStartAndStopConcurrentlyInOneStore(t *testing.T) {
 	sandboxtest.NeedRoot(t, "starts labs of network namespaces")
-	store := testStore(t)
+	store := sandboxtest.NewStore(t)
 	s := builtin(t, "p2p-pair")
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	var names []string
 	for w := 0; w < 2; w++ {
-		name := labName(fmt.Sprintf("w%d", w))
+		name := sandboxtest.LabName(fmt.Sprintf("w%d", w))
 		names = append(names, name)
 		wg.Add(1)
 		go func() {

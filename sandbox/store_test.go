@@ -2,14 +2,11 @@ package sandbox_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,8 +82,8 @@ func TestEveryStoreEntryPointRefusesABadLabName(t *testing.T) {
 }
 
 func TestStopOfALabThatDoesNotExistLeavesNoLockFile(t *testing.T) {
-	store := testStore(t)
-	name := labName("store-n")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("store-n")
 	if err := sandbox.Stop(store, name); !errors.Is(err, sandbox.ErrNoLab) {
 		t.Errorf("stop of no lab: %v, want ErrNoLab", err)
 	}
@@ -95,92 +92,18 @@ func TestStopOfALabThatDoesNotExistLeavesNoLockFile(t *testing.T) {
 	}
 }
 
-// victims are things a crafted state names that must survive: a file, a
-// directory, and a process that is not a lab's.
-type victims struct {
-	file, dir string
-	sleep     *exec.Cmd
-	start     uint64
-}
-
-func newVictims(t *testing.T) *victims {
-	t.Helper()
-	tmp := t.TempDir()
-	v := &victims{file: filepath.Join(tmp, "file"), dir: filepath.Join(tmp, "dir")}
-	os.WriteFile(v.file, []byte("keep"), 0o644)
-	os.MkdirAll(v.dir, 0o755)
-	os.WriteFile(filepath.Join(v.dir, "inside"), []byte("keep"), 0o644)
-	v.sleep = exec.Command("sleep", "600")
-	if err := v.sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.sleep.Process.Kill(); v.sleep.Wait() })
-	for i := 0; i < 100 && v.start == 0; i++ {
-		v.start = startTime(v.sleep.Process.Pid)
-	}
-	return v
-}
-
-func (v *victims) assertAlive(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(v.file); err != nil {
-		t.Errorf("the file a crafted state named is gone: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(v.dir, "inside")); err != nil {
-		t.Errorf("the directory a crafted state named is gone: %v", err)
-	}
-	if v.sleep.ProcessState != nil || startTime(v.sleep.Process.Pid) != v.start {
-		t.Errorf("the process %d a crafted state named was ended", v.sleep.Process.Pid)
-	}
-}
-
-func startTime(pid int) uint64 {
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
-}
-
-func writeState(t *testing.T, dir string, st map[string]any) {
-	t.Helper()
-	data, _ := json.Marshal(st)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "state.json"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestACraftedStateIsNeverActedOn: a state reached through a lab name with
 // ../, and crafted states in the store, name a file, a directory and an
 // unrelated process; stop and clean refuse and touch none of them.
 func TestACraftedStateIsNeverActedOn(t *testing.T) {
 	sandboxtest.NeedRoot(t, "writes links under /etc/netns and runs stop and clean over them")
-	v := newVictims(t)
+	v := sandboxtest.NewVictims(t)
 	root := t.TempDir()
 	store := sandbox.Store{Dir: filepath.Join(root, "store")}
-	pid := v.sleep.Process.Pid
-	crafted := func(lab string) map[string]any {
-		return map[string]any{
-			"lab": lab, "status": "stopping", "switch_netns": "../../.." + v.dir,
-			"hosts":      []map[string]any{{"name": "h", "netns": "../../.." + v.dir}},
-			"namespaces": []string{"../../.." + v.dir, "../../.." + v.file},
-			"etc_dirs":   []string{v.file, v.dir, filepath.Join(sandbox.EtcNetnsDir, "..", "..", v.file)},
-			"processes":  []map[string]any{{"name": "p", "host": "h", "pid": pid, "start_time": v.start, "log": v.file}},
-		}
-	}
+	pid := v.PID()
 	// Outside the store, reached with ../ (netdojo stop ../../elsewhere/x).
 	outside := "../../elsewhere/x"
-	writeState(t, filepath.Join(root, "elsewhere", "x"), crafted(outside))
+	sandboxtest.WriteState(t, filepath.Join(root, "elsewhere", "x"), v.Crafted(outside))
 	var ne *scenarios.NameError
 	if err := sandbox.Stop(store, outside); !errors.As(err, &ne) {
 		t.Errorf("stop %s: %v, want a name error", outside, err)
@@ -188,38 +111,38 @@ func TestACraftedStateIsNeverActedOn(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "elsewhere", "x.lock")); err == nil {
 		t.Errorf("stop %s left a lock file outside the store", outside)
 	}
-	v.assertAlive(t)
+	v.AssertAlive(t)
 
 	// In the store, under valid names.
-	evil := labName("store-evil")
-	writeState(t, store.LabDir(evil), crafted(evil))
+	evil := sandboxtest.LabName("store-evil")
+	sandboxtest.WriteState(t, store.LabDir(evil), v.Crafted(evil))
 	if err := sandbox.Stop(store, evil); !errors.Is(err, sandbox.ErrBadState) {
 		t.Errorf("stop of a crafted state: %v, want ErrBadState", err)
 	}
 	// Names that are this lab's, but processes that are not: their start
 	// time is right and they carry no lab marker.
-	plausible := labName("store-plaus")
-	writeState(t, store.LabDir(plausible), map[string]any{
+	plausible := sandboxtest.LabName("store-plaus")
+	sandboxtest.WriteState(t, store.LabDir(plausible), map[string]any{
 		"lab": plausible, "status": "stopping", "switch_netns": sandbox.SwitchNetnsName(plausible),
 		"hosts":      []map[string]any{{"name": "h", "netns": sandbox.NetnsName(plausible, "h")}},
 		"namespaces": []string{sandbox.SwitchNetnsName(plausible), sandbox.NetnsName(plausible, "h")},
 		"etc_dirs":   []string{filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(plausible, "h"))},
 		"processes": []map[string]any{
-			{"name": "p", "host": "h", "pid": pid, "start_time": v.start, "log": filepath.Join(store.LabDir(plausible), "logs", "h-p.log")},
+			{"name": "p", "host": "h", "pid": pid, "start_time": v.Start, "log": filepath.Join(store.LabDir(plausible), "logs", "h-p.log")},
 			// A process with no host (a drill's runner) passes the check,
 			// and is still ended only when it carries the lab's marker.
-			{"name": "drill-runner", "host": "", "pid": pid, "start_time": v.start},
+			{"name": "drill-runner", "host": "", "pid": pid, "start_time": v.Start},
 		},
 	})
 	// A lab's /etc/netns name that is someone else's link.
-	foreign := labName("store-link")
+	foreign := sandboxtest.LabName("store-link")
 	link := filepath.Join(sandbox.EtcNetnsDir, sandbox.NetnsName(foreign, "h"))
 	os.MkdirAll(sandbox.EtcNetnsDir, 0o755)
-	if err := os.Symlink(v.dir, link); err != nil {
+	if err := os.Symlink(v.Dir, link); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(link); os.Remove(sandbox.EtcNetnsDir) })
-	writeState(t, store.LabDir(foreign), map[string]any{
+	sandboxtest.WriteState(t, store.LabDir(foreign), map[string]any{
 		"lab": foreign, "status": "stopping", "switch_netns": sandbox.SwitchNetnsName(foreign),
 		"hosts":      []map[string]any{{"name": "h", "netns": sandbox.NetnsName(foreign, "h")}},
 		"namespaces": []string{sandbox.SwitchNetnsName(foreign), sandbox.NetnsName(foreign, "h")},
@@ -243,10 +166,10 @@ func TestACraftedStateIsNeverActedOn(t *testing.T) {
 	if r := actions[foreign]; r.Action != "failed" || !strings.Contains(r.Error, "keeping "+link) {
 		t.Errorf("clean of %s: %+v, want failed, keeping %s", foreign, r, link)
 	}
-	if target, err := os.Readlink(link); err != nil || target != v.dir {
+	if target, err := os.Readlink(link); err != nil || target != v.Dir {
 		t.Errorf("someone else's link %s was changed: %q, %v", link, target, err)
 	}
-	v.assertAlive(t)
+	v.AssertAlive(t)
 }
 
 // sharedPrefixScenario is lab LAB with hosts h0..h20 and y-z, or (second)
@@ -279,8 +202,8 @@ func sharedPrefixScenario(t *testing.T, second bool) *scenarios.Scenario {
 // times each: neither is ever disturbed, and nothing is left.
 func TestLabsWhoseNamesSharePrefixesRunSideBySide(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	first := labName("store-x")
+	store := sandboxtest.NewStore(t)
+	first := sandboxtest.LabName("store-x")
 	names := []string{first, first + "-y"}
 	scens := []*scenarios.Scenario{sharedPrefixScenario(t, false), sharedPrefixScenario(t, true)}
 	t.Cleanup(func() {
@@ -344,8 +267,8 @@ func TestLabsWhoseNamesSharePrefixesRunSideBySide(t *testing.T) {
 // its rollback keeps them while removing what it made itself.
 func TestAFailedStartRemovesOnlyWhatItsRunMade(t *testing.T) {
 	before := sandboxtest.Take(t)
-	store := testStore(t)
-	name := labName("store-rb")
+	store := sandboxtest.NewStore(t)
+	name := sandboxtest.LabName("store-rb")
 	s := builtin(t, "p2p-pair") // hosts left and right
 	theirs, err := sandbox.CreateNetns(sandbox.NetnsName(name, "right"))
 	if err != nil {

@@ -1,10 +1,7 @@
 package services
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
@@ -41,108 +36,26 @@ func requireRoot(t testing.TB) {
 }
 
 // testNetns makes a namespace named ndsv-RANDOM with loopback up and the
-// given addresses (CIDR) on lo. Its cleanup, which runs after every service
-// started in it has been stopped, asserts that no process is left in it,
-// deletes it and asserts that it is gone.
+// given addresses (CIDR) on lo (sandboxtest.NewNetns). Its cleanup, which
+// runs after every service started in it has been stopped, asserts that no
+// process is left in it, deletes it and asserts that it is gone.
 func testNetns(t testing.TB, addrs ...string) *sandbox.Netns {
 	t.Helper()
 	requireRoot(t)
-	if err := sandbox.EnsureNetnsDir(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4)
-	rand.Read(buf)
-	name := "ndsv-" + hex.EncodeToString(buf)
-	ns, err := sandbox.CreateNetns(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	etcDir := filepath.Join(sandbox.EtcNetnsDir, name)
-	t.Cleanup(func() {
-		if pids := pidsInNetns(t, ns); len(pids) > 0 {
-			t.Errorf("processes left in namespace %s: %v", name, pids)
-			for _, pid := range pids { // ours: started by this test in this namespace
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		err := errors.Join(ns.Close(), sandbox.DeleteNetns(name), os.RemoveAll(etcDir))
-		if err != nil {
-			t.Errorf("removing namespace %s: %v", name, err)
-		}
-		if sandbox.NetnsExists(name) {
-			t.Errorf("namespace %s is left behind", name)
-		}
-		if _, err := os.Stat(etcDir); err == nil {
-			t.Errorf("%s is left behind", etcDir)
-		}
-	})
-	h, err := ns.NetlinkHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
+	ns := sandboxtest.NewNetns(t, "ndsv-")
 	for _, a := range addrs {
-		addr, err := netlink.ParseAddr(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.AddrAdd(lo, addr); err != nil {
-			t.Fatalf("adding %s to lo in %s: %v", a, name, err)
-		}
+		sandboxtest.AddAddr(t, ns, "lo", a)
 	}
 	return ns
 }
 
-// writeEtc writes /etc/netns/NAME/FILE, which `ip netns exec` shows as /etc/FILE.
-func writeEtc(t testing.TB, ns *sandbox.Netns, file, content string) {
-	t.Helper()
-	dir := filepath.Join(sandbox.EtcNetnsDir, ns.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// pidsInNetns lists the processes whose network namespace is ns.
-func pidsInNetns(t testing.TB, ns *sandbox.Netns) []int {
-	t.Helper()
-	var want syscall.Stat_t
-	if err := syscall.Stat(ns.Path(), &want); err != nil {
-		t.Errorf("stat %s: %v", ns.Path(), err)
-		return nil
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Errorf("reading /proc: %v", err)
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			// This test process is skipped: sandbox.CreateNetns may strand
-			// its main thread (the thread group leader) in the namespace.
-			continue
-		}
-		var st syscall.Stat_t
-		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
-			continue
-		}
-		if st.Ino == want.Ino && st.Dev == want.Dev {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
+// The shared namespace helpers, under this suite's names.
+var (
+	writeEtc    = sandboxtest.WriteEtc // /etc/netns/NAME/FILE, seen as /etc/FILE
+	inNetns     = sandboxtest.Exec     // `ip netns exec`: output and exit code
+	mustInNetns = sandboxtest.Run      // inNetns for commands that must succeed
+	waitFor     = sandboxtest.WaitFor  // poll until a condition holds, or fail after 10 s
+)
 
 // child is a service process started by a test.
 type child struct {
@@ -255,37 +168,6 @@ func (c *child) end(term bool) int {
 	return c.code
 }
 
-// inNetns runs a command inside the namespace with `ip netns exec`, the way a
-// learner would, and returns its combined output and exit code.
-func inNetns(t testing.TB, ns *sandbox.Netns, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name()}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &ee):
-		return out.String(), ee.ExitCode()
-	default:
-		t.Fatalf("running %v in %s: %v", args, ns.Name(), err)
-		return "", -1
-	}
-}
-
-// mustInNetns is inNetns for commands that must succeed.
-func mustInNetns(t testing.TB, ns *sandbox.Netns, args ...string) string {
-	t.Helper()
-	out, code := inNetns(t, ns, args...)
-	if code != 0 {
-		t.Fatalf("%s in %s exited %d:\n%s", strings.Join(args, " "), ns.Name(), code, out)
-	}
-	return out
-}
-
 // ssShowsProcess asserts that `ss FLAGS` in the namespace lists a socket on
 // port owned by the process name and pid.
 func ssShowsProcess(t testing.TB, ns *sandbox.Netns, flags string, port int, name string, pid int) {
@@ -294,22 +176,6 @@ func ssShowsProcess(t testing.TB, ns *sandbox.Netns, flags string, port int, nam
 	want := fmt.Sprintf(`users:(("%s",pid=%d,`, name, pid)
 	if !strings.Contains(out, want) {
 		t.Errorf("ss %s for port %d does not show %s; got:\n%s", flags, port, want, out)
-	}
-}
-
-// waitFor polls cond every 20 ms until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: gave up after 10s; last saw:\n%s", what, seen)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

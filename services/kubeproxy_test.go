@@ -3,15 +3,15 @@ package services
 import (
 	"strings"
 	"testing"
+
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
 
 // TestKubeProxy runs kube-proxy in a node namespace with two http
 // endpoints behind one service VIP and a second service without
 // endpoints, and uses them from a client namespace routed through the node.
 func TestKubeProxy(t *testing.T) {
-	client := testNetns(t)
-	node := testNetns(t)
-	linkPair(t, client, node, "10.0.0.1/24", "10.0.0.2/24")
+	client, node := sandboxtest.Pair(t, "ndsv-", "10.0.0.1/24", "10.0.0.2/24")
 	mustInNetns(t, client, "ip", "route", "add", "10.96.0.0/12", "via", "10.0.0.2")
 	mustInNetns(t, node, "ip", "route", "add", "default", "via", "10.0.0.1")
 	// Forwarding back out eth0 sends an ICMP redirect first, and the default

@@ -5,58 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
-	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
-
-// linkPair joins two test namespaces with a veth pair named eth0 at both
-// ends, created from inside a with its peer already in b, and gives each end
-// an address (CIDR).
-func linkPair(t *testing.T, a, b *sandbox.Netns, addrA, addrB string) {
-	t.Helper()
-	ha, err := a.NetlinkHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ha.Close()
-	hb, err := b.NetlinkHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hb.Close()
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(b.Fd())}
-	if err := ha.LinkAdd(veth); err != nil {
-		t.Fatalf("creating veth between %s and %s: %v", a.Name(), b.Name(), err)
-	}
-	for _, end := range []struct {
-		h    *netlink.Handle
-		addr string
-	}{{ha, addrA}, {hb, addrB}} {
-		l, err := end.h.LinkByName("eth0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, err := netlink.ParseAddr(end.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := end.h.AddrAdd(l, ad); err != nil {
-			t.Fatal(err)
-		}
-		if err := end.h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestServicesAcrossALink runs services on one host and uses them from
 // another over a veth link, as a lab does: HTTP, DNS, and the delayer on the
 // server's outgoing ICMP.
 func TestServicesAcrossALink(t *testing.T) {
-	client := testNetns(t)
-	server := testNetns(t)
-	linkPair(t, client, server, "10.0.0.1/24", "10.0.0.2/24")
+	client, server := sandboxtest.Pair(t, "ndsv-", "10.0.0.1/24", "10.0.0.2/24")
 
 	web := startService(t, server, "http", &HTTPParams{Listen: "10.0.0.2", Port: 80, Body: "served over the link\n"})
 	startService(t, server, "dns", &DNSParams{Listen: "10.0.0.2", Zones: []DNSZone{{Origin: "corp.test.", Records: []string{"www 60 IN A 10.0.0.2"}}}})

@@ -27,6 +27,37 @@ func killLeftovers(t *testing.T, store sandbox.Store, lab string) {
 	}
 }
 
+// cliStore is a state directory of the test's own, for labs started with
+// the netdojo binary, and its store. Its cleanup ends, by PID, what a
+// failed test leaves of the labs, then runs `netdojo clean --all`.
+func cliStore(t *testing.T, labs ...string) (string, sandbox.Store) {
+	t.Helper()
+	state := t.TempDir()
+	store := sandbox.Store{Dir: state}
+	t.Cleanup(func() {
+		for _, lab := range labs {
+			killLeftovers(t, store, lab)
+		}
+		nd(t, state, "clean", "--all")
+	})
+	return state, store
+}
+
+// p2pPairWithSetup writes the built-in p2p-pair scenario with setup steps
+// on host "left" (a YAML list) to a file of the test's own.
+func p2pPairWithSetup(t *testing.T, steps string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../scenarios/library/p2p-pair.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "p2p-pair-setup.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(string(src), "  left:\n", "  left:\n    setup: "+steps+"\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 func hostNetns(t *testing.T, store sandbox.Store, lab, host string) string {
 	t.Helper()
 	l, err := sandbox.Open(store, lab)
@@ -51,10 +82,8 @@ func TestStopEndsProcessOfHandDeletedNamespace(t *testing.T) {
 		t.Skip("no cgroup2 on this machine: a process of a deleted namespace cannot be found")
 	}
 	before := sandboxtest.Take(t)
-	state := t.TempDir()
-	store := sandbox.Store{Dir: state}
 	lab := name("procs-del")
-	t.Cleanup(func() { killLeftovers(t, store, lab); nd(t, state, "clean", "--all") })
+	state, store := cliStore(t, lab)
 	if out, code := nd(t, state, "start", "p2p-pair", "--no-faults", "--name", lab); code != 0 {
 		t.Fatalf("start: %s", out)
 	}
@@ -80,10 +109,8 @@ func TestLabProcessesAreInItsCgroup(t *testing.T) {
 	if cg == "" {
 		t.Skip("no cgroup2 on this machine")
 	}
-	state := t.TempDir()
-	store := sandbox.Store{Dir: state}
 	lab := name("procs-cg")
-	t.Cleanup(func() { killLeftovers(t, store, lab); nd(t, state, "clean", "--all") })
+	state, store := cliStore(t, lab)
 	if out, code := nd(t, state, "start", "p2p-pair", "--no-faults", "--name", lab); code != 0 {
 		t.Fatalf("start: %s", out)
 	}
@@ -135,22 +162,11 @@ func contains(list []string, s string) bool {
 // close its output; they are the lab's (in its cgroup) and stop ends them.
 func TestSetupStepBackgroundProcessesAreTheLabs(t *testing.T) {
 	before := sandboxtest.Take(t)
-	state := t.TempDir()
-	store := sandbox.Store{Dir: state}
 	lab := name("procs-bg")
-	t.Cleanup(func() { killLeftovers(t, store, lab); nd(t, state, "clean", "--all") })
-	src, err := os.ReadFile("../../scenarios/library/p2p-pair.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state, store := cliStore(t, lab)
 	// A background sleep and a double-forked daemon in its own session,
 	// both holding the step's output.
-	setup := "  left:\n    setup: [\"sleep 90 &\", \"(setsid sleep 1000 &)\", \"echo set up\"]\n"
-	yaml := strings.Replace(string(src), "  left:\n", setup, 1)
-	file := filepath.Join(t.TempDir(), "bg.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := p2pPairWithSetup(t, `["sleep 90 &", "(setsid sleep 1000 &)", "echo set up"]`)
 	// A hung start is killed well after the step bound, so the test fails
 	// instead of hanging.
 	cmd := exec.Command(binary, "--state-dir", state, "start", file, "--no-faults", "--name", lab)
@@ -230,14 +246,8 @@ func TestExecSeesOnlyTheLabsProcesses(t *testing.T) {
 	if sandbox.CgroupRoot() == "" {
 		t.Skip("no cgroup2 on this machine")
 	}
-	state := t.TempDir()
-	store := sandbox.Store{Dir: state}
 	a, b := name("procs-a"), name("procs-b")
-	t.Cleanup(func() {
-		killLeftovers(t, store, a)
-		killLeftovers(t, store, b)
-		nd(t, state, "clean", "--all")
-	})
+	state, store := cliStore(t, a, b)
 	if out, code := nd(t, state, "start", "quiz-port-443", "--seed", "1", "--name", a); code != 0 {
 		t.Fatalf("start %s: %s", a, out)
 	}
@@ -310,19 +320,9 @@ func TestSIGINTDuringALongSetupStep(t *testing.T) {
 		t.Skip("no cgroup2 on this machine")
 	}
 	before := sandboxtest.Take(t)
-	state := t.TempDir()
-	store := sandbox.Store{Dir: state}
 	lab := name("procs-int")
-	t.Cleanup(func() { killLeftovers(t, store, lab); nd(t, state, "clean", "--all") })
-	src, err := os.ReadFile("../../scenarios/library/p2p-pair.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	setup := "  left:\n    setup: [\"(setsid sleep 1000 &)\", \"sleep 999\"]\n"
-	file := filepath.Join(t.TempDir(), "int.yaml")
-	if err := os.WriteFile(file, []byte(strings.Replace(string(src), "  left:\n", setup, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	state, store := cliStore(t, lab)
+	file := p2pPairWithSetup(t, `["(setsid sleep 1000 &)", "sleep 999"]`)
 	cmd := exec.Command(binary, "--state-dir", state, "start", file, "--no-faults", "--name", lab)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out

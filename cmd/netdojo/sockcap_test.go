@@ -4,43 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/netdojo/netdojo/probe"
-	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 )
 
 func TestSocketsCommandOutput(t *testing.T) {
 	sandboxtest.NeedRoot(t, "creates a namespace with sockets to list")
-	if err := sandbox.EnsureNetnsDir(); err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("ndsc-cli-%d", os.Getpid())
-	ns, err := sandbox.CreateNetns(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ns.Close()
-		sandbox.DeleteNetns(name)
-		if sandbox.NetnsExists(name) {
-			t.Errorf("namespace %s left behind", name)
-		}
-	})
-	if err := exec.Command("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up").Run(); err != nil {
-		t.Fatal(err)
-	}
-	var l net.Listener
-	if err := ns.Do(func() error { l, err = net.Listen("tcp4", "127.0.0.1:7443"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	ns := sandboxtest.NewNetns(t, "ndsc-cli-")
+	sandboxtest.Listen(t, ns, "tcp4", "127.0.0.1:7443")
 	o := &socketsOptions{states: []string{"listening"}}
 	f, err := o.filter()
 	if err != nil {

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,101 +15,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// victims are a file, a directory and a process that a crafted state
-// names; none of them is a lab's.
-type victims struct {
-	file, dir string
-	sleep     *exec.Cmd
-	start     uint64
-}
-
-func newVictims(t *testing.T) *victims {
-	t.Helper()
-	tmp := t.TempDir()
-	v := &victims{file: filepath.Join(tmp, "file"), dir: filepath.Join(tmp, "dir")}
-	os.WriteFile(v.file, []byte("keep"), 0o644)
-	os.MkdirAll(v.dir, 0o755)
-	os.WriteFile(filepath.Join(v.dir, "inside"), []byte("keep"), 0o644)
-	v.sleep = exec.Command("sleep", "600")
-	if err := v.sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.sleep.Process.Kill(); v.sleep.Wait() })
-	for i := 0; i < 100 && v.start == 0; i++ {
-		v.start = procStart(v.sleep.Process.Pid)
-	}
-	return v
-}
-
-func (v *victims) assertAlive(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(v.file); err != nil {
-		t.Errorf("the file a crafted state named is gone: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(v.dir, "inside")); err != nil {
-		t.Errorf("the directory a crafted state named is gone: %v", err)
-	}
-	if procStart(v.sleep.Process.Pid) != v.start {
-		t.Errorf("the process %d a crafted state named was ended", v.sleep.Process.Pid)
-	}
-}
-
-// state is a crafted state.json naming the victims.
-func (v *victims) state(lab string) []byte {
-	data, _ := json.Marshal(map[string]any{
-		"lab": lab, "status": "stopping", "switch_netns": "../../.." + v.dir,
-		"hosts":      []map[string]any{{"name": "h", "netns": "../../.." + v.dir}},
-		"namespaces": []string{"../../.." + v.dir, "../../.." + v.file},
-		"etc_dirs":   []string{v.file, v.dir},
-		"processes":  []map[string]any{{"name": "p", "host": "h", "pid": v.sleep.Process.Pid, "start_time": v.start, "log": v.file}},
-	})
-	return data
-}
-
-func procStart(pid int) uint64 {
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
-}
-
 // TestACraftedStateTurnsNoCommandAgainstTheMachine: `netdojo stop
 // ../../elsewhere/x` reaching a state outside the store, and `netdojo
 // clean` over a crafted state in the store, delete no file or directory
 // and end no process they name; both exit non-zero saying why.
 func TestACraftedStateTurnsNoCommandAgainstTheMachine(t *testing.T) {
-	v := newVictims(t)
+	v := sandboxtest.NewVictims(t)
 	root := t.TempDir()
 	state := filepath.Join(root, "store")
 	outside := filepath.Join(root, "elsewhere", "x")
-	os.MkdirAll(outside, 0o755)
-	os.WriteFile(filepath.Join(outside, "state.json"), v.state("../../elsewhere/x"), 0o644)
+	sandboxtest.WriteState(t, outside, v.Crafted("../../elsewhere/x"))
 	out, code := nd(t, state, "stop", "../../elsewhere/x")
 	if code != exitUsage || !strings.Contains(out, "not a valid lab name") || strings.Contains(out, "nothing of it is left") {
 		t.Errorf("stop ../../elsewhere/x: exit %d, want %d refusing the name\n%s", code, exitUsage, out)
 	}
-	v.assertAlive(t)
+	v.AssertAlive(t)
 	if _, err := os.Stat(filepath.Join(root, "elsewhere", "x.lock")); err == nil {
 		t.Error("stop left a lock file outside the store")
 	}
 
 	evil := name("store-evil")
-	os.MkdirAll(filepath.Join(state, "labs", evil), 0o755)
-	os.WriteFile(filepath.Join(state, "labs", evil, "state.json"), v.state(evil), 0o644)
+	sandboxtest.WriteState(t, filepath.Join(state, "labs", evil), v.Crafted(evil))
 	for _, args := range [][]string{{"stop", evil}, {"clean"}, {"clean", "--all"}, {"service", evil, "h", "p", "stop"}} {
 		out, code := nd(t, state, args...)
 		if code == 0 || !strings.Contains(out, "fails its checks") || strings.Contains(out, "nothing of it is left") {
 			t.Errorf("%s over a crafted state: exit %d, want non-zero saying the state fails its checks\n%s", strings.Join(args, " "), code, out)
 		}
-		v.assertAlive(t)
+		v.AssertAlive(t)
 	}
 }
 

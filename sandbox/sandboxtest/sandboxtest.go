@@ -1,6 +1,16 @@
-// Package sandboxtest holds what root tests share: a snapshot of the
-// machine's own network namespace to prove a lab changed nothing in it, and
-// a check that nothing of a lab is left. It only reads the machine's state.
+// Package sandboxtest holds what the tests of every package share: the
+// stand-in hosts of root tests (namespaces joined by veth pairs, commands
+// and sockets inside them, netns.go), labs started and stopped with the
+// check that nothing of them is left (lab.go), hostile lab states
+// (crafted.go), a snapshot of the machine's own network namespace to prove
+// a test changed nothing in it, a wait-until helper, and NeedRoot, with
+// which each root test skips itself, saying why, for a normal user.
+//
+// It never touches the machine's own namespace except to read it, and never
+// switches a thread's namespace itself: it builds on sandbox's handles
+// (Netns.NetlinkHandle, Netns.Do). It must not import the packages whose
+// tests use it (probe, services, faults, checker), so none of them has an
+// import cycle in its tests.
 package sandboxtest
 
 import (
