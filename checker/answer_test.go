@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 )
 
@@ -45,20 +47,6 @@ func TestAnswers(t *testing.T) {
 			}
 		})
 	}
-}
-
-// seedsApart finds two seeds that draw different values of a parameter,
-// so that two labs of the same scenario have different right answers.
-func seedsApart(t *testing.T, yml, param string) (a, b uint64) {
-	t.Helper()
-	first := load(t, yml, 1).Values[param]
-	for s := uint64(2); s < 100; s++ {
-		if load(t, yml, s).Values[param] != first {
-			return 1, s
-		}
-	}
-	t.Fatalf("seeds 1 to 99 all draw %s = %s", param, first)
-	return 0, 0
 }
 
 // seededLab is one lab of a seeded scenario with the right answer to a
@@ -257,10 +245,10 @@ func TestComputedAnswers(t *testing.T) {
 	for _, cc := range computedCases {
 		t.Run(cc.name, func(t *testing.T) {
 			t.Parallel()
-			sa, sb := seedsApart(t, cc.yml, cc.param)
+			sa, sb := labtest.SeedsApart(t, cc.yml, cc.param)
 			var labs [2]seededLab
 			for i, seed := range []uint64{sa, sb} {
-				s := load(t, cc.yml, seed)
+				s := labtest.Load(t, cc.yml, seed)
 				e := start(t, s, false)
 				v := s.Values[cc.param]
 				labs[i] = seededLab{e: e, value: v}

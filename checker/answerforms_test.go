@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 )
 
@@ -37,7 +39,7 @@ networks:
 // write (right), the common near misses (wrong, with a word on what was
 // mixed up, never the answer) and garbage. Nothing here needs root.
 func TestAnswerForms(t *testing.T) {
-	c := &checker.Checker{Scenario: load(t, formsLab, 1)}
+	c := &checker.Checker{Scenario: labtest.Load(t, formsLab, 1)}
 	const (
 		errors3 = `{choice: [refused, timed-out, no-route], correct: %s}`
 		layers  = `{choice: [physical, data-link, network, transport, application], correct: %s}`
@@ -193,7 +195,7 @@ solution:
 // given yet (the culprit host, by any of its names), and words a tool
 // prints (refused) stay.
 func TestWithheldAnswers(t *testing.T) {
-	c := &checker.Checker{Scenario: load(t, withholdLab, 1)}
+	c := &checker.Checker{Scenario: labtest.Load(t, withholdLab, 1)}
 	none := func(string) bool { return false }
 	w := c.Withheld(context.Background(), none)
 	obs := "ping from h1 to 10.1.0.37: 0 of 2 answered; h37 is down; 10.1.0.370 and h370 are others; tcp to 10.1.0.37:80: the connection is refused."

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
@@ -40,7 +42,7 @@ tasks:
 // search found the VLAN room), and the check output does not state it.
 func TestPathMTUOfAVeth(t *testing.T) {
 	t.Parallel()
-	s := load(t, jumboLab, 1)
+	s := labtest.Load(t, jumboLab, 1)
 	e := startAnswers(t, s, false)
 	out := e.run("server", "ip -o link show eth0")
 	m := regexp.MustCompile(`mtu (\d+)`).FindStringSubmatch(out)
@@ -75,7 +77,7 @@ func TestPathMTUOfAVeth(t *testing.T) {
 // the lab's own size bounds it now).
 func BenchmarkSilentHopAnswer(b *testing.B) {
 	t := &testing.T{}
-	s := load(t, silentLab, 1)
+	s := labtest.Load(t, silentLab, 1)
 	e := startAnswers(b, s, false)
 	e.run(s.Values["silent"], "iptables -A OUTPUT -p icmp --icmp-type time-exceeded -j DROP")
 	e.run("server", "iptables -A INPUT -p icmp --icmp-type echo-request -j DROP")

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
@@ -20,7 +22,7 @@ import (
 func BenchmarkFailingCheck(b *testing.B) {
 	for _, bi := range scenarios.Library() {
 		b.Run(bi.Name, func(b *testing.B) {
-			s, err := scenarios.Load(bi.Path, bi.Data, loadOptions(1))
+			s, err := scenarios.Load(bi.Path, bi.Data, labtest.Options(1))
 			if err != nil {
 				b.Fatal(err)
 			}

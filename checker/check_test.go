@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/netdojo/netdojo/lab/labtest"
 )
 
 // checksLab is a client on a LAN, two routers and a server behind a
@@ -89,7 +91,7 @@ func (e *env) judge(t *testing.T, cases []checkCase) {
 
 func checksEnv(t *testing.T) *env {
 	t.Helper()
-	return start(t, load(t, checksLab, 0), false)
+	return start(t, labtest.Load(t, checksLab, 0), false)
 }
 
 func TestReachCheck(t *testing.T) {

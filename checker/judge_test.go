@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
 	labpkg "github.com/netdojo/netdojo/lab"
@@ -40,7 +42,7 @@ networks:
 // same_process the process that ran when the lab started.
 func TestIdentityChecks(t *testing.T) {
 	t.Parallel()
-	e := startJudge(t, load(t, identityLab, 0), false)
+	e := startJudge(t, labtest.Load(t, identityLab, 0), false)
 	e.judge(t, []checkCase{
 		{"the scenario's own service passes an http goal", `http: {from: client, url: "http://10.0.0.80/"}`, true, "200 OK"},
 		{"a named service with another body fails", `http: {from: client, url: "http://10.0.0.80/", service: server/other}`, false, "not the lab's own service"},
@@ -166,16 +168,5 @@ func TestTaskClearsFaults(t *testing.T) {
 
 // loadBuiltin loads a built-in scenario with seed 1.
 func loadBuiltin(name string) func(t *testing.T) *scenarios.Scenario {
-	return func(t *testing.T) *scenarios.Scenario {
-		t.Helper()
-		b, err := scenarios.LookupBuiltin(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := scenarios.Load(b.Path, b.Data, loadOptions(1))
-		if err != nil {
-			t.Fatalf("loading %s: %v", name, err)
-		}
-		return s
-	}
+	return func(t *testing.T) *scenarios.Scenario { return labtest.Builtin(t, name, 1) }
 }

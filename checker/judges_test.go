@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/probe"
 )
@@ -167,7 +169,7 @@ func (e *env) runIn(host, script string) {
 // shows and nothing else; garbage is named as such.
 func TestPcapJudge(t *testing.T) {
 	t.Parallel()
-	e := start(t, load(t, pcapLab, 0), false)
+	e := start(t, labtest.Load(t, pcapLab, 0), false)
 	e.run("server", "iptables -A INPUT -p tcp --dport 81 -j REJECT --reject-with tcp-reset && iptables -A INPUT -p tcp --dport 82 -j DROP")
 	pcaps := map[string]string{
 		"unanswered SYNs": capture(t, e, "tcp port 82", func() { e.runIn("client", "nc -z -w 1 10.0.1.80 82") }),
@@ -265,7 +267,7 @@ networks:
 // fragmentation-needed), and the same download with the ICMP let through.
 func TestPcapJudgeBlackHole(t *testing.T) {
 	t.Parallel()
-	e := start(t, load(t, blackHoleLab, 0), false)
+	e := start(t, labtest.Load(t, blackHoleLab, 0), false)
 	a := decodeAnswer(t, `{pcap: {proves: frag-needed-missing}}`)
 	healthy := captureOn(t, e, "server", "tcp port 80 or icmp", func() {
 		e.run("client", "curl -s -o /dev/null -m 5 http://203.0.113.80/")

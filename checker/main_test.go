@@ -5,38 +5,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
-	"github.com/netdojo/netdojo/faults"
 	labpkg "github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 	"go.yaml.in/yaml/v3"
 )
 
-// TestMain lets the test binary stand in for netdojo inside lab hosts:
-// lab.Command re-executes it as `__enter`, services as `__service`.
+// TestMain lets the test binary stand in for netdojo inside lab hosts.
 func TestMain(m *testing.M) {
-	sandboxtest.Main(m, "checker", map[string]func([]string) int{services.ServiceCommand: services.Main})
+	labtest.Main(m, "checker")
 }
 
 // labName is a fresh lab name with this suite's prefix.
 func labName() string { return sandboxtest.LabName("ck") }
-
-func loadOptions(seed uint64) scenarios.Options {
-	return scenarios.Options{Seed: seed, Services: services.Registry{}, Faults: faults.Registry{}}
-}
-
-// load checks and resolves a scenario given as YAML.
-func load(t *testing.T, yml string, seed uint64) *scenarios.Scenario {
-	t.Helper()
-	s, err := scenarios.Load("test.yaml", []byte(yml), loadOptions(seed))
-	if err != nil {
-		t.Fatalf("test scenario: %v", err)
-	}
-	return s
-}
 
 // env is a running lab with a checker over it.
 type env struct {
@@ -54,12 +39,10 @@ func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *env {
 	return startNamed(t, labName(), s, withFaults)
 }
 
-// startNamed is start under a given lab name (sandboxtest.StartLab).
+// startNamed is start under a given lab name (labtest.Start).
 func startNamed(t testing.TB, name string, s *scenarios.Scenario, withFaults bool) *env {
 	t.Helper()
-	lab := sandboxtest.StartLab(t, sandboxtest.NewStore(t), name, func(ctx context.Context, o sandbox.Options) (*sandbox.Lab, error) {
-		return labpkg.Start(ctx, s, o, withFaults)
-	})
+	lab := labtest.Start(t, name, s, withFaults)
 	return &env{t: t, lab: lab, s: s, c: &checker.Checker{Lab: lab, Scenario: s, Faults: labpkg.NewFaults(lab, s)}}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 )
 
@@ -15,7 +17,7 @@ import (
 // its address as ip addr prints it (with its prefix length) or by an IPv6
 // address written another way. Near misses stay wrong.
 func TestMoreAnswerForms(t *testing.T) {
-	c := &checker.Checker{Scenario: load(t, formsLab, 1)}
+	c := &checker.Checker{Scenario: labtest.Load(t, formsLab, 1)}
 	const (
 		errors3 = `{choice: [refused, timed-out, no-route], correct: %s}`
 		layers  = `{choice: [physical, data-link, network, transport, application], correct: %s}`

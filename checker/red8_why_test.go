@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 )
 
@@ -21,7 +23,7 @@ func TestTheCauseIsHiddenWhileTheWhyIsOpen(t *testing.T) {
     prompt: which host?
     answer: {choice: [10.0.1.1, 10.0.2.80], correct: 10.0.1.1}
 `
-	c := &checker.Checker{Scenario: load(t, yml, 1)}
+	c := &checker.Checker{Scenario: labtest.Load(t, yml, 1)}
 	none := func(string) bool { return false }
 	if !c.OpenWhy(none) {
 		t.Error("an open question about the cause in words is not seen")
@@ -51,7 +53,7 @@ func TestHowAConnectionFailsIsHiddenWhileTheQuizIsOpen(t *testing.T) {
     prompt: why?
     answer: {choice: [bridge-netfilter, missing-dnat], correct: bridge-netfilter}
 `
-	c := &checker.Checker{Scenario: load(t, yml, 1)}
+	c := &checker.Checker{Scenario: labtest.Load(t, yml, 1)}
 	if !c.OpenErrorQuiz(func(string) bool { return false }) {
 		t.Error("an open question about error classes is not seen")
 	}

@@ -12,19 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/lab"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
-	"github.com/netdojo/netdojo/services"
 )
 
-// TestMain lets the test binary stand in for netdojo inside lab hosts:
-// lab.Command re-executes it as `__enter`, services as `__service`.
+// TestMain lets the test binary stand in for netdojo inside lab hosts.
 func TestMain(m *testing.M) {
-	sandboxtest.Main(m, "lab", map[string]func([]string) int{services.ServiceCommand: services.Main})
+	labtest.Main(m, "lab")
 }
 
 // orderLab proves the order of a start in its own setup: the server's
@@ -56,38 +56,14 @@ tasks:
       reach: {from: client, to: server, port: 80, expect: open}
 `
 
-func load(t *testing.T, yml string) *scenarios.Scenario {
-	t.Helper()
-	s, err := scenarios.Load("test.yaml", []byte(yml), scenarios.Options{Seed: 1, Services: services.Registry{}, Faults: faults.Registry{}})
-	if err != nil {
-		t.Fatalf("test scenario: %v", err)
-	}
-	return s
-}
-
-// start starts a lab named lab-XXXX of s and registers its stop, which
-// must leave nothing behind.
+// start starts a lab named lab-XXXX of s (labtest.Start).
 func start(t *testing.T, s *scenarios.Scenario, withFaults bool) *sandbox.Lab {
 	t.Helper()
-	sandboxtest.NeedRoot(t, "starts a lab of network namespaces")
-	store := sandbox.Store{Dir: t.TempDir()}
-	name := fmt.Sprintf("lab-%04x", rand.IntN(1<<16))
-	l, err := lab.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, withFaults)
-	if err != nil {
-		t.Fatalf("starting lab %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		l.Close()
-		if err := lab.Stop(store, name); err != nil {
-			t.Errorf("stopping lab %s: %v", name, err)
-		}
-		sandboxtest.AssertNoLeftovers(t, store, name)
-	})
-	return l
+	return labtest.Start(t, sandboxtest.LabName("lab-"), s, withFaults)
 }
 
 func TestStartRunsServicesThenSetupThenFaultsThenTheBaseline(t *testing.T) {
-	s := load(t, orderLab)
+	s := labtest.Load(t, orderLab, 1)
 	l := start(t, s, true)
 	fs := lab.NewFaults(l, s)
 	t.Run("the fault is injected after the setup, which saw the service listening", func(t *testing.T) {
@@ -135,7 +111,7 @@ func TestStartRunsServicesThenSetupThenFaultsThenTheBaseline(t *testing.T) {
 }
 
 func TestStartWithoutFaultsThenInjectAndRevert(t *testing.T) {
-	s := load(t, orderLab)
+	s := labtest.Load(t, orderLab, 1)
 	l := start(t, s, false)
 	fs := lab.NewFaults(l, s)
 	if err := fs.Cleared(context.Background(), 0); err != nil {
@@ -172,7 +148,7 @@ func TestStartWithoutFaultsThenInjectAndRevert(t *testing.T) {
 
 func TestStartRollsBackAFailingSetup(t *testing.T) {
 	sandboxtest.NeedRoot(t, "starts a lab of network namespaces")
-	s := load(t, strings.Replace(orderLab, `      - "ss -Htln 'sport = :80' | grep -q ."`, `      - "echo broken; exit 3"`, 1))
+	s := labtest.Load(t, strings.Replace(orderLab, `      - "ss -Htln 'sport = :80' | grep -q ."`, `      - "echo broken; exit 3"`, 1), 1)
 	store := sandbox.Store{Dir: t.TempDir()}
 	name := fmt.Sprintf("lab-%04x", rand.IntN(1<<16))
 	l, err := lab.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, true)
@@ -200,7 +176,7 @@ func runIn(t *testing.T, l *sandbox.Lab, host, script string) (string, error) {
 }
 
 func TestRunStep(t *testing.T) {
-	s := load(t, orderLab)
+	s := labtest.Load(t, orderLab, 1)
 	l := start(t, s, false)
 	ctx := context.Background()
 	t.Run("a step ends with its shell, whatever it leaves in the background", func(t *testing.T) {
@@ -249,7 +225,7 @@ func TestRunStep(t *testing.T) {
 }
 
 func TestService(t *testing.T) {
-	s := load(t, orderLab)
+	s := labtest.Load(t, orderLab, 1)
 	l := start(t, s, false)
 	ctx := context.Background()
 	pid := func() int {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/verify"
@@ -16,7 +18,7 @@ import (
 func BenchmarkVerifyLibrary(b *testing.B) {
 	for _, bi := range scenarios.Library() {
 		b.Run(bi.Name, func(b *testing.B) {
-			s, err := scenarios.Load(bi.Path, bi.Data, loadOptions(1))
+			s, err := scenarios.Load(bi.Path, bi.Data, labtest.Options(1))
 			if err != nil {
 				b.Fatal(err)
 			}

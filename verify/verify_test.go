@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netdojo/netdojo/lab/labtest"
+
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
@@ -27,7 +29,7 @@ type verifyCase struct {
 func loadTestdata(file string) func(t *testing.T) *scenarios.Scenario {
 	return func(t *testing.T) *scenarios.Scenario {
 		t.Helper()
-		s, err := scenarios.LoadFile("testdata/"+file, loadOptions(1))
+		s, err := scenarios.LoadFile("testdata/"+file, labtest.Options(1))
 		if err != nil {
 			t.Fatalf("loading %s: %v", file, err)
 		}
@@ -35,19 +37,9 @@ func loadTestdata(file string) func(t *testing.T) *scenarios.Scenario {
 	}
 }
 
+// loadBuiltin loads a built-in scenario with seed 1.
 func loadBuiltin(name string) func(t *testing.T) *scenarios.Scenario {
-	return func(t *testing.T) *scenarios.Scenario {
-		t.Helper()
-		b, err := scenarios.LookupBuiltin(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := scenarios.Load(b.Path, b.Data, loadOptions(1))
-		if err != nil {
-			t.Fatalf("loading %s: %v", name, err)
-		}
-		return s
-	}
+	return func(t *testing.T) *scenarios.Scenario { return labtest.Builtin(t, name, 1) }
 }
 
 var verifyCases = []verifyCase{
@@ -317,9 +309,9 @@ wrong_fixes:
 func TestVerifySeededScenario(t *testing.T) {
 	sandboxtest.NeedRoot(t, "verifies a seeded scenario on labs of network namespaces")
 	t.Parallel()
-	sa, sb := seedsApart(t, seededScenario, "port")
+	sa, sb := labtest.SeedsApart(t, seededScenario, "port")
 	for _, seed := range []uint64{sa, sb} {
-		s := load(t, seededScenario, seed)
+		s := labtest.Load(t, seededScenario, seed)
 		// The scenario format rejects ${computed} as an undefined
 		// parameter, so it is set here, as the format documents it.
 		for i := range s.Solution {
