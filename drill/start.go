@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -142,31 +141,11 @@ func spawnRunner(lab *sandbox.Lab, dir string, argv []string) error {
 	}
 	p := sandbox.Process{Name: RunnerName, PID: cmd.Process.Pid}
 	for i := 0; i < 100 && p.StartTime == 0; i++ {
-		p.StartTime = startTime(p.PID)
+		p.StartTime = sandbox.ProcStartTime(p.PID)
 	}
 	go cmd.Wait()
 	lab.State.Processes = append(lab.State.Processes, p)
 	return lab.Save()
-}
-
-// startTime is a process's start time from /proc/PID/stat (field 22), so
-// that a reused PID is never taken for the runner.
-func startTime(pid int) uint64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(fields[19], 10, 64)
-	return v
 }
 
 // RunMain is the runner: it loads the drill its directory names, opens the

@@ -191,7 +191,7 @@ func (l *Lab) Spawn(host, name string, argv ...string) (Process, error) {
 	}
 	p := Process{Name: name, Host: host, PID: cmd.Process.Pid, Log: logPath}
 	for i := 0; i < 100 && p.StartTime == 0; i++ {
-		p.StartTime = procStartTime(p.PID)
+		p.StartTime = ProcStartTime(p.PID)
 	}
 	// Reap it if it ends while this netdojo runs; it may outlive us.
 	go cmd.Wait()
@@ -206,7 +206,7 @@ func (l *Lab) Spawn(host, name string, argv ...string) (Process, error) {
 
 // Alive reports whether a recorded process still runs.
 func (p Process) Alive() bool {
-	return p.PID > 0 && procStartTime(p.PID) == p.StartTime && processAlive(p.PID)
+	return p.PID > 0 && ProcStartTime(p.PID) == p.StartTime && processAlive(p.PID)
 }
 
 // Runs reports whether pid is the recorded process or runs under it. A

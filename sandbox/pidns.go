@@ -80,7 +80,7 @@ func (l *Lab) startInit() error {
 	}
 	p := &Process{Name: LabInitName, PID: cmd.Process.Pid}
 	for i := 0; i < 100 && p.StartTime == 0; i++ {
-		p.StartTime = procStartTime(p.PID)
+		p.StartTime = ProcStartTime(p.PID)
 	}
 	go cmd.Wait() // reaped if it ends while this netdojo runs
 	l.mu.Lock()
@@ -109,7 +109,7 @@ func initAlive(p *Process, lab string) bool {
 // lab's marker in its environment, and in the lab's cgroup when there is
 // one.
 func provablyInit(p *Process, lab string) bool {
-	if p == nil || p.PID <= 0 || procStartTime(p.PID) != p.StartTime || NSPID(p.PID) != 1 {
+	if p == nil || p.PID <= 0 || ProcStartTime(p.PID) != p.StartTime || NSPID(p.PID) != 1 {
 		return false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
@@ -236,7 +236,7 @@ func joinPidns(arg, path string, argv []string) error {
 		return fmt.Errorf("opening the lab's process namespace: %w", err)
 	}
 	// Checked after opening: the descriptor is the init's namespace.
-	if procStartTime(pid) != start {
+	if ProcStartTime(pid) != start {
 		return fmt.Errorf("the lab's init (pid %d) has ended; stop the lab and start it again", pid)
 	}
 	if err := unix.Setns(fd, unix.CLONE_NEWPID); err != nil {

@@ -392,7 +392,7 @@ const LabMarker = "NETDOJO_LAB"
 // that fails either is left alone. (Later markers, such as a cgroup per
 // lab, belong here.)
 func provablyLabs(p Process, lab string) bool {
-	if p.PID <= 1 || p.PID == os.Getpid() || p.StartTime == 0 || procStartTime(p.PID) != p.StartTime {
+	if p.PID <= 1 || p.PID == os.Getpid() || p.StartTime == 0 || ProcStartTime(p.PID) != p.StartTime {
 		return false
 	}
 	return hasLabMarker(p.PID, lab) || InLabCgroup(p.PID, lab)
@@ -413,52 +413,46 @@ func hasLabMarker(pid int, lab string) bool {
 	return false
 }
 
-// processAlive is true for a process that exists and is not a zombie.
-func processAlive(pid int) bool {
+// procStat is the fields of /proc/PID/stat after the command name (the
+// first is the state, field 3), nil when the process is gone.
+func procStat(pid int) []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-// procStartTime is field 22 of /proc/PID/stat, 0 when the process is gone.
-func procStartTime(pid int) uint64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+		return nil
 	}
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+// processAlive is true for a process that exists and is not a zombie.
+func processAlive(pid int) bool {
+	f := procStat(pid)
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// ProcStartTime is a process's start time (field 22 of /proc/PID/stat, in
+// clock ticks since boot), 0 when it is gone: with the PID, what tells a
+// recorded process from a later one that reused its PID.
+func ProcStartTime(pid int) uint64 {
+	f := procStat(pid)
+	if len(f) < 20 {
 		return 0
 	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(fields[19], 10, 64)
+	v, _ := strconv.ParseUint(f[19], 10, 64)
 	return v
 }
 
 // procParent is the parent of a process, 0 when it is gone.
 func procParent(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f := procStat(pid)
+	if len(f) < 2 {
 		return 0
 	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 2 {
-		return 0
-	}
-	v, _ := strconv.Atoi(fields[1])
+	v, _ := strconv.Atoi(f[1])
 	return v
 }
 

@@ -2,12 +2,9 @@ package sandboxtest
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/netdojo/netdojo/sandbox"
@@ -42,7 +39,7 @@ func NewVictims(t testing.TB) *Victims {
 	}
 	t.Cleanup(func() { v.Sleep.Process.Kill(); v.Sleep.Wait() })
 	for i := 0; i < 100 && v.Start == 0; i++ {
-		v.Start = procStartTime(v.Sleep.Process.Pid)
+		v.Start = sandbox.ProcStartTime(v.Sleep.Process.Pid)
 	}
 	if v.Start == 0 {
 		t.Fatalf("reading the start time of process %d", v.Sleep.Process.Pid)
@@ -63,7 +60,7 @@ func (v *Victims) AssertAlive(t testing.TB) {
 	if _, err := os.Stat(filepath.Join(v.Dir, "inside")); err != nil {
 		t.Errorf("the directory a crafted state named is gone: %v", err)
 	}
-	if v.Sleep.ProcessState != nil || procStartTime(v.PID()) != v.Start {
+	if v.Sleep.ProcessState != nil || sandbox.ProcStartTime(v.PID()) != v.Start {
 		t.Errorf("the process %d a crafted state named was ended", v.PID())
 	}
 }
@@ -96,21 +93,4 @@ func WriteState(t testing.TB, dir string, st map[string]any) {
 	if err := os.WriteFile(filepath.Join(dir, "state.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// procStartTime is field 22 of /proc/PID/stat (what a state records), 0
-// when the process is gone.
-func procStartTime(pid int) uint64 {
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
 }
