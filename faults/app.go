@@ -28,7 +28,7 @@ import (
 
 func appKinds() []Kind {
 	return []Kind{
-		{
+		kind(Spec[*DeadServerParams]{
 			Name:      "resolver-dead-server",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -42,12 +42,11 @@ func appKinds() []Kind {
 			Fix: "Look at /etc/resolv.conf: the nameserver is wrong. `dig @ADDRESS NAME` shows nothing answers there. " +
 				"Write the right one in place: `echo 'nameserver 10.0.1.53' > /etc/resolv.conf` (keep the search and options lines); " +
 				"`sed -i` fails on the bind-mounted file.",
-			NewParams: func() Params { return &DeadServerParams{} },
-			Apply:     applyDeadServer,
-			Revert:    revertResolvConf,
-			Observe:   observeDeadServer,
-			Cleared:   clearedDeadServer,
-		},
+			Apply:   applyDeadServer,
+			Revert:  revertResolvConf[*DeadServerParams],
+			Observe: observeDeadServer,
+			Cleared: clearedDeadServer,
+		}),
 		dnsModeKind("dns-servfail", services.DNSServfail,
 			"The lab's DNS server answers SERVFAIL for a name.",
 			"`dig NAME` prints \"status: SERVFAIL\" with no answer, at once; glibc tries the next nameserver, then "+
@@ -62,7 +61,7 @@ func appKinds() []Kind {
 				"nothing (exit status 2); curl prints \"Could not resolve host: NAME\"; Go says \"no such host\". Other names of the zone resolve.",
 			"Compare the server's answer with the zone the name should be in (`dig @SERVER NAME`, `dig @SERVER zone SOA`), "+
 				"and repair the server: in a lab, restart its dns service with the record back."),
-		{
+		kind(Spec[*DNSSlowParams]{
 			Name:      "dns-slow",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -72,12 +71,11 @@ func appKinds() []Kind {
 				"Every program that resolves NAME starts slowly: glibc asks A and AAAA (and each search domain), so a 2 s delay makes a lookup take several seconds.",
 			Fix: "Measure with `dig NAME` (Query time) against each server (`dig @SERVER NAME`) and point the client at a fast one, " +
 				"or repair the slow server: in a lab, restart its dns service without the delay.",
-			NewParams: func() Params { return &DNSSlowParams{} },
-			Apply:     applyDNSFault,
-			Revert:    revertDNSFault,
-			Observe:   observeDNSSlow,
-			Cleared:   clearedDNSSlow,
-		},
+			Apply:   applyDNSFault[*DNSSlowParams],
+			Revert:  revertDNSFault[*DNSSlowParams],
+			Observe: observeDNSSlow,
+			Cleared: clearedDNSSlow,
+		}),
 		dnsModeKind("dns-refused", services.DNSRefused,
 			"The lab's DNS server refuses queries for a name (REFUSED).",
 			"`dig NAME` prints \"status: REFUSED\" and often \";; WARNING: recursion requested but not available\"; "+
@@ -91,7 +89,7 @@ func appKinds() []Kind {
 				"they fail, and `dig +tcp @SERVER NAME` tells the two apart.",
 			"Make sure TCP port 53 is reachable from the client to the server (firewalls must pass TCP 53 as well as UDP), "+
 				"and make the answer small enough for UDP or EDNS if truncation is not expected."),
-		{
+		kind(Spec[*SearchParams]{
 			Name:      "wrong-search-domain",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -101,13 +99,12 @@ func appKinds() []Kind {
 				"`dig +search SHORTNAME` shows the domain it tried.",
 			Fix: "Read the search line of /etc/resolv.conf and put the right domain back: " +
 				"`echo 'search corp.test' >> /etc/resolv.conf` or rewrite the file in place.",
-			NewParams: func() Params { return &SearchParams{} },
-			Apply:     applyWrongSearch,
-			Revert:    revertResolvConf,
-			Observe:   observeWrongSearch,
-			Cleared:   clearedWrongSearch,
-		},
-		{
+			Apply:   applyWrongSearch,
+			Revert:  revertResolvConf[*SearchParams],
+			Observe: observeWrongSearch,
+			Cleared: clearedWrongSearch,
+		}),
+		kind(Spec[*WrongRecordParams]{
 			Name:      "wrong-record",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -117,13 +114,12 @@ func appKinds() []Kind {
 				"or reaches the wrong service. `ping NAME` shows the wrong address in its first line.",
 			Fix: "Compare the answer with the address the server really has (`ip -br addr` on the server, or the inventory), " +
 				"then correct the record on the DNS server: in a lab, restart its dns service with the right zone.",
-			NewParams: func() Params { return &WrongRecordParams{} },
-			Apply:     applyDNSFault,
-			Revert:    revertDNSFault,
-			Observe:   observeWrongRecord,
-			Cleared:   clearedWrongRecord,
-		},
-		{
+			Apply:   applyDNSFault[*WrongRecordParams],
+			Revert:  revertDNSFault[*WrongRecordParams],
+			Observe: observeWrongRecord,
+			Cleared: clearedWrongRecord,
+		}),
+		kind(Spec[*StaleHostsParams]{
 			Name:      "stale-hosts-entry",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -133,13 +129,12 @@ func appKinds() []Kind {
 				"they time out or reach the wrong host.",
 			Fix: "Compare `getent hosts NAME` with `dig +short NAME`; when they differ, look in /etc/hosts (files come before dns in " +
 				"/etc/nsswitch.conf) and remove the stale line in place: `grep -v NAME /etc/hosts > /tmp/hosts && cat /tmp/hosts > /etc/hosts`.",
-			NewParams: func() Params { return &StaleHostsParams{} },
-			Apply:     applyStaleHosts,
-			Revert:    revertHosts,
-			Observe:   observeStaleHosts,
-			Cleared:   clearedStaleHosts,
-		},
-		{
+			Apply:   applyStaleHosts,
+			Revert:  revertHosts,
+			Observe: observeStaleHosts,
+			Cleared: clearedStaleHosts,
+		}),
+		kind(Spec[*BackendParams]{
 			Name:      "proxy-backend-down",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -149,15 +144,14 @@ func appKinds() []Kind {
 				"prints \"Couldn't connect to server\" (connection refused).",
 			Fix: "Follow the proxy to its backend (its configuration, or `ss -tnp` on the proxy host), see the backend refuse, " +
 				"and start the backend service again on the backend host.",
-			NewParams: func() Params { return &BackendParams{} },
-			Apply:     applyBackendDown,
-			Revert:    revertBackendDown,
-			Observe: func(ctx context.Context, e *Env, p Params) error {
-				return observeProxyStatus(ctx, e, p.(*BackendParams).Service, http.StatusBadGateway)
+			Apply:  applyBackendDown,
+			Revert: revertBackendDown,
+			Observe: func(ctx context.Context, e *Env, p *BackendParams) error {
+				return observeProxyStatus(ctx, e, p.Service, http.StatusBadGateway)
 			},
 			Cleared: clearedBackendDown,
-		},
-		{
+		}),
+		kind(Spec[*BackendHungParams]{
 			Name:      "proxy-backend-hung",
 			Layer:     LayerApp,
 			NeedsHost: true,
@@ -168,14 +162,13 @@ func appKinds() []Kind {
 				"or the same when dropped); `ss -tn` on the proxy host shows connections to the backend in SYN-SENT (drop) or ESTAB with nothing received (slow).",
 			Fix: "Time the backend directly from the proxy host (`curl -w '%{time_total}'`); when its port drops packets, remove the DROP rule " +
 				"on the backend host (`iptables -L INPUT -n --line-numbers`, then `iptables -D INPUT N`); when it is slow, repair or restart the backend.",
-			NewParams: func() Params { return &BackendHungParams{} },
-			Apply:     applyBackendHung,
-			Revert:    revertBackendHung,
-			Observe: func(ctx context.Context, e *Env, p Params) error {
-				return observeProxyStatus(ctx, e, p.(*BackendHungParams).Service, http.StatusGatewayTimeout)
+			Apply:  applyBackendHung,
+			Revert: revertBackendHung,
+			Observe: func(ctx context.Context, e *Env, p *BackendHungParams) error {
+				return observeProxyStatus(ctx, e, p.Service, http.StatusGatewayTimeout)
 			},
 			Cleared: clearedBackendHung,
-		},
+		}),
 	}
 }
 
@@ -432,32 +425,31 @@ func checkDNSType(field, t string) error {
 
 // dnsModeKind is a DNS server fault that only sets a mode.
 func dnsModeKind(name, mode, summary, symptom, fix string) Kind {
-	params := func(p Params) *DNSModeParams {
-		x := p.(*DNSModeParams)
-		x.mode = mode
-		return x
+	params := func(p *DNSModeParams) *DNSModeParams {
+		p.mode = mode
+		return p
 	}
-	return Kind{
+	return kind(Spec[*DNSModeParams]{
 		Name:      name,
 		Layer:     LayerApp,
 		NeedsHost: true,
 		Summary:   summary,
 		Symptom:   symptom,
 		Fix:       fix,
-		NewParams: func() Params { return &DNSModeParams{mode: mode} },
-		Apply: func(ctx context.Context, e *Env, p Params) error {
+		New:       func() *DNSModeParams { return &DNSModeParams{mode: mode} },
+		Apply: func(ctx context.Context, e *Env, p *DNSModeParams) error {
 			return applyDNSFault(ctx, e, params(p))
 		},
-		Revert: func(ctx context.Context, e *Env, p Params) error {
+		Revert: func(ctx context.Context, e *Env, p *DNSModeParams) error {
 			return revertDNSFault(ctx, e, params(p))
 		},
-		Observe: func(ctx context.Context, e *Env, p Params) error {
+		Observe: func(ctx context.Context, e *Env, p *DNSModeParams) error {
 			return observeDNSMode(ctx, e, params(p))
 		},
-		Cleared: func(ctx context.Context, e *Env, p Params) error {
+		Cleared: func(ctx context.Context, e *Env, p *DNSModeParams) error {
 			return clearedDNSMode(ctx, e, params(p))
 		},
-	}
+	})
 }
 
 // --- DNS server faults: restart the host's dns service with a fault mode.
@@ -496,6 +488,7 @@ func currentDNSParams(e *Env, name string) (*services.DNSParams, error) {
 // dnsFaultParams are the parameters of a fault that is one fault mode of
 // one dns service.
 type dnsFaultParams interface {
+	Params
 	dnsService() string
 	fault() services.DNSFault
 }
@@ -506,13 +499,11 @@ func (p *WrongRecordParams) dnsService() string { return p.Service }
 
 // applyDNSFault and revertDNSFault are Apply and Revert of the faults whose
 // parameters are a dnsFaultParams.
-func applyDNSFault(ctx context.Context, e *Env, p Params) error {
-	x := p.(dnsFaultParams)
+func applyDNSFault[P dnsFaultParams](ctx context.Context, e *Env, x P) error {
 	return applyDNSFaults(ctx, e, x.dnsService(), func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{x.fault()} })
 }
 
-func revertDNSFault(ctx context.Context, e *Env, p Params) error {
-	x := p.(dnsFaultParams)
+func revertDNSFault[P dnsFaultParams](ctx context.Context, e *Env, x P) error {
 	return revertDNSFaults(ctx, e, x.dnsService(), func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{x.fault()} })
 }
 
@@ -615,8 +606,7 @@ func observeDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {
 	return nil
 }
 
-func observeDNSSlow(ctx context.Context, e *Env, p Params) error {
-	x := p.(*DNSSlowParams)
+func observeDNSSlow(ctx context.Context, e *Env, x *DNSSlowParams) error {
 	server, err := dnsServerAddr(e, x.Service)
 	if err != nil {
 		return err
@@ -641,8 +631,7 @@ func observeDNSSlow(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func observeWrongRecord(ctx context.Context, e *Env, p Params) error {
-	x := p.(*WrongRecordParams)
+func observeWrongRecord(ctx context.Context, e *Env, x *WrongRecordParams) error {
 	server, err := dnsServerAddr(e, x.Service)
 	if err != nil {
 		return err
@@ -742,10 +731,12 @@ func restoreEtc(e *Env, name string) error {
 	return os.Remove(saved)
 }
 
-func revertResolvConf(ctx context.Context, e *Env, _ Params) error {
+func revertResolvConf[P Params](ctx context.Context, e *Env, _ P) error {
 	return restoreEtc(e, "resolv.conf")
 }
-func revertHosts(ctx context.Context, e *Env, _ Params) error { return restoreEtc(e, "hosts") }
+func revertHosts(ctx context.Context, e *Env, _ *StaleHostsParams) error {
+	return restoreEtc(e, "hosts")
+}
 
 // rewriteResolvConf replaces every line starting with key by lines.
 func rewriteResolvConf(content []byte, key string, lines []string) []byte {
@@ -776,8 +767,7 @@ func readHostResolvConf(e *Env) (probe.ResolvConf, error) {
 	return probe.ReadResolvConf(path)
 }
 
-func applyDeadServer(ctx context.Context, e *Env, p Params) error {
-	x := p.(*DeadServerParams)
+func applyDeadServer(ctx context.Context, e *Env, x *DeadServerParams) error {
 	path, content, err := saveEtc(e, "resolv.conf")
 	if err != nil {
 		return err
@@ -825,8 +815,7 @@ func unusedAddr(e *Env) (netip.Addr, error) {
 
 // observeDeadServer asks the host's resolvers, as its resolver library
 // would; the symptom is that none answers.
-func observeDeadServer(ctx context.Context, e *Env, p Params) error {
-	x := p.(*DeadServerParams)
+func observeDeadServer(ctx context.Context, e *Env, x *DeadServerParams) error {
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
@@ -844,8 +833,7 @@ func observeDeadServer(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func applyWrongSearch(ctx context.Context, e *Env, p Params) error {
-	x := p.(*SearchParams)
+func applyWrongSearch(ctx context.Context, e *Env, x *SearchParams) error {
 	path, content, err := saveEtc(e, "resolv.conf")
 	if err != nil {
 		return err
@@ -857,8 +845,7 @@ func applyWrongSearch(ctx context.Context, e *Env, p Params) error {
 // observeWrongSearch resolves the short name the way glibc does with the
 // host's resolv.conf (the search list, then the name as it is); the
 // symptom is that no candidate has an address.
-func observeWrongSearch(ctx context.Context, e *Env, p Params) error {
-	x := p.(*SearchParams)
+func observeWrongSearch(ctx context.Context, e *Env, x *SearchParams) error {
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
@@ -879,8 +866,7 @@ func observeWrongSearch(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func applyStaleHosts(ctx context.Context, e *Env, p Params) error {
-	x := p.(*StaleHostsParams)
+func applyStaleHosts(ctx context.Context, e *Env, x *StaleHostsParams) error {
 	path, content, err := saveEtc(e, "hosts")
 	if err != nil {
 		return err
@@ -899,8 +885,7 @@ func applyStaleHosts(ctx context.Context, e *Env, p Params) error {
 
 // observeStaleHosts compares what the host's own name lookup gives (the
 // hosts file comes first) with what its DNS server says.
-func observeStaleHosts(ctx context.Context, e *Env, p Params) error {
-	x := p.(*StaleHostsParams)
+func observeStaleHosts(ctx context.Context, e *Env, x *StaleHostsParams) error {
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
@@ -1017,16 +1002,14 @@ func observeProxyStatus(ctx context.Context, e *Env, service string, want int) e
 	return nil
 }
 
-func applyBackendDown(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BackendParams)
+func applyBackendDown(ctx context.Context, e *Env, x *BackendParams) error {
 	if _, _, err := services.ScenarioParams(e.Scenario, e.Host, x.Service); err != nil {
 		return err
 	}
 	return e.Lab.StopProcess(e.Host, x.Service)
 }
 
-func revertBackendDown(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BackendParams)
+func revertBackendDown(ctx context.Context, e *Env, x *BackendParams) error {
 	k, sp, err := services.ScenarioParams(e.Scenario, e.Host, x.Service)
 	if err != nil {
 		return err
@@ -1040,8 +1023,7 @@ func hungRule(port uint16) []string {
 	return []string{"-p", "tcp", "--dport", strconv.Itoa(int(port)), "-m", "comment", "--comment", "netdojo fault proxy-backend-hung", "-j", "DROP"}
 }
 
-func applyBackendHung(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BackendHungParams)
+func applyBackendHung(ctx context.Context, e *Env, x *BackendHungParams) error {
 	px, err := findProxy(e, x.Service)
 	if err != nil {
 		return err
@@ -1063,8 +1045,7 @@ func applyBackendHung(ctx context.Context, e *Env, p Params) error {
 	return services.Restart(ctx, e.Lab, e.Host, x.Service, k.Name, hp)
 }
 
-func revertBackendHung(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BackendHungParams)
+func revertBackendHung(ctx context.Context, e *Env, x *BackendHungParams) error {
 	if x.Mode == HungDrop {
 		px, err := findProxy(e, x.Service)
 		if err != nil {

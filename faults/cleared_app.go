@@ -47,7 +47,7 @@ func wantedResolvConf(e *Env) (scenarios.DNS, error) {
 // clearedDeadServer wants the host's resolver to ask its network's
 // nameserver first again: not another server that happens to answer,
 // and no name pinned in the hosts file instead.
-func clearedDeadServer(ctx context.Context, e *Env, p Params) error {
+func clearedDeadServer(ctx context.Context, e *Env, _ *DeadServerParams) error {
 	want, err := wantedResolvConf(e)
 	if err != nil {
 		return err
@@ -68,8 +68,7 @@ func clearedDeadServer(ctx context.Context, e *Env, p Params) error {
 // clearedWrongSearch wants the host's search list to hold its network's
 // domains again, and the short name to resolve through it (DNS, not the
 // hosts file).
-func clearedWrongSearch(ctx context.Context, e *Env, p Params) error {
-	x := p.(*SearchParams)
+func clearedWrongSearch(ctx context.Context, e *Env, x *SearchParams) error {
 	want, err := wantedResolvConf(e)
 	if err != nil {
 		return err
@@ -159,8 +158,7 @@ func clearedDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {
 	return nil
 }
 
-func clearedDNSSlow(ctx context.Context, e *Env, p Params) error {
-	x := p.(*DNSSlowParams)
+func clearedDNSSlow(ctx context.Context, e *Env, x *DNSSlowParams) error {
 	if err := dnsStillFaulty(e, x.Service, []services.DNSFault{x.fault()}); err != nil {
 		return err
 	}
@@ -177,8 +175,7 @@ func clearedDNSSlow(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedWrongRecord(ctx context.Context, e *Env, p Params) error {
-	x := p.(*WrongRecordParams)
+func clearedWrongRecord(ctx context.Context, e *Env, x *WrongRecordParams) error {
 	if err := dnsStillFaulty(e, x.Service, []services.DNSFault{x.fault()}); err != nil {
 		return err
 	}
@@ -192,8 +189,7 @@ func clearedWrongRecord(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedStaleHosts(ctx context.Context, e *Env, p Params) error {
-	x := p.(*StaleHostsParams)
+func clearedStaleHosts(ctx context.Context, e *Env, x *StaleHostsParams) error {
 	path, err := hostEtcFile(e, "", "hosts")
 	if err != nil {
 		return err
@@ -210,8 +206,7 @@ func clearedStaleHosts(ctx context.Context, e *Env, p Params) error {
 
 // backendService resolves a proxy fault's backend service on the env's
 // host.
-func clearedBackendDown(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BackendParams)
+func clearedBackendDown(ctx context.Context, e *Env, x *BackendParams) error {
 	hs, err := e.service(x.Service)
 	if err != nil {
 		return err
@@ -222,8 +217,7 @@ func clearedBackendDown(ctx context.Context, e *Env, p Params) error {
 // clearedBackendHung: in mode drop, the backend port's traffic from the
 // proxy host meets no discarding rule (by the counters); in mode slow,
 // the lab's backend process answers the proxy host at once.
-func clearedBackendHung(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BackendHungParams)
+func clearedBackendHung(ctx context.Context, e *Env, x *BackendHungParams) error {
 	px, err := findProxy(e, x.Service)
 	if err != nil {
 		return err
@@ -259,8 +253,7 @@ func clearedBackendHung(ctx context.Context, e *Env, p Params) error {
 // clearedVIP reaches the service's virtual IP from the node and wants
 // the node to translate it (a DNAT rule's counter grows) and nothing to
 // reject or drop it: reaching a pod's own address instead does not count.
-func clearedVIP(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func clearedVIP(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
@@ -305,13 +298,11 @@ func clearedVIP(ctx context.Context, e *Env, p Params) error {
 	return fmt.Errorf("connections to the virtual IP of service %s still pass untranslated, so they reach no pod", x.Name)
 }
 
-func clearedPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func clearedPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst == x.prefix })
 }
 
-func clearedClusterDNS(ctx context.Context, e *Env, p Params) error {
-	x := p.(*ClusterDNSParams)
+func clearedClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 	name, err := dnsService(e, x.Service)
 	if err != nil {
 		return err
@@ -341,7 +332,7 @@ func clearedClusterDNS(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedBridgeNF(ctx context.Context, e *Env, p Params) error {
+func clearedBridgeNF(ctx context.Context, e *Env, _ *BridgeNFParams) error {
 	ns, err := e.Netns("")
 	if err != nil {
 		return err

@@ -58,8 +58,7 @@ func (e *Env) judgeTrafficFor(from, proto string, addr netip.AddrPort, what stri
 	return judgeRules(grown, what)
 }
 
-func clearedFirewall(ctx context.Context, e *Env, params Params) error {
-	p := params.(*FirewallParams)
+func clearedFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	role := roleServer
 	switch p.Chain {
 	case "OUTPUT":
@@ -81,8 +80,7 @@ func clearedFirewall(ctx context.Context, e *Env, params Params) error {
 	return nil
 }
 
-func clearedStateful(ctx context.Context, e *Env, params Params) error {
-	p := params.(*StatefulParams)
+func clearedStateful(ctx context.Context, e *Env, p *StatefulParams) error {
 	role := roleRouter
 	if p.Chain == "INPUT" {
 		role = roleClient
@@ -182,14 +180,11 @@ func (e *Env) connectionAnswered(src, dst netip.AddrPort) (answered, known bool)
 // clearedServiceListens wants the scenario's own service process on its
 // port, bound where the scenario binds it: not another program, even
 // one that answers the same.
-func clearedServiceListens(ctx context.Context, e *Env, params Params) error {
-	var name string
-	switch p := params.(type) {
-	case *ServiceParams:
-		name = p.Service
-	case *PortConflictParams:
-		name = p.Service
-	}
+func clearedServiceListens[P interface {
+	Params
+	service() string
+}](ctx context.Context, e *Env, p P) error {
+	name := p.service()
 	hs, err := e.service(name)
 	if err != nil {
 		return err
@@ -201,8 +196,7 @@ func clearedServiceListens(ctx context.Context, e *Env, params Params) error {
 // and wants the server side to close them too: a leak replaced by
 // another leak fails at once. Sockets the old leak left behind must be
 // gone as well.
-func clearedCloseWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*CloseWaitParams)
+func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -280,8 +274,7 @@ func clearedCloseWait(ctx context.Context, e *Env, params Params) error {
 	return e.serviceListens(p.Service, hs.port, hs.listen)
 }
 
-func clearedTimeWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*TimeWaitParams)
+func clearedTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -303,8 +296,7 @@ func clearedTimeWait(ctx context.Context, e *Env, params Params) error {
 
 // clearedBacklog holds more connections open at once than the faulty
 // backlog takes: a service that accepts them takes them all.
-func clearedBacklog(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BacklogFaultParams)
+func clearedBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -345,8 +337,7 @@ func clearedBacklog(ctx context.Context, e *Env, params Params) error {
 // clearedLoss wants no rule of the host's firewall to throw away the
 // packets of a burst (by the counters), and no random-drop rule left in
 // the chain the fault used, for traffic the burst does not cross.
-func clearedLoss(ctx context.Context, e *Env, params Params) error {
-	p := params.(*LossParams)
+func clearedLoss(ctx context.Context, e *Env, p *LossParams) error {
 	to, err := e.pingTarget(p.To)
 	if err != nil {
 		return err
@@ -388,8 +379,7 @@ func clearedLoss(ctx context.Context, e *Env, params Params) error {
 
 // clearedDelay wants no queue rule of the host to hold its packets: by
 // the counters under a few pings, and by the chain for others.
-func clearedDelay(ctx context.Context, e *Env, params Params) error {
-	p := params.(*DelayParams)
+func clearedDelay(ctx context.Context, e *Env, p *DelayParams) error {
 	to, err := e.pingTarget(p.To)
 	if err != nil {
 		return err
@@ -424,8 +414,7 @@ func clearedDelay(ctx context.Context, e *Env, params Params) error {
 	return nil
 }
 
-func clearedBandwidth(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BandwidthParams)
+func clearedBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 	if observeBandwidth(ctx, e, p) == nil {
 		return errors.New("an interface still sends no faster than a slow link would")
 	}

@@ -32,8 +32,8 @@ func routeDevAny(sh *scenarios.Host, r scenarios.RouteSpec) *scenarios.Iface {
 
 // ---- link
 
-func clearedInterfaceDown(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*DevParams).Dev)
+func clearedInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -73,8 +73,8 @@ func (e *Env) linkMTU(host, dev string) (int, error) {
 
 // clearedMTUMismatch wants every end of the link at the MTU the network
 // has: the host's raised back, not the others lowered to meet it.
-func clearedMTUMismatch(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*MTUParams).Dev)
+func clearedMTUMismatch(ctx context.Context, e *Env, p *MTUParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -90,8 +90,7 @@ func clearedMTUMismatch(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedWrongNetmask(ctx context.Context, e *Env, p Params) error {
-	np := p.(*NetmaskParams)
+func clearedWrongNetmask(ctx context.Context, e *Env, np *NetmaskParams) error {
 	ifc, err := e.netmaskIface(np)
 	if err != nil {
 		return err
@@ -131,8 +130,8 @@ func clearedWrongNetmask(ctx context.Context, e *Env, p Params) error {
 // clearedDuplicateIP wants the address back with its owner alone: the
 // intruder no longer holds it, only the owner's MAC answers an ARP
 // request, and the neighbours' caches hold the owner's MAC.
-func clearedDuplicateIP(ctx context.Context, e *Env, p Params) error {
-	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
+func clearedDuplicateIP(ctx context.Context, e *Env, p *DuplicateIPParams) error {
+	ifc, pfx, victim, err := e.duplicateIface(p)
 	if err != nil {
 		return err
 	}
@@ -181,8 +180,7 @@ func clearedDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
-	np := p.(*NeighbourParams)
+func clearedBrokenNeighbour(ctx context.Context, e *Env, np *NeighbourParams) error {
 	targets, err := e.neighbourTargets(np)
 	if err != nil {
 		return err
@@ -212,8 +210,8 @@ func clearedBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedBridgePort(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*DevParams).Dev)
+func clearedBridgePort(ctx context.Context, e *Env, p *DevParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}

@@ -26,16 +26,16 @@ import (
 // gives it a default route: not out of the interface as if on-link
 // (proxy ARP makes that work), not through host routes, not through
 // another next hop.
-func clearedDefaultRoutes(ctx context.Context, e *Env, _ Params) error {
+func clearedDefaultRoutes[P Params](ctx context.Context, e *Env, _ P) error {
 	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst.Bits() == 0 })
 }
 
-func clearedMissingRoute(ctx context.Context, e *Env, p Params) error {
-	pf := p.(*RouteParams).prefix()
+func clearedMissingRoute(ctx context.Context, e *Env, p *RouteParams) error {
+	pf := p.prefix()
 	return e.scenarioRoutesBack(func(r scenarios.RouteSpec) bool { return r.Dst == pf })
 }
 
-func clearedForwarding(ctx context.Context, e *Env, p Params) error {
+func clearedForwarding(ctx context.Context, e *Env, _ *FlowParams) error {
 	ns, err := e.Netns("")
 	if err != nil {
 		return err
@@ -110,8 +110,7 @@ func clearedRouteType(e *Env, rp *RouteParams, typ string, rtn int) error {
 // clearedRPFilter wants the router to let the flow's answers in: its
 // reverse path filter is not strict where they arrive, or they come back
 // through it the way the requests left.
-func clearedRPFilter(ctx context.Context, e *Env, p Params) error {
-	rp := p.(*RPFilterParams)
+func clearedRPFilter(ctx context.Context, e *Env, rp *RPFilterParams) error {
 	_, from, to, err := e.flow(flowParams{From: rp.From, To: rp.To})
 	if err != nil {
 		return err
@@ -172,8 +171,7 @@ func ifaceToward(s *scenarios.Scenario, host string, to netip.Addr) *scenarios.I
 // or bring back "fragmentation needed" (the hole is gone). The ends'
 // MTUs must be the network's: lowering them hides the hole, it does not
 // close it.
-func clearedPMTU(ctx context.Context, e *Env, p Params) error {
-	pp := p.(*PMTUParams)
+func clearedPMTU(ctx context.Context, e *Env, pp *PMTUParams) error {
 	_, from, to, err := e.flow(flowParams{From: pp.From, To: pp.To})
 	if err != nil {
 		return err
@@ -219,8 +217,8 @@ func clearedPMTU(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func clearedSilentHop(ctx context.Context, e *Env, p Params) error {
-	ns, from, to, err := e.flow(p.(*FlowParams).flow())
+func clearedSilentHop(ctx context.Context, e *Env, p *FlowParams) error {
+	ns, from, to, err := e.flow(p.flow())
 	if err != nil {
 		return err
 	}
@@ -242,8 +240,7 @@ func clearedSilentHop(ctx context.Context, e *Env, p Params) error {
 	return fmt.Errorf("a router on the path from %q to %s still says nothing when a packet's TTL runs out there", from, to)
 }
 
-func clearedRateLimit(ctx context.Context, e *Env, p Params) error {
-	rp := p.(*RateLimitParams)
+func clearedRateLimit(ctx context.Context, e *Env, rp *RateLimitParams) error {
 	ns, from, to, err := e.flow(flowParams{From: rp.From, To: rp.To})
 	if err != nil {
 		return err
@@ -272,8 +269,7 @@ func clearedRateLimit(ctx context.Context, e *Env, p Params) error {
 // clearedMasquerade pings from the private host and wants a source NAT
 // rule of the router to take the new flow (its counter grows), not a
 // route back to the private network from the public side.
-func clearedMasquerade(ctx context.Context, e *Env, p Params) error {
-	mp := p.(*MasqueradeParams)
+func clearedMasquerade(ctx context.Context, e *Env, mp *MasqueradeParams) error {
 	ns, from, to, err := e.flow(flowParams{From: mp.From, To: mp.To})
 	if err != nil {
 		return err
@@ -298,7 +294,7 @@ func clearedMasquerade(ctx context.Context, e *Env, p Params) error {
 	return fmt.Errorf("traffic from %q still leaves for %s with its private source address", from, to)
 }
 
-func clearedPortRange(ctx context.Context, e *Env, p Params) error {
+func clearedPortRange(ctx context.Context, e *Env, _ *PortRangeParams) error {
 	ns, err := e.Netns("")
 	if err != nil {
 		return err

@@ -60,6 +60,41 @@ type Kind struct {
 	Cleared func(ctx context.Context, e *Env, p Params) error
 }
 
+// Spec is a kind written with its own parameter type P: the table entry
+// of one kind, beside its functions. kind turns it into a Kind.
+type Spec[P Params] struct {
+	Name, Layer, Summary, Symptom, Fix, Example string
+	NeedsHost                                   bool
+	// New makes the parameters before decoding (unexported defaults);
+	// nil means a zero P.
+	New                             func() P
+	Apply, Revert, Observe, Cleared func(ctx context.Context, e *Env, p P) error
+}
+
+// kind makes a table entry from a Spec. The one type assertion from
+// Params to the kind's own type is here.
+func kind[T any, P interface {
+	*T
+	Params
+}](s Spec[P]) Kind {
+	newP := s.New
+	if newP == nil {
+		newP = func() P { return P(new(T)) }
+	}
+	typed := func(f func(context.Context, *Env, P) error) func(context.Context, *Env, Params) error {
+		if f == nil {
+			return nil
+		}
+		return func(ctx context.Context, e *Env, p Params) error { return f(ctx, e, p.(P)) }
+	}
+	return Kind{
+		Name: s.Name, Layer: s.Layer, Summary: s.Summary, Symptom: s.Symptom, Fix: s.Fix, Example: s.Example,
+		NeedsHost: s.NeedsHost,
+		NewParams: func() Params { return newP() },
+		Apply:     typed(s.Apply), Revert: typed(s.Revert), Observe: typed(s.Observe), Cleared: typed(s.Cleared),
+	}
+}
+
 // Params are a kind's typed parameters. Check validates them and fills
 // defaults; its errors start with the parameter's YAML name.
 type Params interface {

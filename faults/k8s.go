@@ -23,7 +23,7 @@ import (
 
 func k8sKinds() []Kind {
 	return []Kind{
-		{
+		kind(Spec[*KubeServiceParams]{
 			Name:      "k8s-no-endpoints",
 			Layer:     LayerK8s,
 			NeedsHost: true,
@@ -34,13 +34,12 @@ func k8sKinds() []Kind {
 				"and `iptables -t nat -S KUBE-SERVICES` has no rule for the VIP. The pods themselves answer on their own addresses.",
 			Fix: "A REJECT \"has no endpoints\" means kube-proxy knows the service but no pod is ready behind it (`kubectl get endpoints NAME` is empty): " +
 				"fix the pods (selector, labels, readiness probe, crash). In a lab, the endpoints come back when kube-proxy is started again with them.",
-			NewParams: func() Params { return &KubeServiceParams{} },
-			Apply:     applyNoEndpoints,
-			Revert:    revertNoEndpoints,
-			Observe:   observeNoEndpoints,
-			Cleared:   clearedVIP,
-		},
-		{
+			Apply:   applyNoEndpoints,
+			Revert:  revertNoEndpoints,
+			Observe: observeNoEndpoints,
+			Cleared: clearedVIP,
+		}),
+		kind(Spec[*KubeServiceParams]{
 			Name:      "k8s-missing-dnat",
 			Layer:     LayerK8s,
 			NeedsHost: true,
@@ -51,13 +50,12 @@ func k8sKinds() []Kind {
 				"`iptables -t nat -vnL KUBE-SVC-...` counters stop growing.",
 			Fix: "Compare `iptables -t nat -S KUBE-SERVICES` with the services (`kubectl get svc`); restart kube-proxy so that it resyncs, " +
 				"or put the rule back: `iptables -t nat -A KUBE-SERVICES -d VIP/32 -p tcp -m tcp --dport PORT -j KUBE-SVC-...`.",
-			NewParams: func() Params { return &KubeServiceParams{} },
-			Apply:     applyMissingDNAT,
-			Revert:    revertMissingDNAT,
-			Observe:   observeMissingDNAT,
-			Cleared:   clearedVIP,
-		},
-		{
+			Apply:   applyMissingDNAT,
+			Revert:  revertMissingDNAT,
+			Observe: observeMissingDNAT,
+			Cleared: clearedVIP,
+		}),
+		kind(Spec[*PodRouteParams]{
 			Name:      "k8s-missing-pod-route",
 			Layer:     LayerK8s,
 			NeedsHost: true,
@@ -67,13 +65,12 @@ func k8sKinds() []Kind {
 				"On the node, `ip route get POD-ON-OTHER-NODE` says \"RTNETLINK answers: Network is unreachable\" or names the default route, not the overlay.",
 			Fix: "Compare `ip route` on both nodes: each needs the other's pod CIDR via the other's overlay address. " +
 				"Put it back: `ip route add 10.244.2.0/24 via 10.244.0.2` (the CNI's job on a real cluster: check its agent).",
-			NewParams: func() Params { return &PodRouteParams{} },
-			Apply:     applyMissingPodRoute,
-			Revert:    revertMissingPodRoute,
-			Observe:   observeMissingPodRoute,
-			Cleared:   clearedPodRoute,
-		},
-		{
+			Apply:   applyMissingPodRoute,
+			Revert:  revertMissingPodRoute,
+			Observe: observeMissingPodRoute,
+			Cleared: clearedPodRoute,
+		}),
+		kind(Spec[*ClusterDNSParams]{
 			Name:      "k8s-cluster-dns-timeout",
 			Layer:     LayerK8s,
 			NeedsHost: true,
@@ -84,19 +81,16 @@ func k8sKinds() []Kind {
 				"The kube-dns VIP is DNATed fine (`iptables -t nat -vnL` counters grow): the server behind it is what is silent.",
 			Fix: "Ask the DNS pod directly (`dig @POD-IP NAME`) to split the VIP from the server; when the pod is silent too, " +
 				"restart the cluster DNS (CoreDNS) pod and look at its logs and its upstream; in a lab, restart the dns service.",
-			NewParams: func() Params { return &ClusterDNSParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*ClusterDNSParams)
+			Apply: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 				return applyDNSFaults(ctx, e, x.Service, x.faults)
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*ClusterDNSParams)
+			Revert: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 				return revertDNSFaults(ctx, e, x.Service, x.faults)
 			},
 			Observe: observeClusterDNS,
 			Cleared: clearedClusterDNS,
-		},
-		{
+		}),
+		kind(Spec[*BridgeNFParams]{
 			Name:      "k8s-bridge-netfilter-off",
 			Layer:     LayerK8s,
 			NeedsHost: true,
@@ -108,18 +102,17 @@ func k8sKinds() []Kind {
 				"from the node itself or from a pod on another node. `sysctl net.bridge.bridge-nf-call-iptables` on the node prints 0.",
 			Fix: "Turn bridged traffic back through iptables on the node: `sysctl -w net.bridge.bridge-nf-call-iptables=1` " +
 				"(Kubernetes requires it; persist it in /etc/sysctl.d and load br_netfilter where it is a module).",
-			NewParams: func() Params { return &BridgeNFParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
+			Apply: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
 				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
 				return err
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
+			Revert: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
 				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
 				return err
 			},
 			Observe: observeBridgeNF,
 			Cleared: clearedBridgeNF,
-		},
+		}),
 	}
 }
 
@@ -145,8 +138,7 @@ func (p *BridgeNFParams) Check() error {
 	return nil
 }
 
-func observeBridgeNF(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BridgeNFParams)
+func observeBridgeNF(ctx context.Context, e *Env, x *BridgeNFParams) error {
 	ns, err := e.Netns(x.From)
 	if err != nil {
 		return err
@@ -207,8 +199,7 @@ func (p *ClusterDNSParams) faults(dp *services.DNSParams) []services.DNSFault {
 	return out
 }
 
-func observeClusterDNS(ctx context.Context, e *Env, p Params) error {
-	x := p.(*ClusterDNSParams)
+func observeClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 	server, err := dnsServerAddr(e, x.Service)
 	if err != nil {
 		return err
@@ -345,8 +336,7 @@ func findKubeService(p *services.KubeProxyParams, name string) (*services.KubeSe
 	return nil, fmt.Errorf("kube-proxy has no service %q; it has: %s", name, strings.Join(names, ", "))
 }
 
-func applyNoEndpoints(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func applyNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	svc, cur, _, err := kubeParams(e, x.Proxy)
 	if err != nil {
 		return err
@@ -359,8 +349,7 @@ func applyNoEndpoints(ctx context.Context, e *Env, p Params) error {
 	return services.Restart(ctx, e.Lab, e.Host, svc, "kube-proxy", cur)
 }
 
-func revertNoEndpoints(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func revertNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	svc, cur, orig, err := kubeParams(e, x.Proxy)
 	if err != nil {
 		return err
@@ -396,8 +385,7 @@ func reachService(e *Env, s *services.KubeService, timeout time.Duration) (probe
 	return probe.Reach(ns, netip.AddrPortFrom(vip, uint16(s.Port)), opt)
 }
 
-func observeNoEndpoints(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func observeNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
@@ -412,8 +400,7 @@ func observeNoEndpoints(ctx context.Context, e *Env, p Params) error {
 	return fmt.Errorf("service %s at %s:%d from host %q is %s, not refused", s.Name, s.VIP, s.Port, e.Host, r.Outcome)
 }
 
-func applyMissingDNAT(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func applyMissingDNAT(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, true)
 	if err != nil {
 		return err
@@ -429,8 +416,7 @@ func applyMissingDNAT(ctx context.Context, e *Env, p Params) error {
 	})
 }
 
-func revertMissingDNAT(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func revertMissingDNAT(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, true)
 	if err != nil {
 		return err
@@ -442,8 +428,7 @@ func revertMissingDNAT(ctx context.Context, e *Env, p Params) error {
 
 // observeMissingDNAT wants the VIP neither open nor refused: it left the
 // node un-NATed (a timeout, or an unreachable from a router).
-func observeMissingDNAT(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func observeMissingDNAT(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
@@ -486,8 +471,7 @@ func podRoute(e *Env, pf netip.Prefix) (*netlink.Route, error) {
 	return nil, fmt.Errorf("the scenario gives host %q no route to %s", e.Host, pf)
 }
 
-func applyMissingPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func applyMissingPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	r, err := podRoute(e, x.prefix)
 	if err != nil {
 		return err
@@ -503,8 +487,7 @@ func applyMissingPodRoute(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertMissingPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func revertMissingPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	r, err := podRoute(e, x.prefix)
 	if err != nil {
 		return err
@@ -522,8 +505,7 @@ func revertMissingPodRoute(ctx context.Context, e *Env, p Params) error {
 
 // observeMissingPodRoute asks the kernel where a packet to the first
 // address of the CIDR goes: not through the scenario's route any more.
-func observeMissingPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func observeMissingPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	want, err := podRoute(e, x.prefix)
 	if err != nil {
 		return err

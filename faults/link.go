@@ -101,7 +101,7 @@ func (p *NeighbourParams) Check() error {
 
 func linkKinds() []Kind {
 	return []Kind{
-		{
+		kind(Spec[*DevParams]{
 			Name:      "interface-down",
 			Layer:     LayerLink,
 			NeedsHost: true,
@@ -111,13 +111,12 @@ func linkKinds() []Kind {
 				"ping to any address that used it prints \"connect: Network is unreachable\" (or \"ping: sendmsg: Network is unreachable\").",
 			Fix: "Bring the interface up, then put back what the kernel dropped with it: " +
 				"`ip link set DEV up`, `ip route add default via GATEWAY`, and for IPv6 `ip addr add ADDR6/64 dev DEV` and `ip -6 route add default via GATEWAY6`.",
-			NewParams: func() Params { return &DevParams{} },
-			Apply:     applyInterfaceDown,
-			Revert:    revertInterfaceDown,
-			Observe:   observeInterfaceDown,
-			Cleared:   clearedInterfaceDown,
-		},
-		{
+			Apply:   applyInterfaceDown,
+			Revert:  revertInterfaceDown,
+			Observe: observeInterfaceDown,
+			Cleared: clearedInterfaceDown,
+		}),
+		kind(Spec[*MTUParams]{
 			Name:      "mtu-mismatch",
 			Layer:     LayerLink,
 			NeedsHost: true,
@@ -126,14 +125,13 @@ func linkKinds() []Kind {
 				"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line), and so does every datagram larger than the host's MTU " +
 				"(large UDP, `ping -s 1472`). TCP transfers still work: both ends announce their MSS in the handshake, so the sender never " +
 				"sends the host a segment larger than its MTU. `ip link` shows a smaller mtu on the host's interface than on the other end.",
-			Fix:       "Give both ends of the link the same MTU: `ip link set DEV mtu 1500` on the host.",
-			NewParams: func() Params { return &MTUParams{} },
-			Apply:     applyMTUMismatch,
-			Revert:    revertMTUMismatch,
-			Observe:   observeMTUMismatch,
-			Cleared:   clearedMTUMismatch,
-		},
-		{
+			Fix:     "Give both ends of the link the same MTU: `ip link set DEV mtu 1500` on the host.",
+			Apply:   applyMTUMismatch,
+			Revert:  revertMTUMismatch,
+			Observe: observeMTUMismatch,
+			Cleared: clearedMTUMismatch,
+		}),
+		kind(Spec[*NetmaskParams]{
 			Name:      "wrong-netmask",
 			Layer:     LayerLink,
 			NeedsHost: true,
@@ -145,13 +143,12 @@ func linkKinds() []Kind {
 				"`ip -4 addr` shows the wrong /N.",
 			Fix: "Put the address back with the right prefix and restore the routes: `ip addr replace ADDR/24 dev DEV`, " +
 				"`ip addr del ADDR/N dev DEV`, `ip route replace default via GATEWAY`.",
-			NewParams: func() Params { return &NetmaskParams{} },
-			Apply:     applyWrongNetmask,
-			Revert:    revertWrongNetmask,
-			Observe:   observeWrongNetmask,
-			Cleared:   clearedWrongNetmask,
-		},
-		{
+			Apply:   applyWrongNetmask,
+			Revert:  revertWrongNetmask,
+			Observe: observeWrongNetmask,
+			Cleared: clearedWrongNetmask,
+		}),
+		kind(Spec[*DuplicateIPParams]{
 			Name:      "duplicate-ip",
 			Layer:     LayerLink,
 			NeedsHost: true,
@@ -163,13 +160,12 @@ func linkKinds() []Kind {
 				"(`arping -D` stops at the first reply).",
 			Fix: "Remove the address from the host that took it (`ip addr del ADDR/N dev DEV`), then let the neighbours relearn the right MAC: " +
 				"`ip neigh flush dev DEV` on them, or `arping -U -I DEV ADDR` from the owner.",
-			NewParams: func() Params { return &DuplicateIPParams{} },
-			Apply:     applyDuplicateIP,
-			Revert:    revertDuplicateIP,
-			Observe:   observeDuplicateIP,
-			Cleared:   clearedDuplicateIP,
-		},
-		{
+			Apply:   applyDuplicateIP,
+			Revert:  revertDuplicateIP,
+			Observe: observeDuplicateIP,
+			Cleared: clearedDuplicateIP,
+		}),
+		kind(Spec[*NeighbourParams]{
 			Name:      "broken-neighbour",
 			Layer:     LayerLink,
 			NeedsHost: true,
@@ -177,14 +173,13 @@ func linkKinds() []Kind {
 			Symptom: "Ping to the gateway and to everything behind it gets no answer and no error (\"100% packet loss\"); " +
 				"`ip neigh` shows \"GATEWAY dev DEV lladdr 02:00:5e:00:de:ad PERMANENT\", a MAC that is not the gateway's " +
 				"(compare with `ip link` on the gateway); the gateway's IPv6 address, when the host has an IPv6 default route, gets the same entry (`ip -6 neigh`).",
-			Fix:       "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
-			NewParams: func() Params { return &NeighbourParams{} },
-			Apply:     applyBrokenNeighbour,
-			Revert:    revertBrokenNeighbour,
-			Observe:   observeBrokenNeighbour,
-			Cleared:   clearedBrokenNeighbour,
-		},
-		{
+			Fix:     "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
+			Apply:   applyBrokenNeighbour,
+			Revert:  revertBrokenNeighbour,
+			Observe: observeBrokenNeighbour,
+			Cleared: clearedBrokenNeighbour,
+		}),
+		kind(Spec[*DevParams]{
 			Name:      "bridge-port-down",
 			Layer:     LayerLink,
 			NeedsHost: true,
@@ -195,19 +190,18 @@ func linkKinds() []Kind {
 				"yet ping to the gateway prints \"Destination Host Unreachable\" or nothing at all; neighbours cannot reach the host.",
 			Fix: "Bring the switch port up; it is on the switch, not on the host: " +
 				"`ip -n LAB._switch link set HOST_DEV up` (the port's name is the host's name, an underscore and the interface's, or veth and a hash when that is longer than 15 characters; `ip -n LAB._switch link` lists them).",
-			NewParams: func() Params { return &DevParams{} },
-			Apply:     func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, false) },
-			Revert:    func(ctx context.Context, e *Env, p Params) error { return setBridgePort(e, p.(*DevParams).Dev, true) },
-			Observe:   observeBridgePortDown,
-			Cleared:   clearedBridgePort,
-		},
+			Apply:   func(ctx context.Context, e *Env, p *DevParams) error { return setBridgePort(e, p.Dev, false) },
+			Revert:  func(ctx context.Context, e *Env, p *DevParams) error { return setBridgePort(e, p.Dev, true) },
+			Observe: observeBridgePortDown,
+			Cleared: clearedBridgePort,
+		}),
 	}
 }
 
 // ---- interface-down
 
-func applyInterfaceDown(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*DevParams).Dev)
+func applyInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -226,8 +220,8 @@ func applyInterfaceDown(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertInterfaceDown(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*DevParams).Dev)
+func revertInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -256,8 +250,8 @@ func revertInterfaceDown(ctx context.Context, e *Env, p Params) error {
 	return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return routeDevAny(sh, r) == ifc })
 }
 
-func observeInterfaceDown(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*DevParams).Dev)
+func observeInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -304,8 +298,7 @@ func mtuPeers(ifc *scenarios.Iface) []*scenarios.Iface {
 	return out
 }
 
-func applyMTUMismatch(ctx context.Context, e *Env, p Params) error {
-	mp := p.(*MTUParams)
+func applyMTUMismatch(ctx context.Context, e *Env, mp *MTUParams) error {
 	ifc, err := e.iface(mp.Dev)
 	if err != nil {
 		return err
@@ -321,8 +314,8 @@ func applyMTUMismatch(ctx context.Context, e *Env, p Params) error {
 	return e.setMTU(ifc.Name, mp.MTU)
 }
 
-func revertMTUMismatch(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*MTUParams).Dev)
+func revertMTUMismatch(ctx context.Context, e *Env, p *MTUParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -352,8 +345,8 @@ func (e *Env) setMTU(dev string, mtu int) error {
 
 // observeMTUMismatch pings the host from a neighbour: a small echo is
 // answered, a full-size one with DF set vanishes.
-func observeMTUMismatch(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*MTUParams).Dev)
+func observeMTUMismatch(ctx context.Context, e *Env, p *MTUParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -402,8 +395,7 @@ func (e *Env) netmaskIface(p *NetmaskParams) (*scenarios.Iface, error) {
 	return ifc, nil
 }
 
-func applyWrongNetmask(ctx context.Context, e *Env, p Params) error {
-	np := p.(*NetmaskParams)
+func applyWrongNetmask(ctx context.Context, e *Env, np *NetmaskParams) error {
 	ifc, err := e.netmaskIface(np)
 	if err != nil {
 		return err
@@ -440,8 +432,7 @@ func applyWrongNetmask(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertWrongNetmask(ctx context.Context, e *Env, p Params) error {
-	np := p.(*NetmaskParams)
+func revertWrongNetmask(ctx context.Context, e *Env, np *NetmaskParams) error {
 	ifc, err := e.netmaskIface(np)
 	if err != nil {
 		return err
@@ -484,8 +475,7 @@ func (e *Env) swapAddr(ifc *scenarios.Iface, old, new netip.Prefix) error {
 // observeWrongNetmask looks at where the kernel sends what the scenario
 // says: with a long prefix the gateway (or a neighbour) has no route, with
 // a short one a remote address is sent on-link, straight to ARP.
-func observeWrongNetmask(ctx context.Context, e *Env, p Params) error {
-	np := p.(*NetmaskParams)
+func observeWrongNetmask(ctx context.Context, e *Env, np *NetmaskParams) error {
 	ifc, err := e.netmaskIface(np)
 	if err != nil {
 		return err
@@ -568,8 +558,8 @@ func (e *Env) duplicateIface(p *DuplicateIPParams) (*scenarios.Iface, netip.Pref
 	return ifc, victim.IPv4, victim, nil
 }
 
-func applyDuplicateIP(ctx context.Context, e *Env, p Params) error {
-	ifc, pfx, _, err := e.duplicateIface(p.(*DuplicateIPParams))
+func applyDuplicateIP(ctx context.Context, e *Env, p *DuplicateIPParams) error {
+	ifc, pfx, _, err := e.duplicateIface(p)
 	if err != nil {
 		return err
 	}
@@ -599,8 +589,8 @@ func applyDuplicateIP(ctx context.Context, e *Env, p Params) error {
 	return e.duplicateCaches(ifc, pfx.Addr(), l.Attrs().HardwareAddr)
 }
 
-func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
-	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
+func revertDuplicateIP(ctx context.Context, e *Env, p *DuplicateIPParams) error {
+	ifc, pfx, victim, err := e.duplicateIface(p)
 	if err != nil {
 		return err
 	}
@@ -633,8 +623,8 @@ func revertDuplicateIP(ctx context.Context, e *Env, p Params) error {
 // the address, the other hosts' caches give it the intruder's MAC, and a
 // ping from them to the address is answered (by the intruder). It sends
 // no ARP request: replies to one would update those caches.
-func observeDuplicateIP(ctx context.Context, e *Env, p Params) error {
-	ifc, pfx, victim, err := e.duplicateIface(p.(*DuplicateIPParams))
+func observeDuplicateIP(ctx context.Context, e *Env, p *DuplicateIPParams) error {
+	ifc, pfx, victim, err := e.duplicateIface(p)
 	if err != nil {
 		return err
 	}
@@ -692,8 +682,7 @@ func (e *Env) neighbourTarget(p *NeighbourParams) (netip.Addr, *scenarios.Iface,
 	return gw, ifc, nil
 }
 
-func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
-	np := p.(*NeighbourParams)
+func applyBrokenNeighbour(ctx context.Context, e *Env, np *NeighbourParams) error {
 	targets, err := e.neighbourTargets(np)
 	if err != nil {
 		return err
@@ -721,8 +710,8 @@ func applyBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
-	targets, err := e.neighbourTargets(p.(*NeighbourParams))
+func revertBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) error {
+	targets, err := e.neighbourTargets(p)
 	if err != nil {
 		return err
 	}
@@ -750,8 +739,8 @@ func revertBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
 
 // observeBrokenNeighbour pings the neighbour: nothing comes back while
 // its entry holds a MAC that is not the neighbour's.
-func observeBrokenNeighbour(ctx context.Context, e *Env, p Params) error {
-	a, ifc, err := e.neighbourTarget(p.(*NeighbourParams))
+func observeBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) error {
+	a, ifc, err := e.neighbourTarget(p)
 	if err != nil {
 		return err
 	}
@@ -848,8 +837,8 @@ func setBridgePort(e *Env, dev string, up bool) error {
 	return nil
 }
 
-func observeBridgePortDown(ctx context.Context, e *Env, p Params) error {
-	ifc, err := e.iface(p.(*DevParams).Dev)
+func observeBridgePortDown(ctx context.Context, e *Env, p *DevParams) error {
+	ifc, err := e.iface(p.Dev)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func (*NoParams) Check() error { return nil }
 
 func networkKinds() []Kind {
 	kinds := []Kind{
-		{
+		kind(Spec[*NoParams]{
 			Name:      "no-default-route",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -34,18 +34,17 @@ func networkKinds() []Kind {
 			Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once (ping -6 too, when the host has IPv6); " +
 				"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` and `ip -6 route` have no default line. " +
 				"Addresses on the local subnet still answer.",
-			Fix:       "Add the default routes back: `ip route add default via GATEWAY` and `ip -6 route add default via GATEWAY6` (the router on the host's LAN).",
-			NewParams: func() Params { return &NoParams{} },
-			Apply:     applyNoDefaultRoute,
-			Revert:    revertNoDefaultRoute,
-			Observe:   observeNoDefaultRoute,
-			Cleared:   clearedDefaultRoutes,
-		},
+			Fix:     "Add the default routes back: `ip route add default via GATEWAY` and `ip -6 route add default via GATEWAY6` (the router on the host's LAN).",
+			Apply:   applyNoDefaultRoute,
+			Revert:  revertNoDefaultRoute[*NoParams],
+			Observe: observeNoDefaultRoute,
+			Cleared: clearedDefaultRoutes[*NoParams],
+		}),
 	}
 	return append(kinds, moreNetworkKinds()...)
 }
 
-func applyNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
+func applyNoDefaultRoute(ctx context.Context, e *Env, _ *NoParams) error {
 	h, err := e.handle()
 	if err != nil {
 		return err
@@ -72,7 +71,7 @@ func applyNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 	return nil
 }
 
-func revertNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
+func revertNoDefaultRoute[P Params](ctx context.Context, e *Env, _ P) error {
 	h, err := e.handle()
 	if err != nil {
 		return err
@@ -83,7 +82,7 @@ func revertNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
 
 // observeNoDefaultRoute asks the kernel for a route off every local
 // subnet, as `ip route get 198.51.100.1` does.
-func observeNoDefaultRoute(ctx context.Context, e *Env, _ Params) error {
+func observeNoDefaultRoute(ctx context.Context, e *Env, _ *NoParams) error {
 	h, err := e.handle()
 	if err != nil {
 		return err
@@ -294,7 +293,7 @@ func (p *PortRangeParams) Check() error {
 
 func moreNetworkKinds() []Kind {
 	return []Kind{
-		{
+		kind(Spec[*GatewayParams]{
 			Name:      "dead-gateway",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -302,14 +301,13 @@ func moreNetworkKinds() []Kind {
 			Symptom: "After about 3 s ping prints \"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\"; nc prints \"No route to host\"; " +
 				"curl prints \"Couldn't connect to server\"; `ip neigh` shows the gateway INCOMPLETE, then FAILED; " +
 				"`ip route` shows a default route that looks fine. Hosts on the local subnet still answer.",
-			Fix:       "Point the default route at the real router: `ip route replace default via GATEWAY`.",
-			NewParams: func() Params { return &GatewayParams{} },
-			Apply:     applyDeadGateway,
-			Revert:    revertNoDefaultRoute,
-			Observe:   observeDeadGateway,
-			Cleared:   clearedDefaultRoutes,
-		},
-		{
+			Fix:     "Point the default route at the real router: `ip route replace default via GATEWAY`.",
+			Apply:   applyDeadGateway,
+			Revert:  revertNoDefaultRoute[*GatewayParams],
+			Observe: observeDeadGateway,
+			Cleared: clearedDefaultRoutes[*GatewayParams],
+		}),
+		kind(Spec[*RouteParams]{
 			Name:      "missing-route",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -318,14 +316,13 @@ func moreNetworkKinds() []Kind {
 				"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N " +
 				"(\" 1  10.0.1.1  0.050 ms !N\"); curl fails at once with \"Couldn't connect to server\", while nc -w1 reports \"timed out\"; " +
 				"`ip route get ADDR` on the router says \"RTNETLINK answers: Network is unreachable\".",
-			Fix:       "Add the route back on the router: `ip route add PREFIX via NEXT-HOP`.",
-			NewParams: func() Params { return &RouteParams{} },
-			Apply:     applyMissingRoute,
-			Revert:    revertMissingRoute,
-			Observe:   observeMissingRoute,
-			Cleared:   clearedMissingRoute,
-		},
-		{
+			Fix:     "Add the route back on the router: `ip route add PREFIX via NEXT-HOP`.",
+			Apply:   applyMissingRoute,
+			Revert:  revertMissingRoute,
+			Observe: observeMissingRoute,
+			Cleared: clearedMissingRoute,
+		}),
+		kind(Spec[*FlowParams]{
 			Name:      "forwarding-off",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -334,9 +331,8 @@ func moreNetworkKinds() []Kind {
 				"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
 				"(a router that does not forward does not send time-exceeded for transit packets either); " +
 				"`sysctl net.ipv4.ip_forward` on the router prints 0.",
-			Fix:       "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router (and `sysctl -w net.ipv6.conf.all.forwarding=1`).",
-			NewParams: func() Params { return &FlowParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
+			Fix: "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router (and `sysctl -w net.ipv6.conf.all.forwarding=1`).",
+			Apply: func(ctx context.Context, e *Env, p *FlowParams) error {
 				if err := e.setHostSysctl("", "net.ipv4.ip_forward", "0"); err != nil {
 					return err
 				}
@@ -345,13 +341,13 @@ func moreNetworkKinds() []Kind {
 				}
 				return nil
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
+			Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
 				return errors.Join(e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1")),
 					e.setHostSysctl("", "net.ipv6.conf.all.forwarding", e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0")))
 			},
 			Observe: observeForwardingOff,
 			Cleared: clearedForwarding,
-		},
+		}),
 		routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
 			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
 				"On the host itself ping prints \"ping: connect: Invalid argument\" and nc \"failed: Invalid argument\". "+
@@ -365,7 +361,7 @@ func moreNetworkKinds() []Kind {
 				"nc prints \"No route to host\". On the host itself ping prints \"ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\" "+
 				"and nc \"failed: Permission denied\". "+
 				"`ip route` shows \"prohibit PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: Permission denied\"."),
-		{
+		kind(Spec[*RPFilterParams]{
 			Name:      "asymmetric-rp-filter",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -375,17 +371,16 @@ func moreNetworkKinds() []Kind {
 				"on the router `nstat -az TcpExtIPReversePathFilter` counts the drops and `sysctl net.ipv4.conf.all.rp_filter` prints 1.",
 			Fix: "Make the router accept the asymmetric path (`sysctl -w net.ipv4.conf.all.rp_filter=2`, loose mode), " +
 				"or make the return path symmetric (route the server's answers back through the same router).",
-			NewParams: func() Params { return &RPFilterParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", strconv.Itoa(p.(*RPFilterParams).Mode))
+			Apply: func(ctx context.Context, e *Env, p *RPFilterParams) error {
+				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", strconv.Itoa(p.Mode))
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
+			Revert: func(ctx context.Context, e *Env, p *RPFilterParams) error {
 				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", e.scenarioSysctl("net.ipv4.conf.all.rp_filter", "0"))
 			},
 			Observe: observeRPFilter,
 			Cleared: clearedRPFilter,
-		},
-		{
+		}),
+		kind(Spec[*PMTUParams]{
 			Name:      "pmtu-blackhole",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -398,45 +393,42 @@ func moreNetworkKinds() []Kind {
 			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both), " +
 				"then `ip route flush cache` at both ends. Clamping the MSS on the routers, or a smaller MTU on the end hosts, only hides the hole " +
 				"from TCP: the routers still swallow the ICMP every other protocol needs.",
-			NewParams: func() Params { return &PMTUParams{} },
-			Apply:     applyPMTUBlackhole,
-			Revert:    revertPMTUBlackhole,
-			Observe:   observePMTUBlackhole,
-			Cleared:   clearedPMTU,
-		},
-		{
+			Apply:   applyPMTUBlackhole,
+			Revert:  revertPMTUBlackhole,
+			Observe: observePMTUBlackhole,
+			Cleared: clearedPMTU,
+		}),
+		kind(Spec[*FlowParams]{
 			Name:      "silent-hop",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
 			Summary:   "A router forwards traffic but sends no ICMP time-exceeded.",
 			Symptom: "`traceroute -n` shows \" N  * * *\" at the router's hop while the hops after it answer; ping through it works. " +
 				"`iptables -L OUTPUT -v` on the router shows a DROP rule for icmp time-exceeded with a growing counter.",
-			Fix:       "Nothing is broken for traffic; to see the hop, delete the rule: `iptables -D OUTPUT -p icmp --icmp-type time-exceeded -j DROP` on the router.",
-			NewParams: func() Params { return &FlowParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
+			Fix: "Nothing is broken for traffic; to see the hop, delete the rule: `iptables -D OUTPUT -p icmp --icmp-type time-exceeded -j DROP` on the router.",
+			Apply: func(ctx context.Context, e *Env, p *FlowParams) error {
 				return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, true)
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
+			Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
 				return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, false)
 			},
 			Observe: observeSilentHop,
 			Cleared: clearedSilentHop,
-		},
-		{
+		}),
+		kind(Spec[*RateLimitParams]{
 			Name:      "icmp-rate-limit",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
 			Summary:   "A router limits its ICMP errors to one a second per destination, the kernel's default.",
 			Symptom: "`traceroute -n -q 10` shows `*` among the answers at the router's hop although it is healthy; " +
 				"a burst of probes gets only about 6 time-exceeded or unreachable answers; `nstat -az IcmpRateLimitHost` on the router counts the rest.",
-			Fix:       "Turn the limit off on the router: `sysctl -w net.ipv4.icmp_ratelimit=0` (and raise `net.ipv4.icmp_msgs_per_sec` again if it was lowered).",
-			NewParams: func() Params { return &RateLimitParams{} },
-			Apply:     applyRateLimit,
-			Revert:    revertRateLimit,
-			Observe:   observeRateLimit,
-			Cleared:   clearedRateLimit,
-		},
-		{
+			Fix:     "Turn the limit off on the router: `sysctl -w net.ipv4.icmp_ratelimit=0` (and raise `net.ipv4.icmp_msgs_per_sec` again if it was lowered).",
+			Apply:   applyRateLimit,
+			Revert:  revertRateLimit,
+			Observe: observeRateLimit,
+			Cleared: clearedRateLimit,
+		}),
+		kind(Spec[*MasqueradeParams]{
 			Name:      "missing-masquerade",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -444,18 +436,17 @@ func moreNetworkKinds() []Kind {
 			Symptom: "From a private client, ping and TCP to public hosts time out (\"100% packet loss\", curl \"Connection timed out\"); " +
 				"`tcpdump -ni DEV` on the router's public side shows the packets leaving with the private source address and no answer; " +
 				"`iptables -t nat -L POSTROUTING -v` has no MASQUERADE rule.",
-			Fix:       "Put the rule back on the router: `iptables -t nat -A POSTROUTING -s PRIVATE-PREFIX -o DEV -j MASQUERADE`.",
-			NewParams: func() Params { return &MasqueradeParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				return e.ruleSet("", "nat", "POSTROUTING", p.(*MasqueradeParams).rule(), false)
+			Fix: "Put the rule back on the router: `iptables -t nat -A POSTROUTING -s PRIVATE-PREFIX -o DEV -j MASQUERADE`.",
+			Apply: func(ctx context.Context, e *Env, p *MasqueradeParams) error {
+				return e.ruleSet("", "nat", "POSTROUTING", p.rule(), false)
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
-				return e.ruleSet("", "nat", "POSTROUTING", p.(*MasqueradeParams).rule(), true)
+			Revert: func(ctx context.Context, e *Env, p *MasqueradeParams) error {
+				return e.ruleSet("", "nat", "POSTROUTING", p.rule(), true)
 			},
 			Observe: observeMissingMasquerade,
 			Cleared: clearedMasquerade,
-		},
-		{
+		}),
+		kind(Spec[*PortRangeParams]{
 			Name:      "port-range-exhaustion",
 			Layer:     LayerNetwork,
 			NeedsHost: true,
@@ -463,18 +454,17 @@ func moreNetworkKinds() []Kind {
 			Symptom: "New connections to the busy destination fail at once: nc prints \"connect to ADDR port PORT (tcp) failed: Cannot assign requested address\", " +
 				"curl \"Couldn't connect to server\"; `ss -tan state time-wait | wc -l` is about the size of the range; " +
 				"`sysctl net.ipv4.ip_local_port_range` shows a tiny range. Other destinations still work.",
-			Fix:       "Widen the range again: `sysctl -w net.ipv4.ip_local_port_range=\"32768 60999\"` (and make the client reuse connections).",
-			NewParams: func() Params { return &PortRangeParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				n := p.(*PortRangeParams).Ports
+			Fix: "Widen the range again: `sysctl -w net.ipv4.ip_local_port_range=\"32768 60999\"` (and make the client reuse connections).",
+			Apply: func(ctx context.Context, e *Env, p *PortRangeParams) error {
+				n := p.Ports
 				return e.setHostSysctl("", "net.ipv4.ip_local_port_range", fmt.Sprintf("32768 %d", 32768+n-1))
 			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
+			Revert: func(ctx context.Context, e *Env, p *PortRangeParams) error {
 				return e.setHostSysctl("", "net.ipv4.ip_local_port_range", e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999"))
 			},
 			Observe: observePortRange,
 			Cleared: clearedPortRange,
-		},
+		}),
 	}
 }
 
@@ -567,8 +557,8 @@ func (e *Env) deadGateway(p *GatewayParams) (netip.Addr, *scenarios.Iface, error
 	return netip.Addr{}, nil, fmt.Errorf("subnet %s of host %q has no unused address", pf, e.Host)
 }
 
-func applyDeadGateway(ctx context.Context, e *Env, p Params) error {
-	gw, ifc, err := e.deadGateway(p.(*GatewayParams))
+func applyDeadGateway(ctx context.Context, e *Env, p *GatewayParams) error {
+	gw, ifc, err := e.deadGateway(p)
 	if err != nil {
 		return err
 	}
@@ -609,8 +599,8 @@ func applyDeadGateway(ctx context.Context, e *Env, p Params) error {
 
 // observeDeadGateway sends a datagram off the subnet and watches the
 // gateway's neighbour entry: it never becomes reachable.
-func observeDeadGateway(ctx context.Context, e *Env, p Params) error {
-	gw, ifc, err := e.deadGateway(p.(*GatewayParams))
+func observeDeadGateway(ctx context.Context, e *Env, p *GatewayParams) error {
+	gw, ifc, err := e.deadGateway(p)
 	if err != nil {
 		return err
 	}
@@ -681,8 +671,8 @@ func (e *Env) routesTo(pf netip.Prefix) []scenarios.RouteSpec {
 	return out
 }
 
-func applyMissingRoute(ctx context.Context, e *Env, p Params) error {
-	pf := p.(*RouteParams).prefix()
+func applyMissingRoute(ctx context.Context, e *Env, p *RouteParams) error {
+	pf := p.prefix()
 	h, err := e.handle()
 	if err != nil {
 		return err
@@ -709,8 +699,8 @@ func applyMissingRoute(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertMissingRoute(ctx context.Context, e *Env, p Params) error {
-	pf := p.(*RouteParams).prefix()
+func revertMissingRoute(ctx context.Context, e *Env, p *RouteParams) error {
+	pf := p.prefix()
 	h, err := e.handle()
 	if err != nil {
 		return err
@@ -724,8 +714,7 @@ func revertMissingRoute(ctx context.Context, e *Env, p Params) error {
 
 // observeMissingRoute asks the router for a route into the prefix, then
 // pings into it through the router.
-func observeMissingRoute(ctx context.Context, e *Env, p Params) error {
-	rp := p.(*RouteParams)
+func observeMissingRoute(ctx context.Context, e *Env, rp *RouteParams) error {
 	pf := rp.prefix()
 	target := pf.Addr().Next()
 	if pf.IsSingleIP() {
@@ -764,8 +753,8 @@ func observeMissingRoute(ctx context.Context, e *Env, p Params) error {
 
 // ---- forwarding-off
 
-func observeForwardingOff(ctx context.Context, e *Env, p Params) error {
-	ns, from, to, err := e.flow(p.(*FlowParams).flow())
+func observeForwardingOff(ctx context.Context, e *Env, p *FlowParams) error {
+	ns, from, to, err := e.flow(p.flow())
 	if err != nil {
 		return err
 	}
@@ -798,16 +787,15 @@ func observeForwardingOff(ctx context.Context, e *Env, p Params) error {
 // ---- blackhole, unreachable, prohibit
 
 func routeTypeKind(typ string, rtn int, symptom string) Kind {
-	return Kind{
+	return kind(Spec[*RouteParams]{
 		Name:      typ + "-route",
 		Layer:     LayerNetwork,
 		NeedsHost: true,
 		Summary:   "A " + typ + " route for a prefix overrides the way there.",
 		Symptom:   symptom,
 		Fix:       "Delete the route: `ip route del " + typ + " PREFIX` on the host.",
-		NewParams: func() Params { return &RouteParams{} },
-		Apply: func(ctx context.Context, e *Env, p Params) error {
-			pf := p.(*RouteParams).prefix()
+		Apply: func(ctx context.Context, e *Env, p *RouteParams) error {
+			pf := p.prefix()
 			h, err := e.handle()
 			if err != nil {
 				return err
@@ -819,8 +807,8 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 			}
 			return nil
 		},
-		Revert: func(ctx context.Context, e *Env, p Params) error {
-			pf := p.(*RouteParams).prefix()
+		Revert: func(ctx context.Context, e *Env, p *RouteParams) error {
+			pf := p.prefix()
 			h, err := e.handle()
 			if err != nil {
 				return err
@@ -832,13 +820,13 @@ func routeTypeKind(typ string, rtn int, symptom string) Kind {
 			}
 			return e.restoreRoutes(h, func(r scenarios.RouteSpec) bool { return r.Dst == pf })
 		},
-		Observe: func(ctx context.Context, e *Env, p Params) error {
-			return observeRouteType(e, p.(*RouteParams), typ)
+		Observe: func(ctx context.Context, e *Env, p *RouteParams) error {
+			return observeRouteType(e, p, typ)
 		},
-		Cleared: func(ctx context.Context, e *Env, p Params) error {
-			return clearedRouteType(e, p.(*RouteParams), typ, rtn)
+		Cleared: func(ctx context.Context, e *Env, p *RouteParams) error {
+			return clearedRouteType(e, p, typ, rtn)
 		},
-	}
+	})
 }
 
 // routeTypeErrno is the kernel's answer to a lookup that hits a route
@@ -898,8 +886,7 @@ func observeRouteType(e *Env, rp *RouteParams, typ string) error {
 
 // ---- asymmetric-rp-filter
 
-func observeRPFilter(ctx context.Context, e *Env, p Params) error {
-	rp := p.(*RPFilterParams)
+func observeRPFilter(ctx context.Context, e *Env, rp *RPFilterParams) error {
 	ns, from, to, err := e.flow(flowParams{From: rp.From, To: rp.To})
 	if err != nil {
 		return err
@@ -955,8 +942,7 @@ func (e *Env) allHosts(fn func(ns *sandbox.Netns) error) error {
 	return errors.Join(errs...)
 }
 
-func applyPMTUBlackhole(ctx context.Context, e *Env, p Params) error {
-	pp := p.(*PMTUParams)
+func applyPMTUBlackhole(ctx context.Context, e *Env, pp *PMTUParams) error {
 	ifc, peer, err := e.pmtuLink(pp)
 	if err != nil {
 		return err
@@ -974,8 +960,7 @@ func applyPMTUBlackhole(ctx context.Context, e *Env, p Params) error {
 	return e.allHosts(flushRouteCache)
 }
 
-func revertPMTUBlackhole(ctx context.Context, e *Env, p Params) error {
-	pp := p.(*PMTUParams)
+func revertPMTUBlackhole(ctx context.Context, e *Env, pp *PMTUParams) error {
 	ifc, peer, err := e.pmtuLink(pp)
 	if err != nil {
 		return err
@@ -991,8 +976,7 @@ func revertPMTUBlackhole(ctx context.Context, e *Env, p Params) error {
 
 // observePMTUBlackhole pings across the narrow link: small echoes come
 // back, a full-size one with DF set vanishes without an ICMP error.
-func observePMTUBlackhole(ctx context.Context, e *Env, p Params) error {
-	pp := p.(*PMTUParams)
+func observePMTUBlackhole(ctx context.Context, e *Env, pp *PMTUParams) error {
 	ns, from, to, err := e.flow(flowParams{From: pp.From, To: pp.To})
 	if err != nil {
 		return err
@@ -1030,8 +1014,8 @@ func observePMTUBlackhole(ctx context.Context, e *Env, p Params) error {
 
 // observeSilentHop traces from the flow's source: the router's hop is
 // silent while a later hop answers.
-func observeSilentHop(ctx context.Context, e *Env, p Params) error {
-	ns, from, to, err := e.flow(p.(*FlowParams).flow())
+func observeSilentHop(ctx context.Context, e *Env, p *FlowParams) error {
+	ns, from, to, err := e.flow(p.flow())
 	if err != nil {
 		return err
 	}
@@ -1054,8 +1038,7 @@ func observeSilentHop(ctx context.Context, e *Env, p Params) error {
 
 // ---- icmp-rate-limit
 
-func applyRateLimit(ctx context.Context, e *Env, p Params) error {
-	rp := p.(*RateLimitParams)
+func applyRateLimit(ctx context.Context, e *Env, rp *RateLimitParams) error {
 	if err := e.setHostSysctl("", "net.ipv4.icmp_ratelimit", strconv.Itoa(rp.RatelimitMS)); err != nil {
 		return err
 	}
@@ -1065,7 +1048,7 @@ func applyRateLimit(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertRateLimit(ctx context.Context, e *Env, p Params) error {
+func revertRateLimit(ctx context.Context, e *Env, _ *RateLimitParams) error {
 	return errors.Join(
 		e.setHostSysctl("", "net.ipv4.icmp_ratelimit", e.scenarioSysctl("net.ipv4.icmp_ratelimit", "")),
 		e.setHostSysctl("", "net.ipv4.icmp_msgs_per_sec", e.scenarioSysctl("net.ipv4.icmp_msgs_per_sec", "")))
@@ -1073,8 +1056,7 @@ func revertRateLimit(ctx context.Context, e *Env, p Params) error {
 
 // observeRateLimit sends a burst of probes that expire at the router:
 // fewer than half get their time-exceeded.
-func observeRateLimit(ctx context.Context, e *Env, p Params) error {
-	rp := p.(*RateLimitParams)
+func observeRateLimit(ctx context.Context, e *Env, rp *RateLimitParams) error {
 	ns, from, to, err := e.flow(flowParams{From: rp.From, To: rp.To})
 	if err != nil {
 		return err
@@ -1102,8 +1084,7 @@ func observeRateLimit(ctx context.Context, e *Env, p Params) error {
 
 // ---- missing-masquerade
 
-func observeMissingMasquerade(ctx context.Context, e *Env, p Params) error {
-	mp := p.(*MasqueradeParams)
+func observeMissingMasquerade(ctx context.Context, e *Env, mp *MasqueradeParams) error {
 	ns, from, to, err := e.flow(flowParams{From: mp.From, To: mp.To})
 	if err != nil {
 		return err
@@ -1151,8 +1132,8 @@ func (e *Env) portRangeTarget(p *PortRangeParams) (netip.AddrPort, error) {
 
 // observePortRange connects where the host churns until the kernel has no
 // local port left for it.
-func observePortRange(ctx context.Context, e *Env, p Params) error {
-	target, err := e.portRangeTarget(p.(*PortRangeParams))
+func observePortRange(ctx context.Context, e *Env, p *PortRangeParams) error {
+	target, err := e.portRangeTarget(p)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ import (
 
 func transportKinds() []Kind {
 	return []Kind{
-		{
+		kind(Spec[*FirewallParams]{
 			Name: "firewall-drop", Layer: LayerTransport, NeedsHost: true,
 			Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address).",
 			Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
@@ -38,9 +38,9 @@ func transportKinds() []Kind {
 				"dig prints \";; communications error to ADDR#53: timed out\", and `iptables -L OUTPUT -v` counts each attempt.",
 			Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
 				"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
-			NewParams: func() Params { return &FirewallParams{target: "DROP"} },
-			Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
-		},
+			New:   func() *FirewallParams { return &FirewallParams{target: "DROP"} },
+			Apply: applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
+		}),
 		rejectKind("firewall-reject-tcp-reset", "tcp-reset",
 			"A REJECT rule answers matching TCP connections with a TCP reset.",
 			"Refused at once, exactly as if nothing listened: `nc -zv -w 2 HOST PORT` prints "+
@@ -72,7 +72,7 @@ func transportKinds() []Kind {
 				"curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: Couldn't connect to server\". "+
 				"The client has a route (`ip route get HOST` answers): the error is an ICMP net unreachable "+
 				"(tcpdump: \"ICMP net HOST unreachable\") sent by a firewall, not a missing route."),
-		{
+		kind(Spec[*StatefulParams]{
 			Name: "stateful-firewall-drops-return", Layer: LayerTransport, NeedsHost: true,
 			Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port (in ip6tables too on a dual-stack host).",
 			Symptom: "Connections time out (`nc -zv -w 2 HOST PORT`: \"timed out: Operation now in progress\"), " +
@@ -82,10 +82,9 @@ func transportKinds() []Kind {
 			Fix: "Let return traffic through, as every stateful ruleset must: delete the rule " +
 				"(`iptables -L CHAIN -n -v --line-numbers`, then `iptables -D CHAIN NUMBER`) and keep " +
 				"`iptables -I CHAIN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` at the top.",
-			NewParams: func() Params { return &StatefulParams{} },
-			Apply:     applyStateful, Revert: revertStateful, Observe: observeStateful, Cleared: clearedStateful,
-		},
-		{
+			Apply: applyStateful, Revert: revertStateful, Observe: observeStateful, Cleared: clearedStateful,
+		}),
+		kind(Spec[*ServiceParams]{
 			Name: "service-not-running", Layer: LayerTransport, NeedsHost: true,
 			Summary: "A service of the host is stopped: nothing listens on its port.",
 			Symptom: "Refused at once from everywhere, the host itself included: `nc -zv -w 2 HOST PORT` prints " +
@@ -94,10 +93,9 @@ func transportKinds() []Kind {
 				"`ss -tlnp` on the host has no line for the port; ping answers.",
 			Fix: "Start the service again (on a real host `systemctl start NAME`, then `systemctl status NAME` " +
 				"and its log for why it stopped); `ss -tlnp 'sport = :PORT'` then shows it listening.",
-			NewParams: func() Params { return &ServiceParams{} },
-			Apply:     applyServiceStopped, Revert: restartService, Observe: observeServiceStopped, Cleared: clearedServiceListens,
-		},
-		{
+			Apply: applyServiceStopped, Revert: restartService, Observe: observeServiceStopped, Cleared: clearedServiceListens[*ServiceParams],
+		}),
+		kind(Spec[*ServiceParams]{
 			Name: "service-localhost-only", Layer: LayerTransport, NeedsHost: true,
 			Summary: "A service of the host listens on 127.0.0.1 only.",
 			Symptom: "From other hosts, refused at once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) " +
@@ -105,10 +103,9 @@ func transportKinds() []Kind {
 				"`ss -tlnp` on the host shows the listener as 127.0.0.1:PORT instead of 0.0.0.0:PORT or *:PORT.",
 			Fix: "Make the service listen on every address (0.0.0.0, or the host's own address): change its " +
 				"bind/listen setting and restart it; `ss -tlnp` then shows 0.0.0.0:PORT or *:PORT.",
-			NewParams: func() Params { return &ServiceParams{} },
-			Apply:     applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly, Cleared: clearedServiceListens,
-		},
-		{
+			Apply: applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly, Cleared: clearedServiceListens[*ServiceParams],
+		}),
+		kind(Spec[*PortConflictParams]{
 			Name: "port-conflict", Layer: LayerTransport, NeedsHost: true,
 			Summary: "Another process holds the service's port, so the service failed to start (address already in use).",
 			Symptom: "The port accepts connections (`nc -zv HOST PORT` succeeds) but nothing the service should say comes " +
@@ -117,10 +114,9 @@ func transportKinds() []Kind {
 				"use\". `ss -tlnp 'sport = :PORT'` names the squatter: users:((\"NAME\",pid=PID,fd=N)).",
 			Fix: "Find the holder with `ss -tlnp 'sport = :PORT'`, stop it (`kill PID`, or disable the unit that " +
 				"starts it), then start the real service.",
-			NewParams: func() Params { return &PortConflictParams{} },
-			Apply:     applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict, Cleared: clearedServiceListens,
-		},
-		{
+			Apply: applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict, Cleared: clearedServiceListens[*PortConflictParams],
+		}),
+		kind(Spec[*CloseWaitParams]{
 			Name: "close-wait-leak", Layer: LayerTransport, NeedsHost: true,
 			Summary: "The service never closes connections its clients closed: CLOSE_WAIT sockets pile up.",
 			Symptom: "`ss -tan state close-wait` on the host lists one socket per finished client connection, and " +
@@ -129,10 +125,9 @@ func transportKinds() []Kind {
 				"The clients' side shows FIN-WAIT-2 for a minute.",
 			Fix: "Restart the service to free the sockets (`kill PID` of the owner from `ss -tanp state close-wait`, " +
 				"then start it), and fix the code path that forgets close().",
-			NewParams: func() Params { return &CloseWaitParams{} },
-			Apply:     applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait, Cleared: clearedCloseWait,
-		},
-		{
+			Apply: applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait, Cleared: clearedCloseWait,
+		}),
+		kind(Spec[*TimeWaitParams]{
 			Name: "time-wait-pileup", Layer: LayerTransport, NeedsHost: true,
 			Summary: "A client makes many short connections to a service: TIME_WAIT piles up on the side that closes first. Nothing is broken.",
 			Symptom: "`ss -tan state time-wait` on the closing side (the client by default) lists hundreds of sockets " +
@@ -142,10 +137,9 @@ func transportKinds() []Kind {
 			Fix: "Nothing needs fixing: TIME_WAIT is how TCP protects a closed connection's late packets. Reuse " +
 				"connections (HTTP keep-alive, pools) if the count matters. To clear them in a lab: " +
 				"`ss -K state time-wait '( dport = :PORT or sport = :PORT )'`.",
-			NewParams: func() Params { return &TimeWaitParams{} },
-			Apply:     applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait, Cleared: clearedTimeWait,
-		},
-		{
+			Apply: applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait, Cleared: clearedTimeWait,
+		}),
+		kind(Spec[*BacklogFaultParams]{
 			Name: "syn-backlog-overflow", Layer: LayerTransport, NeedsHost: true,
 			Summary: "The service's accept queue is full (a tiny backlog, a process that never accepts): new connections are dropped.",
 			Symptom: "New connections time out: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) " +
@@ -153,10 +147,9 @@ func transportKinds() []Kind {
 				"with Recv-Q greater than Send-Q (the backlog), and `nstat -az TcpExtListenOverflows` grows.",
 			Fix: "Restart the service so it accepts again (`kill PID` from `ss -tlnp`, then start it), raise its " +
 				"listen backlog (and net.core.somaxconn), and find why it stopped calling accept().",
-			NewParams: func() Params { return &BacklogFaultParams{} },
-			Apply:     applyBacklog, Revert: revertBacklog, Observe: observeBacklog, Cleared: clearedBacklog,
-		},
-		{
+			Apply: applyBacklog, Revert: revertBacklog, Observe: observeBacklog, Cleared: clearedBacklog,
+		}),
+		kind(Spec[*LossParams]{
 			Name: "packet-loss", Layer: LayerTransport, NeedsHost: true,
 			Summary: "The host drops a random share of packets (iptables statistic match, and ip6tables on a dual-stack host unless it names an address), as a bad link would.",
 			Symptom: "`ping -c 20 ADDR` prints \"N packets transmitted, M received, X% packet loss\" with X around the " +
@@ -164,25 +157,23 @@ func transportKinds() []Kind {
 				"correct but slow, and `ss -ti` shows retrans growing.",
 			Fix: "Find the DROP rule with the statistic match (`iptables -L CHAIN -n -v` shows \"statistic mode random " +
 				"probability P\") and delete it: `iptables -D CHAIN NUMBER`. On a real network, look for the bad link.",
-			NewParams: func() Params { return &LossParams{} },
-			Apply:     applyLoss, Revert: revertLoss, Observe: observeLoss, Cleared: clearedLoss,
-		},
+			Apply: applyLoss, Revert: revertLoss, Observe: observeLoss, Cleared: clearedLoss,
+		}),
 		delayKind("latency", "Packets the host sends are held for a fixed delay (an NFQUEUE delayer; the kernel has no netem).",
 			"`ping ADDR` RTTs rise by about the delay (rtt min/avg/max all shifted up); every TCP handshake "+
 				"and request takes that much longer; nothing is lost.", "100ms", ""),
 		delayKind("jitter", "Packets the host sends are held for a random delay around a mean (an NFQUEUE delayer), so delay varies and packets may reorder.",
 			"`ping ADDR` RTTs spread: rtt min/avg/max/mdev shows max far above min and a large mdev; "+
 				"tcpdump may show packets out of order.", "50ms", "40ms"),
-		{
+		kind(Spec[*BandwidthParams]{
 			Name: "bandwidth-limit", Layer: LayerTransport, NeedsHost: true,
 			Summary: "A token-bucket qdisc (tc tbf) on one of the host's interfaces caps the rate it sends at.",
 			Symptom: "Small requests and ping are fine; a large transfer sent through the interface is slow: " +
 				"`curl -o /dev/null -w '%{speed_download}\\n' URL` reports about the configured rate. " +
 				"`tc -s qdisc show dev IF` shows the tbf with its rate and growing \"overlimits\".",
-			Fix:       "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
-			NewParams: func() Params { return &BandwidthParams{} },
-			Apply:     applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth, Cleared: clearedBandwidth,
-		},
+			Fix:   "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
+			Apply: applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth, Cleared: clearedBandwidth,
+		}),
 	}
 }
 
@@ -250,15 +241,15 @@ func (p *FirewallParams) rulespec() []string {
 }
 
 func rejectKind(name, with, summary, symptom string) Kind {
-	return Kind{
+	return kind(Spec[*FirewallParams]{
 		Name: name, Layer: LayerTransport, NeedsHost: true,
 		Summary: summary + " In INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address.",
 		Symptom: symptom,
 		Fix: "Find the REJECT rule with `iptables -L CHAIN -n -v --line-numbers` (its counter grows with each attempt; " +
 			"the reject-with type is printed) and delete it: `iptables -D CHAIN NUMBER`.",
-		NewParams: func() Params { return &FirewallParams{target: "REJECT", rejectWith: with} },
-		Apply:     applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
-	}
+		New:   func() *FirewallParams { return &FirewallParams{target: "REJECT", rejectWith: with} },
+		Apply: applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
+	})
 }
 
 // expectedOutcomes are what a connection matched by the rule ends in,
@@ -295,8 +286,7 @@ func (p *FirewallParams) expectedOutcomes() []probe.ReachOutcome {
 	return []probe.ReachOutcome{probe.ReachAdminProhibited}
 }
 
-func applyFirewall(ctx context.Context, e *Env, params Params) error {
-	p := params.(*FirewallParams)
+func applyFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	if err := e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.InsertUnique("filter", p.Chain, 1, p.rulespec()...)
 	}); err != nil {
@@ -305,15 +295,13 @@ func applyFirewall(ctx context.Context, e *Env, params Params) error {
 	return p.firewall6(e, true)
 }
 
-func revertFirewall(ctx context.Context, e *Env, params Params) error {
-	p := params.(*FirewallParams)
+func revertFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	return errors.Join(e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.DeleteIfExists("filter", p.Chain, p.rulespec()...)
 	}), p.firewall6(e, false))
 }
 
-func observeFirewall(ctx context.Context, e *Env, params Params) error {
-	p := params.(*FirewallParams)
+func observeFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	role := roleServer
 	switch p.Chain {
 	case "OUTPUT":
@@ -358,20 +346,17 @@ func (p *StatefulParams) rulespec() []string {
 	return []string{"-p", "tcp", "--sport", strconv.Itoa(p.Port), "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "DROP"}
 }
 
-func applyStateful(ctx context.Context, e *Env, params Params) error {
-	p := params.(*StatefulParams)
+func applyStateful(ctx context.Context, e *Env, p *StatefulParams) error {
 	return e.ruleBothFamilies(p.Chain, p.rulespec(), true, true)
 }
 
-func revertStateful(ctx context.Context, e *Env, params Params) error {
-	p := params.(*StatefulParams)
+func revertStateful(ctx context.Context, e *Env, p *StatefulParams) error {
 	// Half-open connections left by the fault would keep answering SYNs
 	// with their old SYN-ACK; nothing else to undo.
 	return e.ruleBothFamilies(p.Chain, p.rulespec(), true, false)
 }
 
-func observeStateful(ctx context.Context, e *Env, params Params) error {
-	p := params.(*StatefulParams)
+func observeStateful(ctx context.Context, e *Env, p *StatefulParams) error {
 	role := roleRouter
 	if p.Chain == "INPUT" {
 		role = roleClient
@@ -459,8 +444,7 @@ func serviceEndpoint(p services.Params) (port int, listen, proto string) {
 	return port, listen, proto
 }
 
-func applyServiceStopped(ctx context.Context, e *Env, params Params) error {
-	p := params.(*ServiceParams)
+func applyServiceStopped(ctx context.Context, e *Env, p *ServiceParams) error {
 	if _, err := e.service(p.Service); err != nil {
 		return err
 	}
@@ -469,8 +453,7 @@ func applyServiceStopped(ctx context.Context, e *Env, params Params) error {
 
 // restartService stops whatever the fault left under the service's name
 // and starts the service as the scenario defines it.
-func restartService(ctx context.Context, e *Env, params Params) error {
-	p := params.(*ServiceParams)
+func restartService(ctx context.Context, e *Env, p *ServiceParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -492,8 +475,7 @@ func (e *Env) stopProcess(name string) error {
 	return nil
 }
 
-func observeServiceStopped(ctx context.Context, e *Env, params Params) error {
-	p := params.(*ServiceParams)
+func observeServiceStopped(ctx context.Context, e *Env, p *ServiceParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -501,8 +483,7 @@ func observeServiceStopped(ctx context.Context, e *Env, params Params) error {
 	return e.expectOutcome(ctx, e.Host, "tcp", hs.dial(), probe.ReachRefusedRST)
 }
 
-func applyLocalhostOnly(ctx context.Context, e *Env, params Params) error {
-	p := params.(*ServiceParams)
+func applyLocalhostOnly(ctx context.Context, e *Env, p *ServiceParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -519,8 +500,7 @@ func applyLocalhostOnly(ctx context.Context, e *Env, params Params) error {
 	return err
 }
 
-func observeLocalhostOnly(ctx context.Context, e *Env, params Params) error {
-	p := params.(*ServiceParams)
+func observeLocalhostOnly(ctx context.Context, e *Env, p *ServiceParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -545,6 +525,10 @@ type PortConflictParams struct {
 	ProcessName string `yaml:"process_name,omitempty" json:"process_name,omitempty" doc:"Name the squatting process shows in ss -tlnp and ps, at most 15 characters (default python3, a forgotten 'python3 -m http.server')."`
 }
 
+func (p *ServiceParams) service() string { return p.Service }
+
+func (p *PortConflictParams) service() string { return p.Service }
+
 // Check implements Params.
 func (p *PortConflictParams) Check() error {
 	if p.Service == "" {
@@ -562,8 +546,7 @@ func (p *PortConflictParams) Check() error {
 // squatterName is the lab's record of the squatting process.
 func squatterName(service string) string { return service + "-squatter" }
 
-func applyPortConflict(ctx context.Context, e *Env, params Params) error {
-	p := params.(*PortConflictParams)
+func applyPortConflict(ctx context.Context, e *Env, p *PortConflictParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -592,8 +575,7 @@ func applyPortConflict(ctx context.Context, e *Env, params Params) error {
 	})
 }
 
-func revertPortConflict(ctx context.Context, e *Env, params Params) error {
-	p := params.(*PortConflictParams)
+func revertPortConflict(ctx context.Context, e *Env, p *PortConflictParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -604,8 +586,7 @@ func revertPortConflict(ctx context.Context, e *Env, params Params) error {
 	return services.Start(ctx, e.Lab, e.Host, hs.svc)
 }
 
-func observePortConflict(ctx context.Context, e *Env, params Params) error {
-	p := params.(*PortConflictParams)
+func observePortConflict(ctx context.Context, e *Env, p *PortConflictParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -677,8 +658,7 @@ func (p *CloseWaitParams) Check() error {
 
 func churnerName(service string) string { return service + "-client" }
 
-func applyCloseWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*CloseWaitParams)
+func applyCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -728,8 +708,7 @@ func applyCloseWait(ctx context.Context, e *Env, params Params) error {
 	return err
 }
 
-func revertCloseWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*CloseWaitParams)
+func revertCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -746,8 +725,7 @@ func revertCloseWait(ctx context.Context, e *Env, params Params) error {
 	return services.Start(ctx, e.Lab, e.Host, hs.svc)
 }
 
-func observeCloseWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*CloseWaitParams)
+func observeCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -807,8 +785,7 @@ func (p *TimeWaitParams) closingSide(e *Env, from string, port int) (host string
 	return from, 0, port
 }
 
-func applyTimeWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*TimeWaitParams)
+func applyTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -847,8 +824,7 @@ func applyTimeWait(ctx context.Context, e *Env, params Params) error {
 	})
 }
 
-func revertTimeWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*TimeWaitParams)
+func revertTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -866,8 +842,7 @@ func revertTimeWait(ctx context.Context, e *Env, params Params) error {
 	return errors.Join(append(errs, err)...)
 }
 
-func observeTimeWait(ctx context.Context, e *Env, params Params) error {
-	p := params.(*TimeWaitParams)
+func observeTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -913,8 +888,7 @@ func (p *BacklogFaultParams) Check() error {
 	return nil
 }
 
-func applyBacklog(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BacklogFaultParams)
+func applyBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -944,8 +918,7 @@ func applyBacklog(ctx context.Context, e *Env, params Params) error {
 	return pollUntil(ctx, 5*time.Second, func() error { return e.acceptQueueFull(hs.port) })
 }
 
-func revertBacklog(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BacklogFaultParams)
+func revertBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -956,8 +929,7 @@ func revertBacklog(ctx context.Context, e *Env, params Params) error {
 	return services.Start(ctx, e.Lab, e.Host, hs.svc)
 }
 
-func observeBacklog(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BacklogFaultParams)
+func observeBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	hs, err := e.service(p.Service)
 	if err != nil {
 		return err
@@ -1040,13 +1012,11 @@ func (p *LossParams) rulespec() []string {
 	return append(spec, "-m", "statistic", "--mode", "random", "--probability", strconv.FormatFloat(p.Probability, 'f', -1, 64), "-j", "DROP")
 }
 
-func applyLoss(ctx context.Context, e *Env, params Params) error {
-	p := params.(*LossParams)
+func applyLoss(ctx context.Context, e *Env, p *LossParams) error {
 	return e.ruleBothFamilies(p.Chain, p.rulespec(), p.Source == "" && p.Destination == "", true)
 }
 
-func revertLoss(ctx context.Context, e *Env, params Params) error {
-	p := params.(*LossParams)
+func revertLoss(ctx context.Context, e *Env, p *LossParams) error {
 	return e.ruleBothFamilies(p.Chain, p.rulespec(), p.Source == "" && p.Destination == "", false)
 }
 
@@ -1054,8 +1024,7 @@ func revertLoss(ctx context.Context, e *Env, params Params) error {
 // drop probability, all 40 come back with a chance of 0.7^40, about 6e-7.
 const lossProbes = 40
 
-func observeLoss(ctx context.Context, e *Env, params Params) error {
-	p := params.(*LossParams)
+func observeLoss(ctx context.Context, e *Env, p *LossParams) error {
 	to, err := e.pingTarget(p.To)
 	if err != nil {
 		return err
@@ -1142,25 +1111,24 @@ func delayKind(name, summary, symptom, delay, jitter string) Kind {
 	if jitter != "" {
 		queue = 8
 	}
-	return Kind{
+	return kind(Spec[*DelayParams]{
 		Name: name, Layer: LayerTransport, NeedsHost: true,
 		Summary: summary,
 		Symptom: symptom + " `iptables -L OUTPUT -n -v` shows an NFQUEUE rule (\"NFQUEUE num N bypass\") and " +
 			"`ss -p` or `ps` the nfqd process that serves it.",
 		Fix: "Delete the NFQUEUE rule (`iptables -D OUTPUT NUMBER`) and stop the process that holds the packets; " +
 			"on a real network, find the slow or congested hop with `mtr` or `traceroute`.",
-		NewParams: func() Params {
+		New: func() *DelayParams {
 			return &DelayParams{defDelay: delay, defJitter: jitter, defQueue: queue}
 		},
 		Apply: applyDelay, Revert: revertDelay, Cleared: clearedDelay,
-		Observe: func(ctx context.Context, e *Env, params Params) error {
-			return observeDelay(ctx, e, params, jitter != "")
+		Observe: func(ctx context.Context, e *Env, p *DelayParams) error {
+			return observeDelay(ctx, e, p, jitter != "")
 		},
-	}
+	})
 }
 
-func applyDelay(ctx context.Context, e *Env, params Params) error {
-	p := params.(*DelayParams)
+func applyDelay(ctx context.Context, e *Env, p *DelayParams) error {
 	dk, _ := services.Lookup("delayer")
 	dp := &services.DelayerParams{Queue: p.Queue, Delay: p.Delay, Jitter: p.Jitter}
 	if err := dp.Check(); err != nil {
@@ -1174,8 +1142,7 @@ func applyDelay(ctx context.Context, e *Env, params Params) error {
 	})
 }
 
-func revertDelay(ctx context.Context, e *Env, params Params) error {
-	p := params.(*DelayParams)
+func revertDelay(ctx context.Context, e *Env, p *DelayParams) error {
 	err := e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {
 		return ipt.DeleteIfExists("filter", "OUTPUT", p.rulespec()...)
 	})
@@ -1187,8 +1154,7 @@ func revertDelay(ctx context.Context, e *Env, params Params) error {
 // about 20 * 2^-19, 4e-5.
 const delayProbes = 20
 
-func observeDelay(ctx context.Context, e *Env, params Params, jitter bool) error {
-	p := params.(*DelayParams)
+func observeDelay(ctx context.Context, e *Env, p *DelayParams, jitter bool) error {
 	to, err := e.pingTarget(p.To)
 	if err != nil {
 		return err
@@ -1277,8 +1243,7 @@ func (e *Env) shapedInterface(p *BandwidthParams) (string, error) {
 	return h.Interfaces[0].Name, nil
 }
 
-func applyBandwidth(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BandwidthParams)
+func applyBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 	dev, err := e.shapedInterface(p)
 	if err != nil {
 		return err
@@ -1287,8 +1252,7 @@ func applyBandwidth(ctx context.Context, e *Env, params Params) error {
 	return err
 }
 
-func revertBandwidth(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BandwidthParams)
+func revertBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 	dev, err := e.shapedInterface(p)
 	if err != nil {
 		return err
@@ -1302,8 +1266,7 @@ func revertBandwidth(ctx context.Context, e *Env, params Params) error {
 
 // observeBandwidth finds the token bucket at the root of the interface,
 // through a netlink handle in the host, with a rate at most the one asked.
-func observeBandwidth(ctx context.Context, e *Env, params Params) error {
-	p := params.(*BandwidthParams)
+func observeBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 	dev, err := e.shapedInterface(p)
 	if err != nil {
 		return err
