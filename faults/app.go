@@ -26,150 +26,178 @@ import (
 // hosts file), the lab's DNS servers answering badly, a reverse proxy's
 // backend down or hung.
 
-func appKinds() []Kind {
-	return []Kind{
-		kind(Spec[*DeadServerParams]{
-			Name:      "resolver-dead-server",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "The host's resolv.conf points at a nameserver address where nothing answers.",
-			Symptom: "`dig NAME` waits +time seconds and prints \";; communications error to ADDRESS#53: timed out\" and \";; no servers could be reached\" " +
-				"(dig 9.18; older dig prints \";; connection timed out; no servers could be reached\"); with an address off the host's subnets and no route " +
-				"it fails at once with \"UDP setup ... failed: network unreachable\". " +
-				"(with the resolv.conf's timeout and attempts); `getent hosts NAME` and every program that looks names up hang " +
-				"for timeout x attempts (about 22 s with glibc's defaults of 5 s and 2) and then fail with nothing printed; " +
-				"curl prints \"Could not resolve host: NAME\" or hits its --max-time. `dig @GOOD-SERVER NAME` answers at once.",
-			Fix: "Look at /etc/resolv.conf: the nameserver is wrong. `dig @ADDRESS NAME` shows nothing answers there. " +
-				"Write the right one in place: `echo 'nameserver 10.0.1.53' > /etc/resolv.conf` (keep the search and options lines); " +
-				"`sed -i` fails on the bind-mounted file.",
-			Apply:   applyDeadServer,
-			Revert:  revertResolvConf[*DeadServerParams],
-			Observe: observeDeadServer,
-			Cleared: clearedDeadServer,
-		}),
-		dnsModeKind("dns-servfail", services.DNSServfail,
-			"The lab's DNS server answers SERVFAIL for a name.",
-			"`dig NAME` prints \"status: SERVFAIL\" with no answer, at once; glibc tries the next nameserver, then "+
-				"`getent hosts NAME` fails (exit status 2) and curl prints \"Could not resolve host: NAME\"; Go programs say \"server misbehaving\". "+
-				"Other names still resolve.",
-			"Ask each server directly (`dig @SERVER NAME`) to find the one that fails, and repair it: its log names the broken name. "+
-				"In a lab, restart the server's dns service with its zone intact. Pointing a client's resolv.conf at a healthy server meanwhile is a mitigation: "+
-				"the server is still broken."),
-		dnsModeKind("dns-nxdomain", services.DNSNXDomain,
-			"The lab's DNS server says a name that exists does not (NXDOMAIN).",
-			"`dig NAME` prints \"status: NXDOMAIN\" at once, with the zone's SOA in the AUTHORITY SECTION; `getent hosts NAME` prints "+
-				"nothing (exit status 2); curl prints \"Could not resolve host: NAME\"; Go says \"no such host\". Other names of the zone resolve.",
-			"Compare the server's answer with the zone the name should be in (`dig @SERVER NAME`, `dig @SERVER zone SOA`), "+
-				"and repair the server: in a lab, restart its dns service with the record back."),
-		kind(Spec[*DNSSlowParams]{
-			Name:      "dns-slow",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "The lab's DNS server answers a name correctly but only after a delay.",
-			Symptom: "`dig NAME` answers right, but \";; Query time:\" shows about the delay (2000 msec and more) instead of a " +
-				"millisecond or two; with a delay above the resolver's timeout dig prints \";; communications error ... timed out\" and retries. " +
-				"Every program that resolves NAME starts slowly: glibc asks A and AAAA (and each search domain), so a 2 s delay makes a lookup take several seconds.",
-			Fix: "Measure with `dig NAME` (Query time) against each server (`dig @SERVER NAME`) and point the client at a fast one, " +
-				"or repair the slow server: in a lab, restart its dns service without the delay.",
-			Apply:   applyDNSFault[*DNSSlowParams],
-			Revert:  revertDNSFault[*DNSSlowParams],
-			Observe: observeDNSSlow,
-			Cleared: clearedDNSSlow,
-		}),
-		dnsModeKind("dns-refused", services.DNSRefused,
-			"The lab's DNS server refuses queries for a name (REFUSED).",
-			"`dig NAME` prints \"status: REFUSED\" and often \";; WARNING: recursion requested but not available\"; "+
-				"glibc tries the next nameserver and then fails: `getent hosts NAME` prints nothing, curl prints \"Could not resolve host\", Go says \"server misbehaving\".",
-			"A server refuses what it is not configured to serve (not its zone, no recursion for this client). "+
-				"Ask it directly (`dig @SERVER NAME`), then point the client at the server that serves the zone, or fix the server's configuration."),
-		dnsModeKind("dns-truncated", services.DNSTruncated,
-			"The lab's DNS server sets the TC bit with an empty answer over UDP for a name, and answers fully only over TCP.",
-			"`dig NAME` prints \";; Truncated, retrying in TCP mode.\" and then the answer (over TCP); `dig +notcp +ignore NAME` "+
-				"shows \"flags: qr aa tc\" with ANSWER: 0. Name lookups work but need TCP port 53: where a firewall allows only UDP 53 "+
-				"they fail, and `dig +tcp @SERVER NAME` tells the two apart.",
-			"Make sure TCP port 53 is reachable from the client to the server (firewalls must pass TCP 53 as well as UDP), "+
-				"and make the answer small enough for UDP or EDNS if truncation is not expected."),
-		kind(Spec[*SearchParams]{
-			Name:      "wrong-search-domain",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "The host's resolv.conf search list names the wrong domains, so short names no longer resolve.",
-			Symptom: "`getent hosts SHORTNAME` and `curl http://SHORTNAME/` fail (\"Could not resolve host: SHORTNAME\"), while the full name " +
-				"(`getent hosts SHORTNAME.corp.test`) works. `dig SHORTNAME` never uses the search list (\"status: NXDOMAIN\" or REFUSED for the bare name); " +
-				"`dig +search SHORTNAME` shows the domain it tried.",
-			Fix: "Read the search line of /etc/resolv.conf and put the right domain back: " +
-				"`echo 'search corp.test' >> /etc/resolv.conf` or rewrite the file in place.",
-			Apply:   applyWrongSearch,
-			Revert:  revertResolvConf[*SearchParams],
-			Observe: observeWrongSearch,
-			Cleared: clearedWrongSearch,
-		}),
-		kind(Spec[*WrongRecordParams]{
-			Name:      "wrong-record",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "The lab's DNS server answers a name with a wrong address.",
-			Symptom: "`dig +short NAME` prints the wrong address (not the server's); `curl http://NAME/` goes there: it times out, " +
-				"prints \"Couldn't connect to server\" (after about 3 s when the address is on the LAN and nobody has it: ARP gives up), " +
-				"or reaches the wrong service. `ping NAME` shows the wrong address in its first line.",
-			Fix: "Compare the answer with the address the server really has (`ip -br addr` on the server, or the inventory), " +
-				"then correct the record on the DNS server: in a lab, restart its dns service with the right zone.",
-			Apply:   applyDNSFault[*WrongRecordParams],
-			Revert:  revertDNSFault[*WrongRecordParams],
-			Observe: observeWrongRecord,
-			Cleared: clearedWrongRecord,
-		}),
-		kind(Spec[*StaleHostsParams]{
-			Name:      "stale-hosts-entry",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "A line in the host's /etc/hosts maps a name to an old address and overrides DNS.",
-			Symptom: "`dig NAME` prints the right address (dig asks the DNS server and never reads /etc/hosts), but " +
-				"`getent hosts NAME` prints the old one, and `curl http://NAME/` and `ping NAME` go to the old address: " +
-				"they time out or reach the wrong host.",
-			Fix: "Compare `getent hosts NAME` with `dig +short NAME`; when they differ, look in /etc/hosts (files come before dns in " +
-				"/etc/nsswitch.conf) and remove the stale line in place: `grep -v NAME /etc/hosts > /tmp/hosts && cat /tmp/hosts > /etc/hosts`.",
-			Apply:   applyStaleHosts,
-			Revert:  revertHosts,
-			Observe: observeStaleHosts,
-			Cleared: clearedStaleHosts,
-		}),
-		kind(Spec[*BackendParams]{
-			Name:      "proxy-backend-down",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "The reverse proxy's backend service is stopped; the proxy runs on.",
-			Symptom: "`curl -sS -I http://PROXY/` prints \"HTTP/1.1 502 Bad Gateway\" at once; the proxy itself accepts connections. " +
-				"On the backend host `ss -tlnp` shows nothing on the backend port, and `curl http://BACKEND:PORT/` from the proxy's host " +
-				"prints \"Couldn't connect to server\" (connection refused).",
-			Fix: "Follow the proxy to its backend (its configuration, or `ss -tnp` on the proxy host), see the backend refuse, " +
-				"and start the backend service again on the backend host.",
-			Apply:  applyBackendDown,
-			Revert: revertBackendDown,
-			Observe: func(ctx context.Context, e *Env, p *BackendParams) error {
-				return observeProxyStatus(ctx, e, p.Service, http.StatusBadGateway)
-			},
-			Cleared: clearedBackendDown,
-		}),
-		kind(Spec[*BackendHungParams]{
-			Name:      "proxy-backend-hung",
-			Layer:     LayerApp,
-			NeedsHost: true,
-			Summary:   "The reverse proxy's backend hangs: it answers only after a long delay (mode slow) or its port drops packets (mode drop).",
-			Symptom: "`curl -sS -I http://PROXY/` waits for the proxy's timeout and then prints \"HTTP/1.1 504 Gateway Timeout\" " +
-				"(header_timeout for a slow backend, dial_timeout for a dropped one). From the proxy host, `curl --max-time 5 http://BACKEND:PORT/` " +
-				"times out too (\"Operation timed out after 5001 milliseconds with 0 bytes received\" when slow, \"Connection timed out\" " +
-				"or the same when dropped); `ss -tn` on the proxy host shows connections to the backend in SYN-SENT (drop) or ESTAB with nothing received (slow).",
-			Fix: "Time the backend directly from the proxy host (`curl -w '%{time_total}'`); when its port drops packets, remove the DROP rule " +
-				"on the backend host (`iptables -L INPUT -n --line-numbers`, then `iptables -D INPUT N`); when it is slow, repair or restart the backend.",
-			Apply:  applyBackendHung,
-			Revert: revertBackendHung,
-			Observe: func(ctx context.Context, e *Env, p *BackendHungParams) error {
-				return observeProxyStatus(ctx, e, p.Service, http.StatusGatewayTimeout)
-			},
-			Cleared: clearedBackendHung,
-		}),
-	}
+func resolverDeadServerKind() Kind {
+	return kind(Spec[*DeadServerParams]{
+		Name:      "resolver-dead-server",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "The host's resolv.conf points at a nameserver address where nothing answers.",
+		Symptom: "`dig NAME` waits +time seconds and prints \";; communications error to ADDRESS#53: timed out\" and \";; no servers could be reached\" " +
+			"(dig 9.18; older dig prints \";; connection timed out; no servers could be reached\"); with an address off the host's subnets and no route " +
+			"it fails at once with \"UDP setup ... failed: network unreachable\". " +
+			"(with the resolv.conf's timeout and attempts); `getent hosts NAME` and every program that looks names up hang " +
+			"for timeout x attempts (about 22 s with glibc's defaults of 5 s and 2) and then fail with nothing printed; " +
+			"curl prints \"Could not resolve host: NAME\" or hits its --max-time. `dig @GOOD-SERVER NAME` answers at once.",
+		Fix: "Look at /etc/resolv.conf: the nameserver is wrong. `dig @ADDRESS NAME` shows nothing answers there. " +
+			"Write the right one in place: `echo 'nameserver 10.0.1.53' > /etc/resolv.conf` (keep the search and options lines); " +
+			"`sed -i` fails on the bind-mounted file.",
+		Apply:   applyDeadServer,
+		Revert:  revertResolvConf[*DeadServerParams],
+		Observe: observeDeadServer,
+		Cleared: clearedDeadServer,
+	})
+}
+
+func dnsServfailKind() Kind {
+	return dnsModeKind("dns-servfail", services.DNSServfail,
+		"The lab's DNS server answers SERVFAIL for a name.",
+		"`dig NAME` prints \"status: SERVFAIL\" with no answer, at once; glibc tries the next nameserver, then "+
+			"`getent hosts NAME` fails (exit status 2) and curl prints \"Could not resolve host: NAME\"; Go programs say \"server misbehaving\". "+
+			"Other names still resolve.",
+		"Ask each server directly (`dig @SERVER NAME`) to find the one that fails, and repair it: its log names the broken name. "+
+			"In a lab, restart the server's dns service with its zone intact. Pointing a client's resolv.conf at a healthy server meanwhile is a mitigation: "+
+			"the server is still broken.")
+}
+
+func dnsNXDomainKind() Kind {
+	return dnsModeKind("dns-nxdomain", services.DNSNXDomain,
+		"The lab's DNS server says a name that exists does not (NXDOMAIN).",
+		"`dig NAME` prints \"status: NXDOMAIN\" at once, with the zone's SOA in the AUTHORITY SECTION; `getent hosts NAME` prints "+
+			"nothing (exit status 2); curl prints \"Could not resolve host: NAME\"; Go says \"no such host\". Other names of the zone resolve.",
+		"Compare the server's answer with the zone the name should be in (`dig @SERVER NAME`, `dig @SERVER zone SOA`), "+
+			"and repair the server: in a lab, restart its dns service with the record back.")
+}
+
+func dnsSlowKind() Kind {
+	return kind(Spec[*DNSSlowParams]{
+		Name:      "dns-slow",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "The lab's DNS server answers a name correctly but only after a delay.",
+		Symptom: "`dig NAME` answers right, but \";; Query time:\" shows about the delay (2000 msec and more) instead of a " +
+			"millisecond or two; with a delay above the resolver's timeout dig prints \";; communications error ... timed out\" and retries. " +
+			"Every program that resolves NAME starts slowly: glibc asks A and AAAA (and each search domain), so a 2 s delay makes a lookup take several seconds.",
+		Fix: "Measure with `dig NAME` (Query time) against each server (`dig @SERVER NAME`) and point the client at a fast one, " +
+			"or repair the slow server: in a lab, restart its dns service without the delay.",
+		Apply:   applyDNSFault[*DNSSlowParams],
+		Revert:  revertDNSFault[*DNSSlowParams],
+		Observe: observeDNSSlow,
+		Cleared: clearedDNSSlow,
+	})
+}
+
+func dnsRefusedKind() Kind {
+	return dnsModeKind("dns-refused", services.DNSRefused,
+		"The lab's DNS server refuses queries for a name (REFUSED).",
+		"`dig NAME` prints \"status: REFUSED\" and often \";; WARNING: recursion requested but not available\"; "+
+			"glibc tries the next nameserver and then fails: `getent hosts NAME` prints nothing, curl prints \"Could not resolve host\", Go says \"server misbehaving\".",
+		"A server refuses what it is not configured to serve (not its zone, no recursion for this client). "+
+			"Ask it directly (`dig @SERVER NAME`), then point the client at the server that serves the zone, or fix the server's configuration.")
+}
+
+func dnsTruncatedKind() Kind {
+	return dnsModeKind("dns-truncated", services.DNSTruncated,
+		"The lab's DNS server sets the TC bit with an empty answer over UDP for a name, and answers fully only over TCP.",
+		"`dig NAME` prints \";; Truncated, retrying in TCP mode.\" and then the answer (over TCP); `dig +notcp +ignore NAME` "+
+			"shows \"flags: qr aa tc\" with ANSWER: 0. Name lookups work but need TCP port 53: where a firewall allows only UDP 53 "+
+			"they fail, and `dig +tcp @SERVER NAME` tells the two apart.",
+		"Make sure TCP port 53 is reachable from the client to the server (firewalls must pass TCP 53 as well as UDP), "+
+			"and make the answer small enough for UDP or EDNS if truncation is not expected.")
+}
+
+func wrongSearchDomainKind() Kind {
+	return kind(Spec[*SearchParams]{
+		Name:      "wrong-search-domain",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "The host's resolv.conf search list names the wrong domains, so short names no longer resolve.",
+		Symptom: "`getent hosts SHORTNAME` and `curl http://SHORTNAME/` fail (\"Could not resolve host: SHORTNAME\"), while the full name " +
+			"(`getent hosts SHORTNAME.corp.test`) works. `dig SHORTNAME` never uses the search list (\"status: NXDOMAIN\" or REFUSED for the bare name); " +
+			"`dig +search SHORTNAME` shows the domain it tried.",
+		Fix: "Read the search line of /etc/resolv.conf and put the right domain back: " +
+			"`echo 'search corp.test' >> /etc/resolv.conf` or rewrite the file in place.",
+		Apply:   applyWrongSearch,
+		Revert:  revertResolvConf[*SearchParams],
+		Observe: observeWrongSearch,
+		Cleared: clearedWrongSearch,
+	})
+}
+
+func wrongRecordKind() Kind {
+	return kind(Spec[*WrongRecordParams]{
+		Name:      "wrong-record",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "The lab's DNS server answers a name with a wrong address.",
+		Symptom: "`dig +short NAME` prints the wrong address (not the server's); `curl http://NAME/` goes there: it times out, " +
+			"prints \"Couldn't connect to server\" (after about 3 s when the address is on the LAN and nobody has it: ARP gives up), " +
+			"or reaches the wrong service. `ping NAME` shows the wrong address in its first line.",
+		Fix: "Compare the answer with the address the server really has (`ip -br addr` on the server, or the inventory), " +
+			"then correct the record on the DNS server: in a lab, restart its dns service with the right zone.",
+		Apply:   applyDNSFault[*WrongRecordParams],
+		Revert:  revertDNSFault[*WrongRecordParams],
+		Observe: observeWrongRecord,
+		Cleared: clearedWrongRecord,
+	})
+}
+
+func staleHostsEntryKind() Kind {
+	return kind(Spec[*StaleHostsParams]{
+		Name:      "stale-hosts-entry",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "A line in the host's /etc/hosts maps a name to an old address and overrides DNS.",
+		Symptom: "`dig NAME` prints the right address (dig asks the DNS server and never reads /etc/hosts), but " +
+			"`getent hosts NAME` prints the old one, and `curl http://NAME/` and `ping NAME` go to the old address: " +
+			"they time out or reach the wrong host.",
+		Fix: "Compare `getent hosts NAME` with `dig +short NAME`; when they differ, look in /etc/hosts (files come before dns in " +
+			"/etc/nsswitch.conf) and remove the stale line in place: `grep -v NAME /etc/hosts > /tmp/hosts && cat /tmp/hosts > /etc/hosts`.",
+		Apply:   applyStaleHosts,
+		Revert:  revertHosts,
+		Observe: observeStaleHosts,
+		Cleared: clearedStaleHosts,
+	})
+}
+
+func proxyBackendDownKind() Kind {
+	return kind(Spec[*BackendParams]{
+		Name:      "proxy-backend-down",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "The reverse proxy's backend service is stopped; the proxy runs on.",
+		Symptom: "`curl -sS -I http://PROXY/` prints \"HTTP/1.1 502 Bad Gateway\" at once; the proxy itself accepts connections. " +
+			"On the backend host `ss -tlnp` shows nothing on the backend port, and `curl http://BACKEND:PORT/` from the proxy's host " +
+			"prints \"Couldn't connect to server\" (connection refused).",
+		Fix: "Follow the proxy to its backend (its configuration, or `ss -tnp` on the proxy host), see the backend refuse, " +
+			"and start the backend service again on the backend host.",
+		Apply:  applyBackendDown,
+		Revert: revertBackendDown,
+		Observe: func(ctx context.Context, e *Env, p *BackendParams) error {
+			return observeProxyStatus(ctx, e, p.Service, http.StatusBadGateway)
+		},
+		Cleared: clearedBackendDown,
+	})
+}
+
+func proxyBackendHungKind() Kind {
+	return kind(Spec[*BackendHungParams]{
+		Name:      "proxy-backend-hung",
+		Layer:     LayerApp,
+		NeedsHost: true,
+		Summary:   "The reverse proxy's backend hangs: it answers only after a long delay (mode slow) or its port drops packets (mode drop).",
+		Symptom: "`curl -sS -I http://PROXY/` waits for the proxy's timeout and then prints \"HTTP/1.1 504 Gateway Timeout\" " +
+			"(header_timeout for a slow backend, dial_timeout for a dropped one). From the proxy host, `curl --max-time 5 http://BACKEND:PORT/` " +
+			"times out too (\"Operation timed out after 5001 milliseconds with 0 bytes received\" when slow, \"Connection timed out\" " +
+			"or the same when dropped); `ss -tn` on the proxy host shows connections to the backend in SYN-SENT (drop) or ESTAB with nothing received (slow).",
+		Fix: "Time the backend directly from the proxy host (`curl -w '%{time_total}'`); when its port drops packets, remove the DROP rule " +
+			"on the backend host (`iptables -L INPUT -n --line-numbers`, then `iptables -D INPUT N`); when it is slow, repair or restart the backend.",
+		Apply:  applyBackendHung,
+		Revert: revertBackendHung,
+		Observe: func(ctx context.Context, e *Env, p *BackendHungParams) error {
+			return observeProxyStatus(ctx, e, p.Service, http.StatusGatewayTimeout)
+		},
+		Cleared: clearedBackendHung,
+	})
 }
 
 // DeadServerParams are the parameters of resolver-dead-server.

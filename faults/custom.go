@@ -45,8 +45,8 @@ func (p *CustomParams) Check() error {
 	return nil
 }
 
-func customKinds() []Kind {
-	return []Kind{kind(Spec[*CustomParams]{
+func customKind() Kind {
+	return kind(Spec[*CustomParams]{
 		Name:      "custom",
 		Layer:     LayerCustom,
 		NeedsHost: true,
@@ -90,7 +90,7 @@ func customKinds() []Kind {
 			}
 			return nil
 		},
-	})}
+	})
 }
 
 func (p *CustomParams) probeHost(e *Env) string {

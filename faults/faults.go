@@ -109,13 +109,35 @@ type Env struct {
 	Host     string
 }
 
-// Catalog is the one explicit table of faults, by layer.
+// Catalog is the one explicit table of faults, by layer. Each kind's
+// entry (a Spec) is beside its functions, in the file of its concept.
 func Catalog() []Kind {
-	var all []Kind
-	for _, group := range [][]Kind{linkKinds(), networkKinds(), transportKinds(), appKinds(), k8sKinds(), customKinds()} {
-		all = append(all, group...)
+	return []Kind{
+		// Link layer.
+		interfaceDownKind(), mtuMismatchKind(), wrongNetmaskKind(), duplicateIPKind(),
+		brokenNeighbourKind(), bridgePortDownKind(),
+		// Network layer.
+		noDefaultRouteKind(), deadGatewayKind(), missingRouteKind(), forwardingOffKind(),
+		blackholeRouteKind(), unreachableRouteKind(), prohibitRouteKind(), asymmetricRPFilterKind(),
+		pmtuBlackholeKind(), silentHopKind(), icmpRateLimitKind(), missingMasqueradeKind(),
+		portRangeExhaustionKind(),
+		// Transport layer.
+		firewallDropKind(), firewallRejectTCPResetKind(), firewallRejectPortUnreachableKind(),
+		firewallRejectHostProhibitedKind(), firewallRejectAdminProhibitedKind(),
+		firewallRejectNetUnreachableKind(), statefulFirewallDropsReturnKind(),
+		serviceNotRunningKind(), serviceLocalhostOnlyKind(), portConflictKind(), closeWaitLeakKind(),
+		timeWaitPileupKind(), synBacklogOverflowKind(),
+		packetLossKind(), latencyKind(), jitterKind(), bandwidthLimitKind(),
+		// Application layer.
+		resolverDeadServerKind(), dnsServfailKind(), dnsNXDomainKind(), dnsSlowKind(), dnsRefusedKind(),
+		dnsTruncatedKind(), wrongSearchDomainKind(), wrongRecordKind(), staleHostsEntryKind(),
+		proxyBackendDownKind(), proxyBackendHungKind(),
+		// Kubernetes.
+		k8sNoEndpointsKind(), k8sMissingDNATKind(), k8sMissingPodRouteKind(), k8sClusterDNSTimeoutKind(),
+		k8sBridgeNetfilterOffKind(),
+		// Custom.
+		customKind(),
 	}
-	return all
 }
 
 // Lookup finds a kind by name.

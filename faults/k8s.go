@@ -21,99 +21,109 @@ import (
 // bridge and runs the kube-proxy service; two nodes may be joined by a
 // vxlan overlay with routes to each other's pod CIDR.
 
-func k8sKinds() []Kind {
-	return []Kind{
-		kind(Spec[*KubeServiceParams]{
-			Name:      "k8s-no-endpoints",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "A service has no ready endpoints: kube-proxy on the node REJECTs its virtual IP.",
-			Symptom: "`curl http://VIP:PORT/` prints \"Failed to connect to VIP port PORT after 0 ms: Couldn't connect to server\" at once " +
-				"(ECONNREFUSED, from an ICMP port-unreachable that the node sends); `nc -vz VIP PORT` says \"Connection refused\". " +
-				"`iptables -S KUBE-SERVICES` on the node shows `-m comment --comment \"default/NAME has no endpoints\" -j REJECT`, " +
-				"and `iptables -t nat -S KUBE-SERVICES` has no rule for the VIP. The pods themselves answer on their own addresses.",
-			Fix: "A REJECT \"has no endpoints\" means kube-proxy knows the service but no pod is ready behind it (`kubectl get endpoints NAME` is empty): " +
-				"fix the pods (selector, labels, readiness probe, crash). In a lab, the endpoints come back when kube-proxy is started again with them.",
-			Apply:   applyNoEndpoints,
-			Revert:  revertNoEndpoints,
-			Observe: observeNoEndpoints,
-			Cleared: clearedVIP,
-		}),
-		kind(Spec[*KubeServiceParams]{
-			Name:      "k8s-missing-dnat",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "The nat rule that sends a service's virtual IP to its endpoints is gone from the node.",
-			Symptom: "`curl --max-time 5 http://VIP:PORT/` prints \"Connection timed out after 5001 milliseconds\": with no DNAT the virtual IP " +
-				"is routed like any other address, down the node's default route, where nobody has it. Pod addresses answer. " +
-				"`iptables -t nat -S KUBE-SERVICES` has no `-d VIP/32 ... -j KUBE-SVC-...` line although the KUBE-SVC chain still exists; " +
-				"`iptables -t nat -vnL KUBE-SVC-...` counters stop growing.",
-			Fix: "Compare `iptables -t nat -S KUBE-SERVICES` with the services (`kubectl get svc`); restart kube-proxy so that it resyncs, " +
-				"or put the rule back: `iptables -t nat -A KUBE-SERVICES -d VIP/32 -p tcp -m tcp --dport PORT -j KUBE-SVC-...`.",
-			Apply:   applyMissingDNAT,
-			Revert:  revertMissingDNAT,
-			Observe: observeMissingDNAT,
-			Cleared: clearedVIP,
-		}),
-		kind(Spec[*PodRouteParams]{
-			Name:      "k8s-missing-pod-route",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "A node lost its route to another node's pod CIDR through the overlay.",
-			Symptom: "From a pod on this node, `ping POD-ON-OTHER-NODE` prints \"From NODE-BRIDGE-IP icmp_seq=1 Destination Net Unreachable\" " +
-				"(or times out when the node has a default route elsewhere); pods on the same node and the other node's overlay address still answer. " +
-				"On the node, `ip route get POD-ON-OTHER-NODE` says \"RTNETLINK answers: Network is unreachable\" or names the default route, not the overlay.",
-			Fix: "Compare `ip route` on both nodes: each needs the other's pod CIDR via the other's overlay address. " +
-				"Put it back: `ip route add 10.244.2.0/24 via 10.244.0.2` (the CNI's job on a real cluster: check its agent).",
-			Apply:   applyMissingPodRoute,
-			Revert:  revertMissingPodRoute,
-			Observe: observeMissingPodRoute,
-			Cleared: clearedPodRoute,
-		}),
-		kind(Spec[*ClusterDNSParams]{
-			Name:      "k8s-cluster-dns-timeout",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "The cluster DNS server (behind the kube-dns VIP) stops answering, or answers slowly.",
-			Symptom: "In a pod, `dig @10.96.0.10 NAME` prints \";; communications error to 10.96.0.10#53: timed out\" and \";; no servers could be reached\"; " +
-				"`getent hosts web` and every name lookup hang for the resolv.conf timeout times the search list (ndots:5 tries each search domain first); " +
-				"curl by service name prints \"Could not resolve host\", curl by VIP works. With mode slow, dig answers but \";; Query time:\" shows the delay. " +
-				"The kube-dns VIP is DNATed fine (`iptables -t nat -vnL` counters grow): the server behind it is what is silent.",
-			Fix: "Ask the DNS pod directly (`dig @POD-IP NAME`) to split the VIP from the server; when the pod is silent too, " +
-				"restart the cluster DNS (CoreDNS) pod and look at its logs and its upstream; in a lab, restart the dns service.",
-			Apply: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
-				return applyDNSFaults(ctx, e, x.Service, x.faults)
-			},
-			Revert: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
-				return revertDNSFaults(ctx, e, x.Service, x.faults)
-			},
-			Observe: observeClusterDNS,
-			Cleared: clearedClusterDNS,
-		}),
-		kind(Spec[*BridgeNFParams]{
-			Name:      "k8s-bridge-netfilter-off",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "net.bridge.bridge-nf-call-iptables=0 on the node: traffic bridged between pods skips iptables, so replies from a pod behind a service VIP are not un-NATed.",
-			Symptom: "A pod's `curl --max-time 5 http://VIP/` prints \"Connection timed out after 5001 milliseconds\" when the endpoint it is " +
-				"DNATed to sits on the same bridge: the SYN goes to the node and is DNATed, but the endpoint's SYN-ACK is bridged straight back " +
-				"to the client pod with the pod's own address as source, which the client answers with a RST (`tcpdump -ni eth0` in the client " +
-				"pod shows SYN to the VIP, SYN-ACK from the endpoint's address, RST). curl to the endpoint's own address works, and so does the VIP " +
-				"from the node itself or from a pod on another node. `sysctl net.bridge.bridge-nf-call-iptables` on the node prints 0.",
-			Fix: "Turn bridged traffic back through iptables on the node: `sysctl -w net.bridge.bridge-nf-call-iptables=1` " +
-				"(Kubernetes requires it; persist it in /etc/sysctl.d and load br_netfilter where it is a module).",
-			Apply: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
-				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
-				return err
-			},
-			Revert: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
-				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
-				return err
-			},
-			Observe: observeBridgeNF,
-			Cleared: clearedBridgeNF,
-		}),
-	}
+func k8sNoEndpointsKind() Kind {
+	return kind(Spec[*KubeServiceParams]{
+		Name:      "k8s-no-endpoints",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "A service has no ready endpoints: kube-proxy on the node REJECTs its virtual IP.",
+		Symptom: "`curl http://VIP:PORT/` prints \"Failed to connect to VIP port PORT after 0 ms: Couldn't connect to server\" at once " +
+			"(ECONNREFUSED, from an ICMP port-unreachable that the node sends); `nc -vz VIP PORT` says \"Connection refused\". " +
+			"`iptables -S KUBE-SERVICES` on the node shows `-m comment --comment \"default/NAME has no endpoints\" -j REJECT`, " +
+			"and `iptables -t nat -S KUBE-SERVICES` has no rule for the VIP. The pods themselves answer on their own addresses.",
+		Fix: "A REJECT \"has no endpoints\" means kube-proxy knows the service but no pod is ready behind it (`kubectl get endpoints NAME` is empty): " +
+			"fix the pods (selector, labels, readiness probe, crash). In a lab, the endpoints come back when kube-proxy is started again with them.",
+		Apply:   applyNoEndpoints,
+		Revert:  revertNoEndpoints,
+		Observe: observeNoEndpoints,
+		Cleared: clearedVIP,
+	})
+}
+
+func k8sMissingDNATKind() Kind {
+	return kind(Spec[*KubeServiceParams]{
+		Name:      "k8s-missing-dnat",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "The nat rule that sends a service's virtual IP to its endpoints is gone from the node.",
+		Symptom: "`curl --max-time 5 http://VIP:PORT/` prints \"Connection timed out after 5001 milliseconds\": with no DNAT the virtual IP " +
+			"is routed like any other address, down the node's default route, where nobody has it. Pod addresses answer. " +
+			"`iptables -t nat -S KUBE-SERVICES` has no `-d VIP/32 ... -j KUBE-SVC-...` line although the KUBE-SVC chain still exists; " +
+			"`iptables -t nat -vnL KUBE-SVC-...` counters stop growing.",
+		Fix: "Compare `iptables -t nat -S KUBE-SERVICES` with the services (`kubectl get svc`); restart kube-proxy so that it resyncs, " +
+			"or put the rule back: `iptables -t nat -A KUBE-SERVICES -d VIP/32 -p tcp -m tcp --dport PORT -j KUBE-SVC-...`.",
+		Apply:   applyMissingDNAT,
+		Revert:  revertMissingDNAT,
+		Observe: observeMissingDNAT,
+		Cleared: clearedVIP,
+	})
+}
+
+func k8sMissingPodRouteKind() Kind {
+	return kind(Spec[*PodRouteParams]{
+		Name:      "k8s-missing-pod-route",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "A node lost its route to another node's pod CIDR through the overlay.",
+		Symptom: "From a pod on this node, `ping POD-ON-OTHER-NODE` prints \"From NODE-BRIDGE-IP icmp_seq=1 Destination Net Unreachable\" " +
+			"(or times out when the node has a default route elsewhere); pods on the same node and the other node's overlay address still answer. " +
+			"On the node, `ip route get POD-ON-OTHER-NODE` says \"RTNETLINK answers: Network is unreachable\" or names the default route, not the overlay.",
+		Fix: "Compare `ip route` on both nodes: each needs the other's pod CIDR via the other's overlay address. " +
+			"Put it back: `ip route add 10.244.2.0/24 via 10.244.0.2` (the CNI's job on a real cluster: check its agent).",
+		Apply:   applyMissingPodRoute,
+		Revert:  revertMissingPodRoute,
+		Observe: observeMissingPodRoute,
+		Cleared: clearedPodRoute,
+	})
+}
+
+func k8sClusterDNSTimeoutKind() Kind {
+	return kind(Spec[*ClusterDNSParams]{
+		Name:      "k8s-cluster-dns-timeout",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "The cluster DNS server (behind the kube-dns VIP) stops answering, or answers slowly.",
+		Symptom: "In a pod, `dig @10.96.0.10 NAME` prints \";; communications error to 10.96.0.10#53: timed out\" and \";; no servers could be reached\"; " +
+			"`getent hosts web` and every name lookup hang for the resolv.conf timeout times the search list (ndots:5 tries each search domain first); " +
+			"curl by service name prints \"Could not resolve host\", curl by VIP works. With mode slow, dig answers but \";; Query time:\" shows the delay. " +
+			"The kube-dns VIP is DNATed fine (`iptables -t nat -vnL` counters grow): the server behind it is what is silent.",
+		Fix: "Ask the DNS pod directly (`dig @POD-IP NAME`) to split the VIP from the server; when the pod is silent too, " +
+			"restart the cluster DNS (CoreDNS) pod and look at its logs and its upstream; in a lab, restart the dns service.",
+		Apply: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
+			return applyDNSFaults(ctx, e, x.Service, x.faults)
+		},
+		Revert: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
+			return revertDNSFaults(ctx, e, x.Service, x.faults)
+		},
+		Observe: observeClusterDNS,
+		Cleared: clearedClusterDNS,
+	})
+}
+
+func k8sBridgeNetfilterOffKind() Kind {
+	return kind(Spec[*BridgeNFParams]{
+		Name:      "k8s-bridge-netfilter-off",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "net.bridge.bridge-nf-call-iptables=0 on the node: traffic bridged between pods skips iptables, so replies from a pod behind a service VIP are not un-NATed.",
+		Symptom: "A pod's `curl --max-time 5 http://VIP/` prints \"Connection timed out after 5001 milliseconds\" when the endpoint it is " +
+			"DNATed to sits on the same bridge: the SYN goes to the node and is DNATed, but the endpoint's SYN-ACK is bridged straight back " +
+			"to the client pod with the pod's own address as source, which the client answers with a RST (`tcpdump -ni eth0` in the client " +
+			"pod shows SYN to the VIP, SYN-ACK from the endpoint's address, RST). curl to the endpoint's own address works, and so does the VIP " +
+			"from the node itself or from a pod on another node. `sysctl net.bridge.bridge-nf-call-iptables` on the node prints 0.",
+		Fix: "Turn bridged traffic back through iptables on the node: `sysctl -w net.bridge.bridge-nf-call-iptables=1` " +
+			"(Kubernetes requires it; persist it in /etc/sysctl.d and load br_netfilter where it is a module).",
+		Apply: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
+			_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
+			return err
+		},
+		Revert: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
+			_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+			return err
+		},
+		Observe: observeBridgeNF,
+		Cleared: clearedBridgeNF,
+	})
 }
 
 // BridgeNFParams are the parameters of k8s-bridge-netfilter-off: the pod

@@ -99,103 +99,116 @@ func (p *NeighbourParams) Check() error {
 	return nil
 }
 
-func linkKinds() []Kind {
-	return []Kind{
-		kind(Spec[*DevParams]{
-			Name:      "interface-down",
-			Layer:     LayerLink,
-			NeedsHost: true,
-			Summary:   "An interface of the host is administratively down.",
-			Symptom: "`ip link` shows the interface with state DOWN and without UP in its flags; its routes are gone from `ip route` " +
-				"and `ip -6 route`, and its IPv6 address from `ip -6 addr` (the kernel drops them with the link); " +
-				"ping to any address that used it prints \"connect: Network is unreachable\" (or \"ping: sendmsg: Network is unreachable\").",
-			Fix: "Bring the interface up, then put back what the kernel dropped with it: " +
-				"`ip link set DEV up`, `ip route add default via GATEWAY`, and for IPv6 `ip addr add ADDR6/64 dev DEV` and `ip -6 route add default via GATEWAY6`.",
-			Apply:   applyInterfaceDown,
-			Revert:  revertInterfaceDown,
-			Observe: observeInterfaceDown,
-			Cleared: clearedInterfaceDown,
-		}),
-		kind(Spec[*MTUParams]{
-			Name:      "mtu-mismatch",
-			Layer:     LayerLink,
-			NeedsHost: true,
-			Summary:   "One end of a link has a smaller MTU than the other: full-size frames sent to it are dropped.",
-			Symptom: "Small pings work, but `ping -M do -s 1472` to the host from across the link gets no answer at all " +
-				"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line), and so does every datagram larger than the host's MTU " +
-				"(large UDP, `ping -s 1472`). TCP transfers still work: both ends announce their MSS in the handshake, so the sender never " +
-				"sends the host a segment larger than its MTU. `ip link` shows a smaller mtu on the host's interface than on the other end.",
-			Fix:     "Give both ends of the link the same MTU: `ip link set DEV mtu 1500` on the host.",
-			Apply:   applyMTUMismatch,
-			Revert:  revertMTUMismatch,
-			Observe: observeMTUMismatch,
-			Cleared: clearedMTUMismatch,
-		}),
-		kind(Spec[*NetmaskParams]{
-			Name:      "wrong-netmask",
-			Layer:     LayerLink,
-			NeedsHost: true,
-			Summary:   "The host's address has the wrong prefix length.",
-			Symptom: "Too long (such as /32): the gateway and the neighbours are off-link, the default route cannot exist, and ping prints " +
-				"\"connect: Network is unreachable\"; `ip route add default via GW` says \"Error: Nexthop has invalid gateway.\". " +
-				"Too short (such as /16): remote hosts look on-link, the host ARPs for them, and ping prints " +
-				"\"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\" after about 3 s; `ip neigh` shows them FAILED or INCOMPLETE. " +
-				"`ip -4 addr` shows the wrong /N.",
-			Fix: "Put the address back with the right prefix and restore the routes: `ip addr replace ADDR/24 dev DEV`, " +
-				"`ip addr del ADDR/N dev DEV`, `ip route replace default via GATEWAY`.",
-			Apply:   applyWrongNetmask,
-			Revert:  revertWrongNetmask,
-			Observe: observeWrongNetmask,
-			Cleared: clearedWrongNetmask,
-		}),
-		kind(Spec[*DuplicateIPParams]{
-			Name:      "duplicate-ip",
-			Layer:     LayerLink,
-			NeedsHost: true,
-			Summary:   "The host takes another host's IPv4 address and announces it.",
-			Symptom: "The other hosts of the network reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC " +
-				"(compare with `ip link` on the owner), pings to ADDR are answered by the intruder, and the owner's services answer " +
-				"\"Connection refused\" from there (curl: \"Couldn't connect to server\"); two MACs answer an ARP request for the address: " +
-				"`arping -c 2 -I DEV ADDR` prints \"Unicast reply from ADDR [MAC]\" lines with two different MACs " +
-				"(`arping -D` stops at the first reply).",
-			Fix: "Remove the address from the host that took it (`ip addr del ADDR/N dev DEV`), then let the neighbours relearn the right MAC: " +
-				"`ip neigh flush dev DEV` on them, or `arping -U -I DEV ADDR` from the owner.",
-			Apply:   applyDuplicateIP,
-			Revert:  revertDuplicateIP,
-			Observe: observeDuplicateIP,
-			Cleared: clearedDuplicateIP,
-		}),
-		kind(Spec[*NeighbourParams]{
-			Name:      "broken-neighbour",
-			Layer:     LayerLink,
-			NeedsHost: true,
-			Summary:   "A permanent neighbour entry gives the gateway (or another neighbour) a wrong MAC address.",
-			Symptom: "Ping to the gateway and to everything behind it gets no answer and no error (\"100% packet loss\"); " +
-				"`ip neigh` shows \"GATEWAY dev DEV lladdr 02:00:5e:00:de:ad PERMANENT\", a MAC that is not the gateway's " +
-				"(compare with `ip link` on the gateway); the gateway's IPv6 address, when the host has an IPv6 default route, gets the same entry (`ip -6 neigh`).",
-			Fix:     "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
-			Apply:   applyBrokenNeighbour,
-			Revert:  revertBrokenNeighbour,
-			Observe: observeBrokenNeighbour,
-			Cleared: clearedBrokenNeighbour,
-		}),
-		kind(Spec[*DevParams]{
-			Name:      "bridge-port-down",
-			Layer:     LayerLink,
-			NeedsHost: true,
-			Summary:   "The switch port of the host's interface is down: the cable is as good as unplugged.",
-			Symptom: "`ip link` on the host shows the interface with UP among its flags but also NO-CARRIER, and \"state DOWN\" " +
-				"(a VLAN or other device stacked on it shows \"state LOWERLAYERDOWN\"); " +
-				"the host's address and routes are still there (routes marked linkdown), " +
-				"yet ping to the gateway prints \"Destination Host Unreachable\" or nothing at all; neighbours cannot reach the host.",
-			Fix: "Bring the switch port up; it is on the switch, not on the host: " +
-				"`ip -n LAB._switch link set HOST_DEV up` (the port's name is the host's name, an underscore and the interface's, or veth and a hash when that is longer than 15 characters; `ip -n LAB._switch link` lists them).",
-			Apply:   func(ctx context.Context, e *Env, p *DevParams) error { return setBridgePort(e, p.Dev, false) },
-			Revert:  func(ctx context.Context, e *Env, p *DevParams) error { return setBridgePort(e, p.Dev, true) },
-			Observe: observeBridgePortDown,
-			Cleared: clearedBridgePort,
-		}),
-	}
+func interfaceDownKind() Kind {
+	return kind(Spec[*DevParams]{
+		Name:      "interface-down",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "An interface of the host is administratively down.",
+		Symptom: "`ip link` shows the interface with state DOWN and without UP in its flags; its routes are gone from `ip route` " +
+			"and `ip -6 route`, and its IPv6 address from `ip -6 addr` (the kernel drops them with the link); " +
+			"ping to any address that used it prints \"connect: Network is unreachable\" (or \"ping: sendmsg: Network is unreachable\").",
+		Fix: "Bring the interface up, then put back what the kernel dropped with it: " +
+			"`ip link set DEV up`, `ip route add default via GATEWAY`, and for IPv6 `ip addr add ADDR6/64 dev DEV` and `ip -6 route add default via GATEWAY6`.",
+		Apply:   applyInterfaceDown,
+		Revert:  revertInterfaceDown,
+		Observe: observeInterfaceDown,
+		Cleared: clearedInterfaceDown,
+	})
+}
+
+func mtuMismatchKind() Kind {
+	return kind(Spec[*MTUParams]{
+		Name:      "mtu-mismatch",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "One end of a link has a smaller MTU than the other: full-size frames sent to it are dropped.",
+		Symptom: "Small pings work, but `ping -M do -s 1472` to the host from across the link gets no answer at all " +
+			"(\"1 packets transmitted, 0 received, 100% packet loss\", no error line), and so does every datagram larger than the host's MTU " +
+			"(large UDP, `ping -s 1472`). TCP transfers still work: both ends announce their MSS in the handshake, so the sender never " +
+			"sends the host a segment larger than its MTU. `ip link` shows a smaller mtu on the host's interface than on the other end.",
+		Fix:     "Give both ends of the link the same MTU: `ip link set DEV mtu 1500` on the host.",
+		Apply:   applyMTUMismatch,
+		Revert:  revertMTUMismatch,
+		Observe: observeMTUMismatch,
+		Cleared: clearedMTUMismatch,
+	})
+}
+
+func wrongNetmaskKind() Kind {
+	return kind(Spec[*NetmaskParams]{
+		Name:      "wrong-netmask",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "The host's address has the wrong prefix length.",
+		Symptom: "Too long (such as /32): the gateway and the neighbours are off-link, the default route cannot exist, and ping prints " +
+			"\"connect: Network is unreachable\"; `ip route add default via GW` says \"Error: Nexthop has invalid gateway.\". " +
+			"Too short (such as /16): remote hosts look on-link, the host ARPs for them, and ping prints " +
+			"\"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\" after about 3 s; `ip neigh` shows them FAILED or INCOMPLETE. " +
+			"`ip -4 addr` shows the wrong /N.",
+		Fix: "Put the address back with the right prefix and restore the routes: `ip addr replace ADDR/24 dev DEV`, " +
+			"`ip addr del ADDR/N dev DEV`, `ip route replace default via GATEWAY`.",
+		Apply:   applyWrongNetmask,
+		Revert:  revertWrongNetmask,
+		Observe: observeWrongNetmask,
+		Cleared: clearedWrongNetmask,
+	})
+}
+
+func duplicateIPKind() Kind {
+	return kind(Spec[*DuplicateIPParams]{
+		Name:      "duplicate-ip",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "The host takes another host's IPv4 address and announces it.",
+		Symptom: "The other hosts of the network reach the wrong machine: `ip neigh show ADDR` on them shows the intruder's MAC " +
+			"(compare with `ip link` on the owner), pings to ADDR are answered by the intruder, and the owner's services answer " +
+			"\"Connection refused\" from there (curl: \"Couldn't connect to server\"); two MACs answer an ARP request for the address: " +
+			"`arping -c 2 -I DEV ADDR` prints \"Unicast reply from ADDR [MAC]\" lines with two different MACs " +
+			"(`arping -D` stops at the first reply).",
+		Fix: "Remove the address from the host that took it (`ip addr del ADDR/N dev DEV`), then let the neighbours relearn the right MAC: " +
+			"`ip neigh flush dev DEV` on them, or `arping -U -I DEV ADDR` from the owner.",
+		Apply:   applyDuplicateIP,
+		Revert:  revertDuplicateIP,
+		Observe: observeDuplicateIP,
+		Cleared: clearedDuplicateIP,
+	})
+}
+
+func brokenNeighbourKind() Kind {
+	return kind(Spec[*NeighbourParams]{
+		Name:      "broken-neighbour",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "A permanent neighbour entry gives the gateway (or another neighbour) a wrong MAC address.",
+		Symptom: "Ping to the gateway and to everything behind it gets no answer and no error (\"100% packet loss\"); " +
+			"`ip neigh` shows \"GATEWAY dev DEV lladdr 02:00:5e:00:de:ad PERMANENT\", a MAC that is not the gateway's " +
+			"(compare with `ip link` on the gateway); the gateway's IPv6 address, when the host has an IPv6 default route, gets the same entry (`ip -6 neigh`).",
+		Fix:     "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
+		Apply:   applyBrokenNeighbour,
+		Revert:  revertBrokenNeighbour,
+		Observe: observeBrokenNeighbour,
+		Cleared: clearedBrokenNeighbour,
+	})
+}
+
+func bridgePortDownKind() Kind {
+	return kind(Spec[*DevParams]{
+		Name:      "bridge-port-down",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "The switch port of the host's interface is down: the cable is as good as unplugged.",
+		Symptom: "`ip link` on the host shows the interface with UP among its flags but also NO-CARRIER, and \"state DOWN\" " +
+			"(a VLAN or other device stacked on it shows \"state LOWERLAYERDOWN\"); " +
+			"the host's address and routes are still there (routes marked linkdown), " +
+			"yet ping to the gateway prints \"Destination Host Unreachable\" or nothing at all; neighbours cannot reach the host.",
+		Fix: "Bring the switch port up; it is on the switch, not on the host: " +
+			"`ip -n LAB._switch link set HOST_DEV up` (the port's name is the host's name, an underscore and the interface's, or veth and a hash when that is longer than 15 characters; `ip -n LAB._switch link` lists them).",
+		Apply:   func(ctx context.Context, e *Env, p *DevParams) error { return setBridgePort(e, p.Dev, false) },
+		Revert:  func(ctx context.Context, e *Env, p *DevParams) error { return setBridgePort(e, p.Dev, true) },
+		Observe: observeBridgePortDown,
+		Cleared: clearedBridgePort,
+	})
 }
 
 // ---- interface-down

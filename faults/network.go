@@ -24,24 +24,21 @@ type NoParams struct{}
 // Check implements Params.
 func (*NoParams) Check() error { return nil }
 
-func networkKinds() []Kind {
-	kinds := []Kind{
-		kind(Spec[*NoParams]{
-			Name:      "no-default-route",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "The host's default routes are gone, IPv4 and IPv6.",
-			Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once (ping -6 too, when the host has IPv6); " +
-				"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` and `ip -6 route` have no default line. " +
-				"Addresses on the local subnet still answer.",
-			Fix:     "Add the default routes back: `ip route add default via GATEWAY` and `ip -6 route add default via GATEWAY6` (the router on the host's LAN).",
-			Apply:   applyNoDefaultRoute,
-			Revert:  revertNoDefaultRoute[*NoParams],
-			Observe: observeNoDefaultRoute,
-			Cleared: clearedDefaultRoutes[*NoParams],
-		}),
-	}
-	return append(kinds, moreNetworkKinds()...)
+func noDefaultRouteKind() Kind {
+	return kind(Spec[*NoParams]{
+		Name:      "no-default-route",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "The host's default routes are gone, IPv4 and IPv6.",
+		Symptom: "ping to any address off the local subnet prints \"connect: Network is unreachable\" at once (ping -6 too, when the host has IPv6); " +
+			"nc prints \"Network is unreachable\"; curl prints \"Couldn't connect to server\"; `ip route` and `ip -6 route` have no default line. " +
+			"Addresses on the local subnet still answer.",
+		Fix:     "Add the default routes back: `ip route add default via GATEWAY` and `ip -6 route add default via GATEWAY6` (the router on the host's LAN).",
+		Apply:   applyNoDefaultRoute,
+		Revert:  revertNoDefaultRoute[*NoParams],
+		Observe: observeNoDefaultRoute,
+		Cleared: clearedDefaultRoutes[*NoParams],
+	})
 }
 
 func applyNoDefaultRoute(ctx context.Context, e *Env, _ *NoParams) error {
@@ -291,181 +288,212 @@ func (p *PortRangeParams) Check() error {
 	return nil
 }
 
-func moreNetworkKinds() []Kind {
-	return []Kind{
-		kind(Spec[*GatewayParams]{
-			Name:      "dead-gateway",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "The host's default routes (IPv4, and IPv6 when it has one) point at an on-link address that nobody has.",
-			Symptom: "After about 3 s ping prints \"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\"; nc prints \"No route to host\"; " +
-				"curl prints \"Couldn't connect to server\"; `ip neigh` shows the gateway INCOMPLETE, then FAILED; " +
-				"`ip route` shows a default route that looks fine. Hosts on the local subnet still answer.",
-			Fix:     "Point the default route at the real router: `ip route replace default via GATEWAY`.",
-			Apply:   applyDeadGateway,
-			Revert:  revertNoDefaultRoute[*GatewayParams],
-			Observe: observeDeadGateway,
-			Cleared: clearedDefaultRoutes[*GatewayParams],
-		}),
-		kind(Spec[*RouteParams]{
-			Name:      "missing-route",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "A router has lost its route to a subnet.",
-			Symptom: "ping through the router prints \"From ROUTER icmp_seq=1 Destination Net Unreachable\" " +
-				"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N " +
-				"(\" 1  10.0.1.1  0.050 ms !N\"); curl fails at once with \"Couldn't connect to server\", while nc -w1 reports \"timed out\"; " +
-				"`ip route get ADDR` on the router says \"RTNETLINK answers: Network is unreachable\".",
-			Fix:     "Add the route back on the router: `ip route add PREFIX via NEXT-HOP`.",
-			Apply:   applyMissingRoute,
-			Revert:  revertMissingRoute,
-			Observe: observeMissingRoute,
-			Cleared: clearedMissingRoute,
-		}),
-		kind(Spec[*FlowParams]{
-			Name:      "forwarding-off",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "A router no longer forwards: net.ipv4.ip_forward is 0 (and net.ipv6.conf.all.forwarding when the router forwards IPv6).",
-			Symptom: "ping through the router times out with no error line (\"100% packet loss\"), yet the router's own addresses, " +
-				"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
-				"(a router that does not forward does not send time-exceeded for transit packets either); " +
-				"`sysctl net.ipv4.ip_forward` on the router prints 0.",
-			Fix: "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router (and `sysctl -w net.ipv6.conf.all.forwarding=1`).",
-			Apply: func(ctx context.Context, e *Env, p *FlowParams) error {
-				if err := e.setHostSysctl("", "net.ipv4.ip_forward", "0"); err != nil {
-					return err
-				}
-				if e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0") == "1" {
-					return e.setHostSysctl("", "net.ipv6.conf.all.forwarding", "0")
-				}
-				return nil
-			},
-			Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
-				return errors.Join(e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1")),
-					e.setHostSysctl("", "net.ipv6.conf.all.forwarding", e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0")))
-			},
-			Observe: observeForwardingOff,
-			Cleared: clearedForwarding,
-		}),
-		routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
-			"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
-				"On the host itself ping prints \"ping: connect: Invalid argument\" and nc \"failed: Invalid argument\". "+
-				"`ip route` shows \"blackhole PREFIX\"; `ip route get ADDR` prints \"blackhole ADDR\"."),
-		routeTypeKind("unreachable", unix.RTN_UNREACHABLE,
-			"ping through the host prints \"From HOST icmp_seq=1 Destination Host Unreachable\" at once; nc prints \"No route to host\". "+
-				"On the host itself ping prints \"ping: connect: No route to host\". "+
-				"`ip route` shows \"unreachable PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: No route to host\"."),
-		routeTypeKind("prohibit", unix.RTN_PROHIBIT,
-			"ping through the host prints \"From HOST icmp_seq=1 Packet filtered\" at once (ICMP administratively prohibited); "+
-				"nc prints \"No route to host\". On the host itself ping prints \"ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\" "+
-				"and nc \"failed: Permission denied\". "+
-				"`ip route` shows \"prohibit PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: Permission denied\"."),
-		kind(Spec[*RPFilterParams]{
-			Name:      "asymmetric-rp-filter",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "Answers come back to a router by another path than requests leave, and strict reverse path filtering drops them.",
-			Symptom: "From the client, ping and TCP to the server time out (curl \"Connection timed out\" / \"Timeout was reached\"); " +
-				"on the server `ss -tn state syn-recv` holds the connections, since its SYN-ACKs never arrive; " +
-				"on the router `nstat -az TcpExtIPReversePathFilter` counts the drops and `sysctl net.ipv4.conf.all.rp_filter` prints 1.",
-			Fix: "Make the router accept the asymmetric path (`sysctl -w net.ipv4.conf.all.rp_filter=2`, loose mode), " +
-				"or make the return path symmetric (route the server's answers back through the same router).",
-			Apply: func(ctx context.Context, e *Env, p *RPFilterParams) error {
-				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", strconv.Itoa(p.Mode))
-			},
-			Revert: func(ctx context.Context, e *Env, p *RPFilterParams) error {
-				return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", e.scenarioSysctl("net.ipv4.conf.all.rp_filter", "0"))
-			},
-			Observe: observeRPFilter,
-			Cleared: clearedRPFilter,
-		}),
-		kind(Spec[*PMTUParams]{
-			Name:      "pmtu-blackhole",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "A link between two routers is narrower than the rest of the path, and the routers drop the ICMP that would say so.",
-			Symptom: "Small requests work (ping, DNS, curl of a small page), but `ping -M do -s 1472` vanishes silently " +
-				"(no \"Frag needed\" line, \"100% packet loss\"), and a large HTTP download stalls after its first segment " +
-				"(curl \"(28) Operation timed out after 2001 milliseconds with 512 out of 1000000 bytes received\"). " +
-				"`tracepath -n` prints \"no reply\" from the narrow link on; `ip link` on the routers shows the smaller MTU; " +
-				"`iptables -L OUTPUT -v` on them counts the dropped fragmentation-needed messages.",
-			Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both), " +
-				"then `ip route flush cache` at both ends. Clamping the MSS on the routers, or a smaller MTU on the end hosts, only hides the hole " +
-				"from TCP: the routers still swallow the ICMP every other protocol needs.",
-			Apply:   applyPMTUBlackhole,
-			Revert:  revertPMTUBlackhole,
-			Observe: observePMTUBlackhole,
-			Cleared: clearedPMTU,
-		}),
-		kind(Spec[*FlowParams]{
-			Name:      "silent-hop",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "A router forwards traffic but sends no ICMP time-exceeded.",
-			Symptom: "`traceroute -n` shows \" N  * * *\" at the router's hop while the hops after it answer; ping through it works. " +
-				"`iptables -L OUTPUT -v` on the router shows a DROP rule for icmp time-exceeded with a growing counter.",
-			Fix: "Nothing is broken for traffic; to see the hop, delete the rule: `iptables -D OUTPUT -p icmp --icmp-type time-exceeded -j DROP` on the router.",
-			Apply: func(ctx context.Context, e *Env, p *FlowParams) error {
-				return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, true)
-			},
-			Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
-				return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, false)
-			},
-			Observe: observeSilentHop,
-			Cleared: clearedSilentHop,
-		}),
-		kind(Spec[*RateLimitParams]{
-			Name:      "icmp-rate-limit",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "A router limits its ICMP errors to one a second per destination, the kernel's default.",
-			Symptom: "`traceroute -n -q 10` shows `*` among the answers at the router's hop although it is healthy; " +
-				"a burst of probes gets only about 6 time-exceeded or unreachable answers; `nstat -az IcmpRateLimitHost` on the router counts the rest.",
-			Fix:     "Turn the limit off on the router: `sysctl -w net.ipv4.icmp_ratelimit=0` (and raise `net.ipv4.icmp_msgs_per_sec` again if it was lowered).",
-			Apply:   applyRateLimit,
-			Revert:  revertRateLimit,
-			Observe: observeRateLimit,
-			Cleared: clearedRateLimit,
-		}),
-		kind(Spec[*MasqueradeParams]{
-			Name:      "missing-masquerade",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "A NAT router no longer masquerades its private clients on its public interface.",
-			Symptom: "From a private client, ping and TCP to public hosts time out (\"100% packet loss\", curl \"Connection timed out\"); " +
-				"`tcpdump -ni DEV` on the router's public side shows the packets leaving with the private source address and no answer; " +
-				"`iptables -t nat -L POSTROUTING -v` has no MASQUERADE rule.",
-			Fix: "Put the rule back on the router: `iptables -t nat -A POSTROUTING -s PRIVATE-PREFIX -o DEV -j MASQUERADE`.",
-			Apply: func(ctx context.Context, e *Env, p *MasqueradeParams) error {
-				return e.ruleSet("", "nat", "POSTROUTING", p.rule(), false)
-			},
-			Revert: func(ctx context.Context, e *Env, p *MasqueradeParams) error {
-				return e.ruleSet("", "nat", "POSTROUTING", p.rule(), true)
-			},
-			Observe: observeMissingMasquerade,
-			Cleared: clearedMasquerade,
-		}),
-		kind(Spec[*PortRangeParams]{
-			Name:      "port-range-exhaustion",
-			Layer:     LayerNetwork,
-			NeedsHost: true,
-			Summary:   "The host's local port range is shrunk while it churns short connections, so TIME_WAIT holds every port.",
-			Symptom: "New connections to the busy destination fail at once: nc prints \"connect to ADDR port PORT (tcp) failed: Cannot assign requested address\", " +
-				"curl \"Couldn't connect to server\"; `ss -tan state time-wait | wc -l` is about the size of the range; " +
-				"`sysctl net.ipv4.ip_local_port_range` shows a tiny range. Other destinations still work.",
-			Fix: "Widen the range again: `sysctl -w net.ipv4.ip_local_port_range=\"32768 60999\"` (and make the client reuse connections).",
-			Apply: func(ctx context.Context, e *Env, p *PortRangeParams) error {
-				n := p.Ports
-				return e.setHostSysctl("", "net.ipv4.ip_local_port_range", fmt.Sprintf("32768 %d", 32768+n-1))
-			},
-			Revert: func(ctx context.Context, e *Env, p *PortRangeParams) error {
-				return e.setHostSysctl("", "net.ipv4.ip_local_port_range", e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999"))
-			},
-			Observe: observePortRange,
-			Cleared: clearedPortRange,
-		}),
-	}
+func deadGatewayKind() Kind {
+	return kind(Spec[*GatewayParams]{
+		Name:      "dead-gateway",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "The host's default routes (IPv4, and IPv6 when it has one) point at an on-link address that nobody has.",
+		Symptom: "After about 3 s ping prints \"From OWN-ADDRESS icmp_seq=1 Destination Host Unreachable\"; nc prints \"No route to host\"; " +
+			"curl prints \"Couldn't connect to server\"; `ip neigh` shows the gateway INCOMPLETE, then FAILED; " +
+			"`ip route` shows a default route that looks fine. Hosts on the local subnet still answer.",
+		Fix:     "Point the default route at the real router: `ip route replace default via GATEWAY`.",
+		Apply:   applyDeadGateway,
+		Revert:  revertNoDefaultRoute[*GatewayParams],
+		Observe: observeDeadGateway,
+		Cleared: clearedDefaultRoutes[*GatewayParams],
+	})
+}
+
+func missingRouteKind() Kind {
+	return kind(Spec[*RouteParams]{
+		Name:      "missing-route",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "A router has lost its route to a subnet.",
+		Symptom: "ping through the router prints \"From ROUTER icmp_seq=1 Destination Net Unreachable\" " +
+			"(or times out if the router has a default route that leads nowhere); `traceroute -n` ends at the router with !N " +
+			"(\" 1  10.0.1.1  0.050 ms !N\"); curl fails at once with \"Couldn't connect to server\", while nc -w1 reports \"timed out\"; " +
+			"`ip route get ADDR` on the router says \"RTNETLINK answers: Network is unreachable\".",
+		Fix:     "Add the route back on the router: `ip route add PREFIX via NEXT-HOP`.",
+		Apply:   applyMissingRoute,
+		Revert:  revertMissingRoute,
+		Observe: observeMissingRoute,
+		Cleared: clearedMissingRoute,
+	})
+}
+
+func forwardingOffKind() Kind {
+	return kind(Spec[*FlowParams]{
+		Name:      "forwarding-off",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "A router no longer forwards: net.ipv4.ip_forward is 0 (and net.ipv6.conf.all.forwarding when the router forwards IPv6).",
+		Symptom: "ping through the router times out with no error line (\"100% packet loss\"), yet the router's own addresses, " +
+			"even those on its far side, answer ping; `traceroute -n` shows the hops before the router, then `* * *` from the router's hop on " +
+			"(a router that does not forward does not send time-exceeded for transit packets either); " +
+			"`sysctl net.ipv4.ip_forward` on the router prints 0.",
+		Fix: "Turn forwarding back on: `sysctl -w net.ipv4.ip_forward=1` on the router (and `sysctl -w net.ipv6.conf.all.forwarding=1`).",
+		Apply: func(ctx context.Context, e *Env, p *FlowParams) error {
+			if err := e.setHostSysctl("", "net.ipv4.ip_forward", "0"); err != nil {
+				return err
+			}
+			if e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0") == "1" {
+				return e.setHostSysctl("", "net.ipv6.conf.all.forwarding", "0")
+			}
+			return nil
+		},
+		Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
+			return errors.Join(e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1")),
+				e.setHostSysctl("", "net.ipv6.conf.all.forwarding", e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0")))
+		},
+		Observe: observeForwardingOff,
+		Cleared: clearedForwarding,
+	})
+}
+
+func blackholeRouteKind() Kind {
+	return routeTypeKind("blackhole", unix.RTN_BLACKHOLE,
+		"Traffic through the host to the prefix vanishes: ping prints nothing but \"100% packet loss\", nc prints \"timed out\". "+
+			"On the host itself ping prints \"ping: connect: Invalid argument\" and nc \"failed: Invalid argument\". "+
+			"`ip route` shows \"blackhole PREFIX\"; `ip route get ADDR` prints \"blackhole ADDR\".")
+}
+
+func unreachableRouteKind() Kind {
+	return routeTypeKind("unreachable", unix.RTN_UNREACHABLE,
+		"ping through the host prints \"From HOST icmp_seq=1 Destination Host Unreachable\" at once; nc prints \"No route to host\". "+
+			"On the host itself ping prints \"ping: connect: No route to host\". "+
+			"`ip route` shows \"unreachable PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: No route to host\".")
+}
+
+func prohibitRouteKind() Kind {
+	return routeTypeKind("prohibit", unix.RTN_PROHIBIT,
+		"ping through the host prints \"From HOST icmp_seq=1 Packet filtered\" at once (ICMP administratively prohibited); "+
+			"nc prints \"No route to host\". On the host itself ping prints \"ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\" "+
+			"and nc \"failed: Permission denied\". "+
+			"`ip route` shows \"prohibit PREFIX\"; `ip route get ADDR` says \"RTNETLINK answers: Permission denied\".")
+}
+
+func asymmetricRPFilterKind() Kind {
+	return kind(Spec[*RPFilterParams]{
+		Name:      "asymmetric-rp-filter",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "Answers come back to a router by another path than requests leave, and strict reverse path filtering drops them.",
+		Symptom: "From the client, ping and TCP to the server time out (curl \"Connection timed out\" / \"Timeout was reached\"); " +
+			"on the server `ss -tn state syn-recv` holds the connections, since its SYN-ACKs never arrive; " +
+			"on the router `nstat -az TcpExtIPReversePathFilter` counts the drops and `sysctl net.ipv4.conf.all.rp_filter` prints 1.",
+		Fix: "Make the router accept the asymmetric path (`sysctl -w net.ipv4.conf.all.rp_filter=2`, loose mode), " +
+			"or make the return path symmetric (route the server's answers back through the same router).",
+		Apply: func(ctx context.Context, e *Env, p *RPFilterParams) error {
+			return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", strconv.Itoa(p.Mode))
+		},
+		Revert: func(ctx context.Context, e *Env, p *RPFilterParams) error {
+			return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", e.scenarioSysctl("net.ipv4.conf.all.rp_filter", "0"))
+		},
+		Observe: observeRPFilter,
+		Cleared: clearedRPFilter,
+	})
+}
+
+func pmtuBlackholeKind() Kind {
+	return kind(Spec[*PMTUParams]{
+		Name:      "pmtu-blackhole",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "A link between two routers is narrower than the rest of the path, and the routers drop the ICMP that would say so.",
+		Symptom: "Small requests work (ping, DNS, curl of a small page), but `ping -M do -s 1472` vanishes silently " +
+			"(no \"Frag needed\" line, \"100% packet loss\"), and a large HTTP download stalls after its first segment " +
+			"(curl \"(28) Operation timed out after 2001 milliseconds with 512 out of 1000000 bytes received\"). " +
+			"`tracepath -n` prints \"no reply\" from the narrow link on; `ip link` on the routers shows the smaller MTU; " +
+			"`iptables -L OUTPUT -v` on them counts the dropped fragmentation-needed messages.",
+		Fix: "Let the routers send fragmentation-needed again (`iptables -D OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP` on both), " +
+			"then `ip route flush cache` at both ends. Clamping the MSS on the routers, or a smaller MTU on the end hosts, only hides the hole " +
+			"from TCP: the routers still swallow the ICMP every other protocol needs.",
+		Apply:   applyPMTUBlackhole,
+		Revert:  revertPMTUBlackhole,
+		Observe: observePMTUBlackhole,
+		Cleared: clearedPMTU,
+	})
+}
+
+func silentHopKind() Kind {
+	return kind(Spec[*FlowParams]{
+		Name:      "silent-hop",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "A router forwards traffic but sends no ICMP time-exceeded.",
+		Symptom: "`traceroute -n` shows \" N  * * *\" at the router's hop while the hops after it answer; ping through it works. " +
+			"`iptables -L OUTPUT -v` on the router shows a DROP rule for icmp time-exceeded with a growing counter.",
+		Fix: "Nothing is broken for traffic; to see the hop, delete the rule: `iptables -D OUTPUT -p icmp --icmp-type time-exceeded -j DROP` on the router.",
+		Apply: func(ctx context.Context, e *Env, p *FlowParams) error {
+			return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, true)
+		},
+		Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
+			return e.ruleSet("", "filter", "OUTPUT", timeExceededRule, false)
+		},
+		Observe: observeSilentHop,
+		Cleared: clearedSilentHop,
+	})
+}
+
+func icmpRateLimitKind() Kind {
+	return kind(Spec[*RateLimitParams]{
+		Name:      "icmp-rate-limit",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "A router limits its ICMP errors to one a second per destination, the kernel's default.",
+		Symptom: "`traceroute -n -q 10` shows `*` among the answers at the router's hop although it is healthy; " +
+			"a burst of probes gets only about 6 time-exceeded or unreachable answers; `nstat -az IcmpRateLimitHost` on the router counts the rest.",
+		Fix:     "Turn the limit off on the router: `sysctl -w net.ipv4.icmp_ratelimit=0` (and raise `net.ipv4.icmp_msgs_per_sec` again if it was lowered).",
+		Apply:   applyRateLimit,
+		Revert:  revertRateLimit,
+		Observe: observeRateLimit,
+		Cleared: clearedRateLimit,
+	})
+}
+
+func missingMasqueradeKind() Kind {
+	return kind(Spec[*MasqueradeParams]{
+		Name:      "missing-masquerade",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "A NAT router no longer masquerades its private clients on its public interface.",
+		Symptom: "From a private client, ping and TCP to public hosts time out (\"100% packet loss\", curl \"Connection timed out\"); " +
+			"`tcpdump -ni DEV` on the router's public side shows the packets leaving with the private source address and no answer; " +
+			"`iptables -t nat -L POSTROUTING -v` has no MASQUERADE rule.",
+		Fix: "Put the rule back on the router: `iptables -t nat -A POSTROUTING -s PRIVATE-PREFIX -o DEV -j MASQUERADE`.",
+		Apply: func(ctx context.Context, e *Env, p *MasqueradeParams) error {
+			return e.ruleSet("", "nat", "POSTROUTING", p.rule(), false)
+		},
+		Revert: func(ctx context.Context, e *Env, p *MasqueradeParams) error {
+			return e.ruleSet("", "nat", "POSTROUTING", p.rule(), true)
+		},
+		Observe: observeMissingMasquerade,
+		Cleared: clearedMasquerade,
+	})
+}
+
+func portRangeExhaustionKind() Kind {
+	return kind(Spec[*PortRangeParams]{
+		Name:      "port-range-exhaustion",
+		Layer:     LayerNetwork,
+		NeedsHost: true,
+		Summary:   "The host's local port range is shrunk while it churns short connections, so TIME_WAIT holds every port.",
+		Symptom: "New connections to the busy destination fail at once: nc prints \"connect to ADDR port PORT (tcp) failed: Cannot assign requested address\", " +
+			"curl \"Couldn't connect to server\"; `ss -tan state time-wait | wc -l` is about the size of the range; " +
+			"`sysctl net.ipv4.ip_local_port_range` shows a tiny range. Other destinations still work.",
+		Fix: "Widen the range again: `sysctl -w net.ipv4.ip_local_port_range=\"32768 60999\"` (and make the client reuse connections).",
+		Apply: func(ctx context.Context, e *Env, p *PortRangeParams) error {
+			n := p.Ports
+			return e.setHostSysctl("", "net.ipv4.ip_local_port_range", fmt.Sprintf("32768 %d", 32768+n-1))
+		},
+		Revert: func(ctx context.Context, e *Env, p *PortRangeParams) error {
+			return e.setHostSysctl("", "net.ipv4.ip_local_port_range", e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999"))
+		},
+		Observe: observePortRange,
+		Cleared: clearedPortRange,
+	})
 }
 
 // ---- sysctls and rules

@@ -25,156 +25,202 @@ import (
 // Transport-layer faults: firewalls, listeners, socket states, and the
 // path qualities (delay, loss, rate) a transport feels.
 
-func transportKinds() []Kind {
-	return []Kind{
-		kind(Spec[*FirewallParams]{
-			Name: "firewall-drop", Layer: LayerTransport, NeedsHost: true,
-			Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address).",
-			Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
-				"\"nc: connect to HOST port PORT (tcp) timed out: Operation now in progress\"; " +
-				"curl prints \"curl: (28) Connection timed out after N milliseconds\". tcpdump shows the SYN " +
-				"retransmitted with no answer. ping still works when only a TCP port is dropped. In OUTPUT, a UDP datagram from the host " +
-				"is refused by its own kernel (EPERM): nothing leaves the host (tcpdump sees nothing), `nc -u` gets no answer and prints nothing, " +
-				"dig prints \";; communications error to ADDR#53: timed out\", and `iptables -L OUTPUT -v` counts each attempt.",
-			Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
-				"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
-			New:   func() *FirewallParams { return &FirewallParams{target: "DROP"} },
-			Apply: applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
-		}),
-		rejectKind("firewall-reject-tcp-reset", "tcp-reset",
-			"A REJECT rule answers matching TCP connections with a TCP reset.",
-			"Refused at once, exactly as if nothing listened: `nc -zv -w 2 HOST PORT` prints "+
-				"\"nc: connect to HOST port PORT (tcp) failed: Connection refused\"; curl prints "+
-				"\"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
-				"Yet `ss -tlnp` on the server shows the service listening: the reset comes from the firewall "+
-				"(its counter in `iptables -L -n -v` grows; tcpdump shows an RST with the server's address)."),
-		rejectKind("firewall-reject-port-unreachable", "icmp-port-unreachable",
-			"A REJECT rule answers matching packets with ICMP port unreachable.",
-			"Refused at once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: "+
-				"Connection refused\"; curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: "+
-				"Couldn't connect to server\". Indistinguishable from a closed port by the client alone: "+
-				"`ss -tlnp` on the server shows the listener, tcpdump shows \"ICMP HOST tcp port PORT unreachable\" "+
-				"instead of an RST."),
-		rejectKind("firewall-reject-host-prohibited", "icmp-host-prohibited",
-			"A REJECT rule answers matching packets with ICMP host prohibited.",
-			"At once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: No route to host\"; "+
-				"curl prints \"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
-				"Yet `ip route get HOST` shows a route and ping may answer: tcpdump shows "+
-				"\"ICMP host HOST unreachable - admin prohibited\" (code 10)."),
-		rejectKind("firewall-reject-admin-prohibited", "icmp-admin-prohibited",
-			"A REJECT rule answers matching packets with ICMP communication administratively prohibited.",
-			"At once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: No route to host\"; "+
-				"curl prints \"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
-				"The route is fine (`ip route get HOST`); tcpdump shows \"ICMP host HOST unreachable - admin prohibited filter\" (code 13)."),
-		rejectKind("firewall-reject-net-unreachable", "icmp-net-unreachable",
-			"A REJECT rule answers matching packets with ICMP network unreachable.",
-			"`nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: Network is unreachable\"; "+
-				"curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: Couldn't connect to server\". "+
-				"The client has a route (`ip route get HOST` answers): the error is an ICMP net unreachable "+
-				"(tcpdump: \"ICMP net HOST unreachable\") sent by a firewall, not a missing route."),
-		kind(Spec[*StatefulParams]{
-			Name: "stateful-firewall-drops-return", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port (in ip6tables too on a dual-stack host).",
-			Symptom: "Connections time out (`nc -zv -w 2 HOST PORT`: \"timed out: Operation now in progress\"), " +
-				"yet the SYN leaves and the server answers: tcpdump on the server side shows SYN and SYN-ACK " +
-				"repeated, on the client side only SYNs (FORWARD) or SYN-ACKs that no ACK follows (INPUT); " +
-				"`ss -tan state syn-recv` on the server lists the half-open connection.",
-			Fix: "Let return traffic through, as every stateful ruleset must: delete the rule " +
-				"(`iptables -L CHAIN -n -v --line-numbers`, then `iptables -D CHAIN NUMBER`) and keep " +
-				"`iptables -I CHAIN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` at the top.",
-			Apply: applyStateful, Revert: revertStateful, Observe: observeStateful, Cleared: clearedStateful,
-		}),
-		kind(Spec[*ServiceParams]{
-			Name: "service-not-running", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A service of the host is stopped: nothing listens on its port.",
-			Symptom: "Refused at once from everywhere, the host itself included: `nc -zv -w 2 HOST PORT` prints " +
-				"\"nc: connect to HOST port PORT (tcp) failed: Connection refused\"; curl prints " +
-				"\"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". " +
-				"`ss -tlnp` on the host has no line for the port; ping answers.",
-			Fix: "Start the service again (on a real host `systemctl start NAME`, then `systemctl status NAME` " +
-				"and its log for why it stopped); `ss -tlnp 'sport = :PORT'` then shows it listening.",
-			Apply: applyServiceStopped, Revert: restartService, Observe: observeServiceStopped, Cleared: clearedServiceListens[*ServiceParams],
-		}),
-		kind(Spec[*ServiceParams]{
-			Name: "service-localhost-only", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A service of the host listens on 127.0.0.1 only.",
-			Symptom: "From other hosts, refused at once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) " +
-				"failed: Connection refused\"; on the host itself `nc -zv 127.0.0.1 PORT` succeeds. " +
-				"`ss -tlnp` on the host shows the listener as 127.0.0.1:PORT instead of 0.0.0.0:PORT or *:PORT.",
-			Fix: "Make the service listen on every address (0.0.0.0, or the host's own address): change its " +
-				"bind/listen setting and restart it; `ss -tlnp` then shows 0.0.0.0:PORT or *:PORT.",
-			Apply: applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly, Cleared: clearedServiceListens[*ServiceParams],
-		}),
-		kind(Spec[*PortConflictParams]{
-			Name: "port-conflict", Layer: LayerTransport, NeedsHost: true,
-			Summary: "Another process holds the service's port, so the service failed to start (address already in use).",
-			Symptom: "The port accepts connections (`nc -zv HOST PORT` succeeds) but nothing the service should say comes " +
-				"back: curl prints \"curl: (52) Empty reply from server\" or \"curl: (56) Recv failure: Connection reset by peer\" " +
-				"(the holder closes at once). The service's log says \"address already in " +
-				"use\". `ss -tlnp 'sport = :PORT'` names the squatter: users:((\"NAME\",pid=PID,fd=N)).",
-			Fix: "Find the holder with `ss -tlnp 'sport = :PORT'`, stop it (`kill PID`, or disable the unit that " +
-				"starts it), then start the real service.",
-			Apply: applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict, Cleared: clearedServiceListens[*PortConflictParams],
-		}),
-		kind(Spec[*CloseWaitParams]{
-			Name: "close-wait-leak", Layer: LayerTransport, NeedsHost: true,
-			Summary: "The service never closes connections its clients closed: CLOSE_WAIT sockets pile up.",
-			Symptom: "`ss -tan state close-wait` on the host lists one socket per finished client connection, and " +
-				"the list grows while clients keep coming (`ss -tanp` names the owning process); requests get " +
-				"no answer and hang until the client's own timeout (`curl -m 2`: \"curl: (28) Operation timed out\"). " +
-				"The clients' side shows FIN-WAIT-2 for a minute.",
-			Fix: "Restart the service to free the sockets (`kill PID` of the owner from `ss -tanp state close-wait`, " +
-				"then start it), and fix the code path that forgets close().",
-			Apply: applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait, Cleared: clearedCloseWait,
-		}),
-		kind(Spec[*TimeWaitParams]{
-			Name: "time-wait-pileup", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A client makes many short connections to a service: TIME_WAIT piles up on the side that closes first. Nothing is broken.",
-			Symptom: "`ss -tan state time-wait` on the closing side (the client by default) lists hundreds of sockets " +
-				"to the service's port, each gone after 60 s; `ss -s` counts them as timewait. The service still " +
-				"answers: `nc -zv -w 2 HOST PORT` succeeds. Only a narrow `ip_local_port_range` turns this into " +
-				"\"Cannot assign requested address\".",
-			Fix: "Nothing needs fixing: TIME_WAIT is how TCP protects a closed connection's late packets. Reuse " +
-				"connections (HTTP keep-alive, pools) if the count matters. To clear them in a lab: " +
-				"`ss -K state time-wait '( dport = :PORT or sport = :PORT )'`.",
-			Apply: applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait, Cleared: clearedTimeWait,
-		}),
-		kind(Spec[*BacklogFaultParams]{
-			Name: "syn-backlog-overflow", Layer: LayerTransport, NeedsHost: true,
-			Summary: "The service's accept queue is full (a tiny backlog, a process that never accepts): new connections are dropped.",
-			Symptom: "New connections time out: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) " +
-				"timed out: Operation now in progress\". `ss -ltn 'sport = :PORT'` on the host shows the listener " +
-				"with Recv-Q greater than Send-Q (the backlog), and `nstat -az TcpExtListenOverflows` grows.",
-			Fix: "Restart the service so it accepts again (`kill PID` from `ss -tlnp`, then start it), raise its " +
-				"listen backlog (and net.core.somaxconn), and find why it stopped calling accept().",
-			Apply: applyBacklog, Revert: revertBacklog, Observe: observeBacklog, Cleared: clearedBacklog,
-		}),
-		kind(Spec[*LossParams]{
-			Name: "packet-loss", Layer: LayerTransport, NeedsHost: true,
-			Summary: "The host drops a random share of packets (iptables statistic match, and ip6tables on a dual-stack host unless it names an address), as a bad link would.",
-			Symptom: "`ping -c 20 ADDR` prints \"N packets transmitted, M received, X% packet loss\" with X around the " +
-				"configured probability (twice it for a round trip when INPUT and OUTPUT both drop); TCP stays " +
-				"correct but slow, and `ss -ti` shows retrans growing.",
-			Fix: "Find the DROP rule with the statistic match (`iptables -L CHAIN -n -v` shows \"statistic mode random " +
-				"probability P\") and delete it: `iptables -D CHAIN NUMBER`. On a real network, look for the bad link.",
-			Apply: applyLoss, Revert: revertLoss, Observe: observeLoss, Cleared: clearedLoss,
-		}),
-		delayKind("latency", "Packets the host sends are held for a fixed delay (an NFQUEUE delayer; the kernel has no netem).",
-			"`ping ADDR` RTTs rise by about the delay (rtt min/avg/max all shifted up); every TCP handshake "+
-				"and request takes that much longer; nothing is lost.", "100ms", ""),
-		delayKind("jitter", "Packets the host sends are held for a random delay around a mean (an NFQUEUE delayer), so delay varies and packets may reorder.",
-			"`ping ADDR` RTTs spread: rtt min/avg/max/mdev shows max far above min and a large mdev; "+
-				"tcpdump may show packets out of order.", "50ms", "40ms"),
-		kind(Spec[*BandwidthParams]{
-			Name: "bandwidth-limit", Layer: LayerTransport, NeedsHost: true,
-			Summary: "A token-bucket qdisc (tc tbf) on one of the host's interfaces caps the rate it sends at.",
-			Symptom: "Small requests and ping are fine; a large transfer sent through the interface is slow: " +
-				"`curl -o /dev/null -w '%{speed_download}\\n' URL` reports about the configured rate. " +
-				"`tc -s qdisc show dev IF` shows the tbf with its rate and growing \"overlimits\".",
-			Fix:   "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
-			Apply: applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth, Cleared: clearedBandwidth,
-		}),
-	}
+func firewallDropKind() Kind {
+	return kind(Spec[*FirewallParams]{
+		Name: "firewall-drop", Layer: LayerTransport, NeedsHost: true,
+		Summary: "An iptables rule on the host silently drops matching packets (INPUT, OUTPUT or FORWARD; mirrored in ip6tables on a dual-stack host unless it names an address).",
+		Symptom: "Connections hang and time out: `nc -zv -w 2 HOST PORT` prints " +
+			"\"nc: connect to HOST port PORT (tcp) timed out: Operation now in progress\"; " +
+			"curl prints \"curl: (28) Connection timed out after N milliseconds\". tcpdump shows the SYN " +
+			"retransmitted with no answer. ping still works when only a TCP port is dropped. In OUTPUT, a UDP datagram from the host " +
+			"is refused by its own kernel (EPERM): nothing leaves the host (tcpdump sees nothing), `nc -u` gets no answer and prints nothing, " +
+			"dig prints \";; communications error to ADDR#53: timed out\", and `iptables -L OUTPUT -v` counts each attempt.",
+		Fix: "Find the rule with `iptables -L CHAIN -n -v --line-numbers` (its packet counter grows with every " +
+			"attempt) and delete it: `iptables -D CHAIN NUMBER`, or replace it by the ACCEPT the policy intended.",
+		New:   func() *FirewallParams { return &FirewallParams{target: "DROP"} },
+		Apply: applyFirewall, Revert: revertFirewall, Observe: observeFirewall, Cleared: clearedFirewall,
+	})
+}
+
+func firewallRejectTCPResetKind() Kind {
+	return rejectKind("firewall-reject-tcp-reset", "tcp-reset",
+		"A REJECT rule answers matching TCP connections with a TCP reset.",
+		"Refused at once, exactly as if nothing listened: `nc -zv -w 2 HOST PORT` prints "+
+			"\"nc: connect to HOST port PORT (tcp) failed: Connection refused\"; curl prints "+
+			"\"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
+			"Yet `ss -tlnp` on the server shows the service listening: the reset comes from the firewall "+
+			"(its counter in `iptables -L -n -v` grows; tcpdump shows an RST with the server's address).")
+}
+
+func firewallRejectPortUnreachableKind() Kind {
+	return rejectKind("firewall-reject-port-unreachable", "icmp-port-unreachable",
+		"A REJECT rule answers matching packets with ICMP port unreachable.",
+		"Refused at once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: "+
+			"Connection refused\"; curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: "+
+			"Couldn't connect to server\". Indistinguishable from a closed port by the client alone: "+
+			"`ss -tlnp` on the server shows the listener, tcpdump shows \"ICMP HOST tcp port PORT unreachable\" "+
+			"instead of an RST.")
+}
+
+func firewallRejectHostProhibitedKind() Kind {
+	return rejectKind("firewall-reject-host-prohibited", "icmp-host-prohibited",
+		"A REJECT rule answers matching packets with ICMP host prohibited.",
+		"At once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: No route to host\"; "+
+			"curl prints \"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
+			"Yet `ip route get HOST` shows a route and ping may answer: tcpdump shows "+
+			"\"ICMP host HOST unreachable - admin prohibited\" (code 10).")
+}
+
+func firewallRejectAdminProhibitedKind() Kind {
+	return rejectKind("firewall-reject-admin-prohibited", "icmp-admin-prohibited",
+		"A REJECT rule answers matching packets with ICMP communication administratively prohibited.",
+		"At once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: No route to host\"; "+
+			"curl prints \"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". "+
+			"The route is fine (`ip route get HOST`); tcpdump shows \"ICMP host HOST unreachable - admin prohibited filter\" (code 13).")
+}
+
+func firewallRejectNetUnreachableKind() Kind {
+	return rejectKind("firewall-reject-net-unreachable", "icmp-net-unreachable",
+		"A REJECT rule answers matching packets with ICMP network unreachable.",
+		"`nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) failed: Network is unreachable\"; "+
+			"curl prints \"curl: (7) Failed to connect to HOST port PORT after N ms: Couldn't connect to server\". "+
+			"The client has a route (`ip route get HOST` answers): the error is an ICMP net unreachable "+
+			"(tcpdump: \"ICMP net HOST unreachable\") sent by a firewall, not a missing route.")
+}
+
+func statefulFirewallDropsReturnKind() Kind {
+	return kind(Spec[*StatefulParams]{
+		Name: "stateful-firewall-drops-return", Layer: LayerTransport, NeedsHost: true,
+		Summary: "A stateful rule on a router (FORWARD) or the client (INPUT) drops ESTABLISHED,RELATED return traffic from the service's port (in ip6tables too on a dual-stack host).",
+		Symptom: "Connections time out (`nc -zv -w 2 HOST PORT`: \"timed out: Operation now in progress\"), " +
+			"yet the SYN leaves and the server answers: tcpdump on the server side shows SYN and SYN-ACK " +
+			"repeated, on the client side only SYNs (FORWARD) or SYN-ACKs that no ACK follows (INPUT); " +
+			"`ss -tan state syn-recv` on the server lists the half-open connection.",
+		Fix: "Let return traffic through, as every stateful ruleset must: delete the rule " +
+			"(`iptables -L CHAIN -n -v --line-numbers`, then `iptables -D CHAIN NUMBER`) and keep " +
+			"`iptables -I CHAIN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` at the top.",
+		Apply: applyStateful, Revert: revertStateful, Observe: observeStateful, Cleared: clearedStateful,
+	})
+}
+
+func serviceNotRunningKind() Kind {
+	return kind(Spec[*ServiceParams]{
+		Name: "service-not-running", Layer: LayerTransport, NeedsHost: true,
+		Summary: "A service of the host is stopped: nothing listens on its port.",
+		Symptom: "Refused at once from everywhere, the host itself included: `nc -zv -w 2 HOST PORT` prints " +
+			"\"nc: connect to HOST port PORT (tcp) failed: Connection refused\"; curl prints " +
+			"\"curl: (7) Failed to connect to HOST port PORT after 0 ms: Couldn't connect to server\". " +
+			"`ss -tlnp` on the host has no line for the port; ping answers.",
+		Fix: "Start the service again (on a real host `systemctl start NAME`, then `systemctl status NAME` " +
+			"and its log for why it stopped); `ss -tlnp 'sport = :PORT'` then shows it listening.",
+		Apply: applyServiceStopped, Revert: restartService, Observe: observeServiceStopped, Cleared: clearedServiceListens[*ServiceParams],
+	})
+}
+
+func serviceLocalhostOnlyKind() Kind {
+	return kind(Spec[*ServiceParams]{
+		Name: "service-localhost-only", Layer: LayerTransport, NeedsHost: true,
+		Summary: "A service of the host listens on 127.0.0.1 only.",
+		Symptom: "From other hosts, refused at once: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) " +
+			"failed: Connection refused\"; on the host itself `nc -zv 127.0.0.1 PORT` succeeds. " +
+			"`ss -tlnp` on the host shows the listener as 127.0.0.1:PORT instead of 0.0.0.0:PORT or *:PORT.",
+		Fix: "Make the service listen on every address (0.0.0.0, or the host's own address): change its " +
+			"bind/listen setting and restart it; `ss -tlnp` then shows 0.0.0.0:PORT or *:PORT.",
+		Apply: applyLocalhostOnly, Revert: restartService, Observe: observeLocalhostOnly, Cleared: clearedServiceListens[*ServiceParams],
+	})
+}
+
+func portConflictKind() Kind {
+	return kind(Spec[*PortConflictParams]{
+		Name: "port-conflict", Layer: LayerTransport, NeedsHost: true,
+		Summary: "Another process holds the service's port, so the service failed to start (address already in use).",
+		Symptom: "The port accepts connections (`nc -zv HOST PORT` succeeds) but nothing the service should say comes " +
+			"back: curl prints \"curl: (52) Empty reply from server\" or \"curl: (56) Recv failure: Connection reset by peer\" " +
+			"(the holder closes at once). The service's log says \"address already in " +
+			"use\". `ss -tlnp 'sport = :PORT'` names the squatter: users:((\"NAME\",pid=PID,fd=N)).",
+		Fix: "Find the holder with `ss -tlnp 'sport = :PORT'`, stop it (`kill PID`, or disable the unit that " +
+			"starts it), then start the real service.",
+		Apply: applyPortConflict, Revert: revertPortConflict, Observe: observePortConflict, Cleared: clearedServiceListens[*PortConflictParams],
+	})
+}
+
+func closeWaitLeakKind() Kind {
+	return kind(Spec[*CloseWaitParams]{
+		Name: "close-wait-leak", Layer: LayerTransport, NeedsHost: true,
+		Summary: "The service never closes connections its clients closed: CLOSE_WAIT sockets pile up.",
+		Symptom: "`ss -tan state close-wait` on the host lists one socket per finished client connection, and " +
+			"the list grows while clients keep coming (`ss -tanp` names the owning process); requests get " +
+			"no answer and hang until the client's own timeout (`curl -m 2`: \"curl: (28) Operation timed out\"). " +
+			"The clients' side shows FIN-WAIT-2 for a minute.",
+		Fix: "Restart the service to free the sockets (`kill PID` of the owner from `ss -tanp state close-wait`, " +
+			"then start it), and fix the code path that forgets close().",
+		Apply: applyCloseWait, Revert: revertCloseWait, Observe: observeCloseWait, Cleared: clearedCloseWait,
+	})
+}
+
+func timeWaitPileupKind() Kind {
+	return kind(Spec[*TimeWaitParams]{
+		Name: "time-wait-pileup", Layer: LayerTransport, NeedsHost: true,
+		Summary: "A client makes many short connections to a service: TIME_WAIT piles up on the side that closes first. Nothing is broken.",
+		Symptom: "`ss -tan state time-wait` on the closing side (the client by default) lists hundreds of sockets " +
+			"to the service's port, each gone after 60 s; `ss -s` counts them as timewait. The service still " +
+			"answers: `nc -zv -w 2 HOST PORT` succeeds. Only a narrow `ip_local_port_range` turns this into " +
+			"\"Cannot assign requested address\".",
+		Fix: "Nothing needs fixing: TIME_WAIT is how TCP protects a closed connection's late packets. Reuse " +
+			"connections (HTTP keep-alive, pools) if the count matters. To clear them in a lab: " +
+			"`ss -K state time-wait '( dport = :PORT or sport = :PORT )'`.",
+		Apply: applyTimeWait, Revert: revertTimeWait, Observe: observeTimeWait, Cleared: clearedTimeWait,
+	})
+}
+
+func synBacklogOverflowKind() Kind {
+	return kind(Spec[*BacklogFaultParams]{
+		Name: "syn-backlog-overflow", Layer: LayerTransport, NeedsHost: true,
+		Summary: "The service's accept queue is full (a tiny backlog, a process that never accepts): new connections are dropped.",
+		Symptom: "New connections time out: `nc -zv -w 2 HOST PORT` prints \"nc: connect to HOST port PORT (tcp) " +
+			"timed out: Operation now in progress\". `ss -ltn 'sport = :PORT'` on the host shows the listener " +
+			"with Recv-Q greater than Send-Q (the backlog), and `nstat -az TcpExtListenOverflows` grows.",
+		Fix: "Restart the service so it accepts again (`kill PID` from `ss -tlnp`, then start it), raise its " +
+			"listen backlog (and net.core.somaxconn), and find why it stopped calling accept().",
+		Apply: applyBacklog, Revert: revertBacklog, Observe: observeBacklog, Cleared: clearedBacklog,
+	})
+}
+
+func packetLossKind() Kind {
+	return kind(Spec[*LossParams]{
+		Name: "packet-loss", Layer: LayerTransport, NeedsHost: true,
+		Summary: "The host drops a random share of packets (iptables statistic match, and ip6tables on a dual-stack host unless it names an address), as a bad link would.",
+		Symptom: "`ping -c 20 ADDR` prints \"N packets transmitted, M received, X% packet loss\" with X around the " +
+			"configured probability (twice it for a round trip when INPUT and OUTPUT both drop); TCP stays " +
+			"correct but slow, and `ss -ti` shows retrans growing.",
+		Fix: "Find the DROP rule with the statistic match (`iptables -L CHAIN -n -v` shows \"statistic mode random " +
+			"probability P\") and delete it: `iptables -D CHAIN NUMBER`. On a real network, look for the bad link.",
+		Apply: applyLoss, Revert: revertLoss, Observe: observeLoss, Cleared: clearedLoss,
+	})
+}
+
+func latencyKind() Kind {
+	return delayKind("latency", "Packets the host sends are held for a fixed delay (an NFQUEUE delayer; the kernel has no netem).",
+		"`ping ADDR` RTTs rise by about the delay (rtt min/avg/max all shifted up); every TCP handshake "+
+			"and request takes that much longer; nothing is lost.", "100ms", "")
+}
+
+func jitterKind() Kind {
+	return delayKind("jitter", "Packets the host sends are held for a random delay around a mean (an NFQUEUE delayer), so delay varies and packets may reorder.",
+		"`ping ADDR` RTTs spread: rtt min/avg/max/mdev shows max far above min and a large mdev; "+
+			"tcpdump may show packets out of order.", "50ms", "40ms")
+}
+
+func bandwidthLimitKind() Kind {
+	return kind(Spec[*BandwidthParams]{
+		Name: "bandwidth-limit", Layer: LayerTransport, NeedsHost: true,
+		Summary: "A token-bucket qdisc (tc tbf) on one of the host's interfaces caps the rate it sends at.",
+		Symptom: "Small requests and ping are fine; a large transfer sent through the interface is slow: " +
+			"`curl -o /dev/null -w '%{speed_download}\\n' URL` reports about the configured rate. " +
+			"`tc -s qdisc show dev IF` shows the tbf with its rate and growing \"overlimits\".",
+		Fix:   "Remove the shaper: `tc qdisc del dev IF root` (or raise its rate).",
+		Apply: applyBandwidth, Revert: revertBandwidth, Observe: observeBandwidth, Cleared: clearedBandwidth,
+	})
 }
 
 // --- firewall rules --------------------------------------------------------
