@@ -1,10 +1,5 @@
 package faults
 
-// Cleared judgements of the application and Kubernetes faults: the
-// host's resolver files, the DNS server asked directly (not through a
-// client that was pointed elsewhere), the backend process behind a proxy,
-// a service's virtual IP translated again on the node.
-
 import (
 	"context"
 	"errors"
@@ -24,6 +19,11 @@ import (
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
+
+// Cleared judgements of the application and Kubernetes faults: the
+// host's resolver files, the DNS server asked directly (not through a
+// client that was pointed elsewhere), the backend process behind a proxy,
+// a service's virtual IP translated again on the node.
 
 // wantedResolvConf is the resolver file the host had before the fault
 // (the fault's saved copy while it is there), else the scenario's.

@@ -1,10 +1,5 @@
 package faults
 
-// Cleared judgements of the transport faults: the firewall rules that
-// match the traffic a fault targets (by their counters, under a fresh
-// probe), the process behind a listener, and the behaviour of the
-// service under an active probe.
-
 import (
 	"context"
 	"errors"
@@ -18,6 +13,11 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
+
+// Cleared judgements of the transport faults: the firewall rules that
+// match the traffic a fault targets (by their counters, under a fresh
+// probe), the process behind a listener, and the behaviour of the
+// service under an active probe.
 
 // clearedProbeTimeout bounds the probe connection of a Cleared judgement:
 // the rules' counters grow with the first packet, the outcome is not
