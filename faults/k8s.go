@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -281,69 +280,6 @@ func (p *PodRouteParams) Check() error {
 	}
 	p.prefix = pf
 	return nil
-}
-
-// kubeProxyService names the kube-proxy service on the env's host.
-func kubeProxyService(e *Env, name string) (string, error) {
-	h := e.ScenarioHost()
-	if h == nil {
-		return "", fmt.Errorf("the scenario has no host %q", e.Host)
-	}
-	for _, s := range h.Services {
-		if s.Kind == "kube-proxy" && (name == "" || s.Name == name) {
-			return s.Name, nil
-		}
-	}
-	if name != "" {
-		return "", fmt.Errorf("host %q runs no kube-proxy service %q", e.Host, name)
-	}
-	return "", fmt.Errorf("host %q runs no kube-proxy service; put the fault on the node", e.Host)
-}
-
-// kubeParams are the parameters kube-proxy runs with now, or the
-// scenario's when it is not running; and the scenario's.
-func kubeParams(e *Env, proxy string) (svc string, cur, orig *services.KubeProxyParams, err error) {
-	if svc, err = kubeProxyService(e, proxy); err != nil {
-		return "", nil, nil, err
-	}
-	_, op, err := services.ScenarioParams(e.Scenario, e.Host, svc)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	orig = op.(*services.KubeProxyParams)
-	if rp, err := services.RunningParams(e.Lab, e.Host, svc, "kube-proxy"); err == nil {
-		cur = rp.(*services.KubeProxyParams)
-	} else {
-		_, cp, _ := services.ScenarioParams(e.Scenario, e.Host, svc)
-		cur = cp.(*services.KubeProxyParams)
-	}
-	return svc, cur, orig, nil
-}
-
-// kubeService is the fault's service as kube-proxy runs it now (running),
-// or as the scenario configures it.
-func kubeService(e *Env, x *KubeServiceParams, running bool) (*services.KubeService, error) {
-	_, cur, orig, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return nil, err
-	}
-	if running {
-		return findKubeService(cur, x.Name)
-	}
-	return findKubeService(orig, x.Name)
-}
-
-func findKubeService(p *services.KubeProxyParams, name string) (*services.KubeService, error) {
-	for i := range p.Services {
-		if p.Services[i].Name == name {
-			return &p.Services[i], nil
-		}
-	}
-	var names []string
-	for _, s := range p.Services {
-		names = append(names, s.Name)
-	}
-	return nil, fmt.Errorf("kube-proxy has no service %q; it has: %s", name, strings.Join(names, ", "))
 }
 
 func applyNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
