@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -260,19 +259,6 @@ func dnsService(e *Env, name string) (string, error) {
 	return "", fmt.Errorf("host %q runs no dns service; put the fault on the host that runs the DNS server", e.Host)
 }
 
-// currentDNSParams are the parameters the dns service runs with now (so
-// that faults stack), or the scenario's when it is not running.
-func currentDNSParams(e *Env, name string) (*services.DNSParams, error) {
-	if p, err := services.RunningParams(e.Lab, e.Host, name, "dns"); err == nil {
-		return p.(*services.DNSParams), nil
-	}
-	_, p, err := services.ScenarioParams(e.Scenario, e.Host, name)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*services.DNSParams), nil
-}
-
 // dnsFaultParams are the parameters of a fault that is one fault mode of
 // one dns service.
 type dnsFaultParams interface {
@@ -290,52 +276,46 @@ func (p *WrongRecordParams) dnsService() string { return p.Service }
 // applyDNSFault and revertDNSFault are Apply and Revert of the faults whose
 // parameters are a dnsFaultParams.
 func applyDNSFault[P dnsFaultParams](ctx context.Context, e *Env, x P) error {
-	return applyDNSFaults(ctx, e, x.dnsService(), func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{x.fault()} })
+	return applyDNSFaults(ctx, e, x.dnsService(), func([]string) []services.DNSFault { return []services.DNSFault{x.fault()} })
 }
 
 func revertDNSFault[P dnsFaultParams](ctx context.Context, e *Env, x P) error {
-	return revertDNSFaults(ctx, e, x.dnsService(), func(*services.DNSParams) []services.DNSFault { return []services.DNSFault{x.fault()} })
+	return revertDNSFaults(ctx, e, x.dnsService(), func([]string) []services.DNSFault { return []services.DNSFault{x.fault()} })
 }
 
-// applyDNSFaults restarts the dns service with the faults made from its
-// current parameters put first (faults are checked in order and the first
-// match wins).
-func applyDNSFaults(ctx context.Context, e *Env, service string, make func(*services.DNSParams) []services.DNSFault) error {
-	name, err := dnsService(e, service)
+// applyDNSFaults restarts the dns service with the faults made from the
+// origins of its zones put first (faults are checked in order and the
+// first match wins).
+func applyDNSFaults(ctx context.Context, e *Env, service string, make func(zones []string) []services.DNSFault) error {
+	name, faults, err := dnsFaultsFor(e, service, make)
 	if err != nil {
 		return err
 	}
-	p, err := currentDNSParams(e, name)
-	if err != nil {
-		return err
-	}
-	p.Faults = append(make(p), p.Faults...)
-	return services.Restart(ctx, e.Lab, e.Host, name, "dns", p)
+	return services.AddDNSFaults(ctx, e.Lab, e.Scenario, e.Host, name, faults)
 }
 
 // revertDNSFaults restarts the dns service without the faults; it does
 // nothing when none of them is there (never applied, or repaired).
-func revertDNSFaults(ctx context.Context, e *Env, service string, make func(*services.DNSParams) []services.DNSFault) error {
+func revertDNSFaults(ctx context.Context, e *Env, service string, make func(zones []string) []services.DNSFault) error {
+	name, faults, err := dnsFaultsFor(e, service, make)
+	if err != nil {
+		return err
+	}
+	return services.RemoveDNSFaults(ctx, e.Lab, e.Scenario, e.Host, name, faults)
+}
+
+// dnsFaultsFor names the env's dns service and makes the faults from its
+// zones.
+func dnsFaultsFor(e *Env, service string, make func(zones []string) []services.DNSFault) (string, []services.DNSFault, error) {
 	name, err := dnsService(e, service)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	p, err := currentDNSParams(e, name)
+	zones, err := services.DNSZones(e.Scenario, e.Host, name)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	removed := false
-	for _, f := range make(p) {
-		i := slices.IndexFunc(p.Faults, func(g services.DNSFault) bool { return reflect.DeepEqual(f, g) })
-		if i >= 0 {
-			p.Faults = slices.Delete(p.Faults, i, i+1)
-			removed = true
-		}
-	}
-	if !removed {
-		return nil
-	}
-	return services.Restart(ctx, e.Lab, e.Host, name, "dns", p)
+	return name, make(zones), nil
 }
 
 // dnsServerAddr is where the env's dns service answers, seen from its own
@@ -345,11 +325,11 @@ func dnsServerAddr(e *Env, service string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	_, sp, err := services.ScenarioParams(e.Scenario, e.Host, name)
+	v, err := services.Find(e.Scenario, e.Host, name)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	p := sp.(*services.DNSParams)
+	p := v.Endpoint()
 	a, err := netip.ParseAddr(p.Listen)
 	if err != nil || a.IsUnspecified() {
 		a = e.ScenarioHost().Addr4()

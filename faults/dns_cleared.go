@@ -30,9 +30,9 @@ func dnsStillFaulty(e *Env, service string, faults []services.DNSFault) error {
 			return err
 		}
 	}
-	if rp, err := services.RunningParams(e.Lab, e.Host, name, "dns"); err == nil {
+	if running, err := services.RunningDNSFaults(e.Lab, e.Host, name); err == nil {
 		for _, f := range faults {
-			if slices.ContainsFunc(rp.(*services.DNSParams).Faults, func(g services.DNSFault) bool { return reflect.DeepEqual(f, g) }) {
+			if slices.ContainsFunc(running, func(g services.DNSFault) bool { return reflect.DeepEqual(f, g) }) {
 				return errors.New("a DNS server of the lab still runs with its broken answers")
 			}
 		}

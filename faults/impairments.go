@@ -248,12 +248,8 @@ func delayKind(name, summary, symptom, delay, jitter string) Kind {
 }
 
 func applyDelay(ctx context.Context, e *Env, p *DelayParams) error {
-	dk, _ := services.Lookup("delayer")
-	dp := &services.DelayerParams{Queue: p.Queue, Delay: p.Delay, Jitter: p.Jitter}
-	if err := dp.Check(); err != nil {
-		return err
-	}
-	if _, err := services.Run(ctx, e.Lab, e.Host, p.processName(), dk, dp); err != nil {
+	delayer := map[string]any{"queue": p.Queue, "delay": p.Delay, "jitter": p.Jitter}
+	if err := services.RunHelper(ctx, e.Lab, e.Host, p.processName(), "delayer", delayer); err != nil {
 		return err
 	}
 	return e.IPTables("", iptables.ProtocolIPv4, func(ipt *iptables.IPTables) error {

@@ -193,10 +193,10 @@ func (p *ClusterDNSParams) Check() error {
 
 // faults break every name of every zone the server has: the apex and
 // everything below it.
-func (p *ClusterDNSParams) faults(dp *services.DNSParams) []services.DNSFault {
+func (p *ClusterDNSParams) faults(zones []string) []services.DNSFault {
 	var out []services.DNSFault
-	for _, z := range dp.Zones {
-		origin := dns.Fqdn(z.Origin)
+	for _, z := range zones {
+		origin := dns.Fqdn(z)
 		for _, name := range []string{origin, "*." + origin} {
 			f := services.DNSFault{Name: name, Mode: p.Mode}
 			if p.Mode == services.DNSSlow {
@@ -225,15 +225,14 @@ func observeClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 	if err != nil {
 		return err
 	}
-	_, sp, err := services.ScenarioParams(e.Scenario, e.Host, name)
+	zones, err := services.DNSZones(e.Scenario, e.Host, name)
 	if err != nil {
 		return err
 	}
-	zones := sp.(*services.DNSParams).Zones
 	if len(zones) == 0 {
 		return fmt.Errorf("the dns service on host %q has no zone to ask for", e.Host)
 	}
-	r, err := probe.DNSQuery(ns, "netdojo-probe."+dns.Fqdn(zones[0].Origin), probe.DNSOptions{Server: server, Timeout: timeout, Attempts: 1})
+	r, err := probe.DNSQuery(ns, "netdojo-probe."+dns.Fqdn(zones[0]), probe.DNSOptions{Server: server, Timeout: timeout, Attempts: 1})
 	if err != nil {
 		return err
 	}
@@ -283,33 +282,28 @@ func (p *PodRouteParams) Check() error {
 }
 
 func applyNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
-	svc, cur, _, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return err
-	}
-	s, err := findKubeService(cur, x.Name)
-	if err != nil {
-		return err
-	}
-	s.Endpoints = nil
-	return services.Restart(ctx, e.Lab, e.Host, svc, "kube-proxy", cur)
+	return setKubeEndpoints(ctx, e, x, func(*services.KubeService) []string { return nil })
 }
 
 func revertNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
-	svc, cur, orig, err := kubeParams(e, x.Proxy)
+	return setKubeEndpoints(ctx, e, x, func(orig *services.KubeService) []string { return orig.Endpoints })
+}
+
+// setKubeEndpoints restarts kube-proxy with the service's endpoints made
+// from the scenario's service.
+func setKubeEndpoints(ctx context.Context, e *Env, x *KubeServiceParams, endpoints func(orig *services.KubeService) []string) error {
+	proxy, err := kubeProxyService(e, x.Proxy)
 	if err != nil {
 		return err
 	}
-	s, err := findKubeService(cur, x.Name)
+	if _, err := kubeService(e, x, true); err != nil {
+		return err
+	}
+	orig, err := kubeService(e, x, false)
 	if err != nil {
 		return err
 	}
-	o, err := findKubeService(orig, x.Name)
-	if err != nil {
-		return err
-	}
-	s.Endpoints = o.Endpoints
-	return services.Restart(ctx, e.Lab, e.Host, svc, "kube-proxy", cur)
+	return services.SetKubeEndpoints(ctx, e.Lab, e.Scenario, e.Host, proxy, x.Name, endpoints(orig))
 }
 
 // reachService tries the service's VIP:port from the node itself (its

@@ -27,10 +27,8 @@ func clearedVIP(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	if err != nil {
 		return err
 	}
-	if _, cur, _, err := kubeParams(e, x.Proxy); err == nil {
-		if rs, err := findKubeService(cur, x.Name); err == nil && len(rs.Endpoints) == 0 && len(s.Endpoints) > 0 {
-			return fmt.Errorf("kube-proxy still knows no ready endpoint of service %s", x.Name)
-		}
+	if rs, err := kubeService(e, x, true); err == nil && len(rs.Endpoints) == 0 && len(s.Endpoints) > 0 {
+		return fmt.Errorf("kube-proxy still knows no ready endpoint of service %s", x.Name)
 	}
 	vip, err := netip.ParseAddr(s.VIP)
 	if err != nil {
@@ -76,22 +74,21 @@ func clearedClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 	if err != nil {
 		return err
 	}
-	_, sp, err := services.ScenarioParams(e.Scenario, e.Host, name)
+	zones, err := services.DNSZones(e.Scenario, e.Host, name)
 	if err != nil {
 		return err
 	}
-	dp := sp.(*services.DNSParams)
-	if err := dnsStillFaulty(e, x.Service, x.faults(dp)); err != nil {
+	if err := dnsStillFaulty(e, x.Service, x.faults(zones)); err != nil {
 		return err
 	}
-	if len(dp.Zones) == 0 {
+	if len(zones) == 0 {
 		return errors.New("the cluster DNS has no zone to ask for")
 	}
 	timeout := time.Second
 	if x.Mode == services.DNSSlow {
 		timeout = min(timeout, x.delay/2)
 	}
-	r, _, err := askServer(e, x.Service, "netdojo-probe."+dns.Fqdn(dp.Zones[0].Origin), "A", timeout)
+	r, _, err := askServer(e, x.Service, "netdojo-probe."+dns.Fqdn(zones[0]), "A", timeout)
 	if err != nil {
 		return err
 	}
@@ -145,48 +142,23 @@ func kubeProxyService(e *Env, name string) (string, error) {
 	return "", fmt.Errorf("host %q runs no kube-proxy service; put the fault on the node", e.Host)
 }
 
-// kubeParams are the parameters kube-proxy runs with now, or the
-// scenario's when it is not running; and the scenario's.
-func kubeParams(e *Env, proxy string) (svc string, cur, orig *services.KubeProxyParams, err error) {
-	if svc, err = kubeProxyService(e, proxy); err != nil {
-		return "", nil, nil, err
-	}
-	_, op, err := services.ScenarioParams(e.Scenario, e.Host, svc)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	orig = op.(*services.KubeProxyParams)
-	if rp, err := services.RunningParams(e.Lab, e.Host, svc, "kube-proxy"); err == nil {
-		cur = rp.(*services.KubeProxyParams)
-	} else {
-		_, cp, _ := services.ScenarioParams(e.Scenario, e.Host, svc)
-		cur = cp.(*services.KubeProxyParams)
-	}
-	return svc, cur, orig, nil
-}
-
 // kubeService is the fault's service as kube-proxy runs it now (running),
 // or as the scenario configures it.
 func kubeService(e *Env, x *KubeServiceParams, running bool) (*services.KubeService, error) {
-	_, cur, orig, err := kubeParams(e, x.Proxy)
+	proxy, err := kubeProxyService(e, x.Proxy)
 	if err != nil {
 		return nil, err
 	}
-	if running {
-		return findKubeService(cur, x.Name)
-	}
-	return findKubeService(orig, x.Name)
-}
-
-func findKubeService(p *services.KubeProxyParams, name string) (*services.KubeService, error) {
-	for i := range p.Services {
-		if p.Services[i].Name == name {
-			return &p.Services[i], nil
-		}
+	all, err := services.KubeServices(e.Lab, e.Scenario, e.Host, proxy, running)
+	if err != nil {
+		return nil, err
 	}
 	var names []string
-	for _, s := range p.Services {
-		names = append(names, s.Name)
+	for i := range all {
+		if all[i].Name == x.Name {
+			return &all[i], nil
+		}
+		names = append(names, all[i].Name)
 	}
-	return nil, fmt.Errorf("kube-proxy has no service %q; it has: %s", name, strings.Join(names, ", "))
+	return nil, fmt.Errorf("kube-proxy has no service %q; it has: %s", x.Name, strings.Join(names, ", "))
 }

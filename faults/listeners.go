@@ -9,14 +9,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
-	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 	"golang.org/x/sys/unix"
 )
@@ -82,9 +80,7 @@ func (p *ServiceParams) service() string { return p.Service }
 
 // hostService is a scenario service resolved on its host.
 type hostService struct {
-	svc    scenarios.Service
-	kind   *services.Kind
-	params services.Params
+	svc    *services.Service
 	port   int
 	listen string
 }
@@ -110,34 +106,17 @@ func (e *Env) service(name string) (*hostService, error) {
 		if svc.Name != name {
 			continue
 		}
-		kind, p, err := services.Decode(e.Scenario.File, h.Name, svc)
+		v, err := services.Declared(e.Scenario.File, h.Name, svc)
 		if err != nil {
 			return nil, err
 		}
-		port, listen, proto := serviceEndpoint(p)
-		if port == 0 || proto != "tcp" || svc.Kind == "udp-echo" {
+		ep := v.Endpoint()
+		if ep.Port == 0 || ep.Proto != "tcp" || svc.Kind == "udp-echo" {
 			return nil, fmt.Errorf("service %q (%s) on host %q has no TCP port", name, svc.Kind, h.Name)
 		}
-		return &hostService{svc: svc, kind: kind, params: p, port: port, listen: listen}, nil
+		return &hostService{svc: v, port: ep.Port, listen: ep.Listen}, nil
 	}
 	return nil, fmt.Errorf("host %q has no service %q; its services are: %s", h.Name, name, strings.Join(names, ", "))
-}
-
-// serviceEndpoint reads the Port, Listen and Protocol fields of a
-// service's checked parameters.
-func serviceEndpoint(p services.Params) (port int, listen, proto string) {
-	v := reflect.ValueOf(p).Elem()
-	proto = "tcp"
-	if f := v.FieldByName("Port"); f.IsValid() && f.Kind() == reflect.Int {
-		port = int(f.Int())
-	}
-	if f := v.FieldByName("Listen"); f.IsValid() && f.Kind() == reflect.String {
-		listen = f.String()
-	}
-	if f := v.FieldByName("Protocol"); f.IsValid() && f.Kind() == reflect.String && f.String() != "" {
-		proto = f.String()
-	}
-	return port, listen, proto
 }
 
 func applyServiceStopped(ctx context.Context, e *Env, p *ServiceParams) error {
@@ -157,7 +136,7 @@ func restartService(ctx context.Context, e *Env, p *ServiceParams) error {
 	if err := e.stopProcess(p.Service); err != nil {
 		return err
 	}
-	return services.Start(ctx, e.Lab, e.Host, hs.svc)
+	return hs.svc.Start(ctx, e.Lab)
 }
 
 // stopProcess ends the lab's process of that name on the env's host, if
@@ -184,16 +163,14 @@ func applyLocalhostOnly(ctx context.Context, e *Env, p *ServiceParams) error {
 	if err != nil {
 		return err
 	}
-	f := reflect.ValueOf(hs.params).Elem().FieldByName("Listen")
-	if !f.IsValid() || f.Kind() != reflect.String {
-		return fmt.Errorf("service %q (%s) has no listen parameter", hs.svc.Name, hs.svc.Kind)
+	local, ok := hs.svc.ListeningOn("127.0.0.1")
+	if !ok {
+		return fmt.Errorf("service %q (%s) has no listen parameter", hs.svc.Decl.Name, hs.svc.Decl.Kind)
 	}
-	f.SetString("127.0.0.1")
 	if err := e.stopProcess(p.Service); err != nil {
 		return err
 	}
-	_, err = services.Run(ctx, e.Lab, e.Host, p.Service, hs.kind, hs.params)
-	return err
+	return local.Run(ctx, e.Lab)
 }
 
 func observeLocalhostOnly(ctx context.Context, e *Env, p *ServiceParams) error {
@@ -248,20 +225,16 @@ func applyPortConflict(ctx context.Context, e *Env, p *PortConflictParams) error
 	if err := e.stopProcess(p.Service); err != nil {
 		return err
 	}
-	sk, _ := services.Lookup("squatter")
-	sq := &services.SquatterParams{Listen: hs.listen, Port: hs.port, Protocol: "tcp", Name: p.ProcessName}
-	if err := sq.Check(); err != nil {
-		return err
-	}
-	if _, err := services.Run(ctx, e.Lab, e.Host, squatterName(p.Service), sk, sq); err != nil {
+	sq := map[string]any{"listen": hs.listen, "port": hs.port, "protocol": "tcp", "name": p.ProcessName}
+	if err := services.RunHelper(ctx, e.Lab, e.Host, squatterName(p.Service), "squatter", sq); err != nil {
 		return err
 	}
 	// The real service starts after it and fails: address already in use.
-	proc, err := services.Launch(e.Lab, e.Host, p.Service, hs.svc.Kind, hs.params)
+	proc, err := hs.svc.Launch(e.Lab)
 	if err != nil {
 		return err
 	}
-	return pollUntil(ctx, 10*time.Second, func() error {
+	return probe.PollFor(ctx, 20*time.Millisecond, 10*time.Second, func(context.Context) error {
 		if proc.Alive() {
 			return fmt.Errorf("service %q still runs beside the squatter", p.Service)
 		}
@@ -277,7 +250,7 @@ func revertPortConflict(ctx context.Context, e *Env, p *PortConflictParams) erro
 	if err := errors.Join(e.stopProcess(squatterName(p.Service)), e.stopProcess(p.Service)); err != nil {
 		return err
 	}
-	return services.Start(ctx, e.Lab, e.Host, hs.svc)
+	return hs.svc.Start(ctx, e.Lab)
 }
 
 func observePortConflict(ctx context.Context, e *Env, p *PortConflictParams) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/services"
 )
 
 func missingMasqueradeKind() Kind {
@@ -169,11 +170,9 @@ func (e *Env) portRangeTarget(p *PortRangeParams) (netip.AddrPort, error) {
 		if s.Kind != "churner" {
 			continue
 		}
-		var c struct {
-			Target string `yaml:"target"`
-		}
-		if err := s.Params.Decode(&c); err == nil {
-			if ap, err := netip.ParseAddrPort(c.Target); err == nil {
+		if v, err := services.Declared(e.Scenario.File, e.Host, s); err == nil {
+			target, _ := v.ChurnerTarget()
+			if ap, err := netip.ParseAddrPort(target); err == nil {
 				return ap, nil
 			}
 		}
@@ -192,7 +191,7 @@ func observePortRange(ctx context.Context, e *Env, p *PortRangeParams) error {
 	if err != nil {
 		return err
 	}
-	return poll(2*time.Second, func() error {
+	return probe.PollFor(ctx, 50*time.Millisecond, 2*time.Second, func(context.Context) error {
 		rr, err := reach(ns, target, 500*time.Millisecond)
 		if err != nil {
 			return err

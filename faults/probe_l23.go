@@ -286,16 +286,3 @@ func sendARP(fd int, ifc *net.Interface, op uint16, sender, target netip.Addr, t
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// poll calls fn until it returns nil or the deadline passes, and returns
-// its last error.
-func poll(d time.Duration, fn func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -112,7 +111,7 @@ func (p *BackendHungParams) Check() error {
 // env's host.
 type labProxy struct {
 	host    string
-	params  *services.ProxyParams
+	listen  services.Endpoint
 	backend netip.AddrPort
 }
 
@@ -120,14 +119,11 @@ type labProxy struct {
 // env's host: its backend is one of the host's addresses and the
 // service's port.
 func findProxy(e *Env, service string) (*labProxy, error) {
-	_, bp, err := services.ScenarioParams(e.Scenario, e.Host, service)
+	bv, err := services.Find(e.Scenario, e.Host, service)
 	if err != nil {
 		return nil, err
 	}
-	port := 0
-	if v := reflect.ValueOf(bp).Elem().FieldByName("Port"); v.IsValid() && v.Kind() == reflect.Int {
-		port = int(v.Int())
-	}
+	port := bv.Endpoint().Port
 	mine := map[netip.Addr]bool{netip.MustParseAddr("127.0.0.1"): true}
 	for _, i := range e.ScenarioHost().Interfaces {
 		if i.IPv4.IsValid() {
@@ -142,17 +138,17 @@ func findProxy(e *Env, service string) (*labProxy, error) {
 			if s.Kind != "proxy" {
 				continue
 			}
-			_, pp, err := services.ScenarioParams(e.Scenario, h.Name, s.Name)
+			pv, err := services.Find(e.Scenario, h.Name, s.Name)
 			if err != nil {
 				return nil, err
 			}
-			p := pp.(*services.ProxyParams)
-			b, err := netip.ParseAddrPort(p.Backend)
+			backend, _ := pv.ProxyBackend()
+			b, err := netip.ParseAddrPort(backend)
 			if err != nil {
 				continue
 			}
 			if (mine[b.Addr()] || h.Name == e.Host && b.Addr().IsLoopback()) && (port == 0 || int(b.Port()) == port) {
-				return &labProxy{host: h.Name, params: p, backend: b}, nil
+				return &labProxy{host: h.Name, listen: pv.Endpoint(), backend: b}, nil
 			}
 		}
 	}
@@ -170,11 +166,11 @@ func observeProxyStatus(ctx context.Context, e *Env, service string, want int) e
 	if err != nil {
 		return err
 	}
-	addr := px.params.Listen
+	addr := px.listen.Listen
 	if addr == "" || addr == "0.0.0.0" || addr == "::" {
 		addr = "127.0.0.1"
 	}
-	target := "http://" + net.JoinHostPort(addr, strconv.Itoa(px.params.Port)) + "/"
+	target := "http://" + net.JoinHostPort(addr, strconv.Itoa(px.listen.Port)) + "/"
 	r, err := probe.HTTP(ns, target, probe.HTTPOptions{Method: http.MethodHead, Timeout: 30 * time.Second})
 	if err != nil {
 		return fmt.Errorf("asking the proxy on host %q: %w", px.host, err)
@@ -186,18 +182,24 @@ func observeProxyStatus(ctx context.Context, e *Env, service string, want int) e
 }
 
 func applyBackendDown(ctx context.Context, e *Env, x *BackendParams) error {
-	if _, _, err := services.ScenarioParams(e.Scenario, e.Host, x.Service); err != nil {
+	if _, err := services.Find(e.Scenario, e.Host, x.Service); err != nil {
 		return err
 	}
 	return e.Lab.StopProcess(e.Host, x.Service)
 }
 
 func revertBackendDown(ctx context.Context, e *Env, x *BackendParams) error {
-	k, sp, err := services.ScenarioParams(e.Scenario, e.Host, x.Service)
+	return restartAsDeclared(ctx, e, x.Service)
+}
+
+// restartAsDeclared restarts a service of the env's host with the
+// scenario's parameters.
+func restartAsDeclared(ctx context.Context, e *Env, service string) error {
+	v, err := services.Find(e.Scenario, e.Host, service)
 	if err != nil {
 		return err
 	}
-	return services.Restart(ctx, e.Lab, e.Host, x.Service, k.Name, sp)
+	return v.Restart(ctx, e.Lab)
 }
 
 // hungRule drops new connections to the backend port, tagged so that
@@ -216,16 +218,15 @@ func applyBackendHung(ctx context.Context, e *Env, x *BackendHungParams) error {
 			return ipt.Insert("filter", "INPUT", 1, hungRule(px.backend.Port())...)
 		})
 	}
-	k, sp, err := services.ScenarioParams(e.Scenario, e.Host, x.Service)
+	v, err := services.Find(e.Scenario, e.Host, x.Service)
 	if err != nil {
 		return err
 	}
-	hp, ok := sp.(*services.HTTPParams)
+	slow, ok := v.Delayed(x.Delay)
 	if !ok {
-		return fmt.Errorf("service %q on host %q is a %s service; mode slow needs an http backend (or use mode drop)", x.Service, e.Host, k.Name)
+		return fmt.Errorf("service %q on host %q is a %s service; mode slow needs an http backend (or use mode drop)", x.Service, e.Host, v.Kind())
 	}
-	hp.Delay = x.Delay
-	return services.Restart(ctx, e.Lab, e.Host, x.Service, k.Name, hp)
+	return slow.Restart(ctx, e.Lab)
 }
 
 func revertBackendHung(ctx context.Context, e *Env, x *BackendHungParams) error {
@@ -238,11 +239,7 @@ func revertBackendHung(ctx context.Context, e *Env, x *BackendHungParams) error 
 			return ipt.DeleteIfExists("filter", "INPUT", hungRule(px.backend.Port())...)
 		})
 	}
-	k, sp, err := services.ScenarioParams(e.Scenario, e.Host, x.Service)
-	if err != nil {
-		return err
-	}
-	return services.Restart(ctx, e.Lab, e.Host, x.Service, k.Name, sp)
+	return restartAsDeclared(ctx, e, x.Service)
 }
 
 // backendService resolves a proxy fault's backend service on the env's

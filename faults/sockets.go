@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
@@ -69,14 +68,8 @@ func applyCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	if err := e.stopProcess(p.Service); err != nil {
 		return err
 	}
-	lk, _ := services.Lookup("close-wait-leaker")
-	lp := lk.NewParams()
-	reflect.ValueOf(lp).Elem().FieldByName("Listen").SetString(hs.listen)
-	reflect.ValueOf(lp).Elem().FieldByName("Port").SetInt(int64(hs.port))
-	if err := lp.Check(); err != nil {
-		return err
-	}
-	if _, err := services.Run(ctx, e.Lab, e.Host, p.Service, lk, lp); err != nil {
+	leaker := map[string]any{"listen": hs.listen, "port": hs.port}
+	if err := services.RunHelper(ctx, e.Lab, e.Host, p.Service, "close-wait-leaker", leaker); err != nil {
 		return err
 	}
 	// The first clients at once, so the symptom is there when Apply returns.
@@ -85,7 +78,7 @@ func applyCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 			return err
 		}
 	}
-	if err := pollUntil(ctx, 5*time.Second, func() error {
+	if err := probe.PollFor(ctx, 20*time.Millisecond, 5*time.Second, func(context.Context) error {
 		n, err := e.countSockets(e.Host, unix.BPF_TCP_CLOSE_WAIT, hs.port, 0)
 		if err == nil && n < p.Connections {
 			err = fmt.Errorf("%d of %d sockets in CLOSE_WAIT", n, p.Connections)
@@ -94,13 +87,8 @@ func applyCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	}); err != nil {
 		return err
 	}
-	ck, _ := services.Lookup("churner")
-	cp := &services.ChurnerParams{Target: target.String(), Count: -1, Rate: 1}
-	if err := cp.Check(); err != nil {
-		return err
-	}
-	_, err = services.Run(ctx, e.Lab, from, churnerName(p.Service), ck, cp)
-	return err
+	churner := map[string]any{"target": target.String(), "count": -1, "rate": 1}
+	return services.RunHelper(ctx, e.Lab, from, churnerName(p.Service), "churner", churner)
 }
 
 func revertCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
@@ -117,7 +105,7 @@ func revertCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	if err := errors.Join(fe.stopProcess(churnerName(p.Service)), e.stopProcess(p.Service)); err != nil {
 		return err
 	}
-	return services.Start(ctx, e.Lab, e.Host, hs.svc)
+	return hs.svc.Start(ctx, e.Lab)
 }
 
 func observeCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
@@ -208,24 +196,20 @@ func applyTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	if err != nil {
 		return err
 	}
-	cp := &services.ChurnerParams{Target: target.String(), Count: p.Connections, Rate: p.Rate, Closer: p.Closer}
+	churner := map[string]any{"target": target.String(), "count": p.Connections, "rate": p.Rate, "closer": p.Closer}
 	if p.Closer == "server" {
-		if hs.svc.Kind != "http" {
-			return fmt.Errorf("closer: server needs an http service, which closes after an HTTP/1.0 answer; %q is %s", hs.svc.Name, hs.svc.Kind)
+		if hs.svc.Decl.Kind != "http" {
+			return fmt.Errorf("closer: server needs an http service, which closes after an HTTP/1.0 answer; %q is %s", hs.svc.Decl.Name, hs.svc.Decl.Kind)
 		}
-		cp.Payload = "GET / HTTP/1.0\r\n\r\n"
+		churner["payload"] = "GET / HTTP/1.0\r\n\r\n"
 	}
-	if err := cp.Check(); err != nil {
-		return err
-	}
-	ck, _ := services.Lookup("churner")
-	if _, err := services.Run(ctx, e.Lab, from, churnerName(p.Service), ck, cp); err != nil {
+	if err := services.RunHelper(ctx, e.Lab, from, churnerName(p.Service), "churner", churner); err != nil {
 		return err
 	}
 	host, sport, dport := p.closingSide(e, from, hs.port)
 	want := p.Connections * 9 / 10
 	timeout := time.Duration(float64(p.Connections)/p.Rate*float64(time.Second)) + 10*time.Second
-	return pollUntil(ctx, timeout, func() error {
+	return probe.PollFor(ctx, 20*time.Millisecond, timeout, func(context.Context) error {
 		n, err := e.countSockets(host, unix.BPF_TCP_TIME_WAIT, sport, dport)
 		if err == nil && n < want {
 			err = fmt.Errorf("%d of %d sockets in TIME_WAIT on host %q", n, want, host)
@@ -319,16 +303,12 @@ func applyBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	if err := e.stopProcess(p.Service); err != nil {
 		return err
 	}
-	bk, _ := services.Lookup("backlog")
 	listen := hs.listen
 	if listen == "::" {
 		listen = ""
 	}
-	bp := &services.BacklogParams{Listen: listen, Port: hs.port, Backlog: p.Backlog}
-	if err := bp.Check(); err != nil {
-		return err
-	}
-	if _, err := services.Run(ctx, e.Lab, e.Host, p.Service, bk, bp); err != nil {
+	backlog := map[string]any{"listen": listen, "port": hs.port, "backlog": p.Backlog}
+	if err := services.RunHelper(ctx, e.Lab, e.Host, p.Service, "backlog", backlog); err != nil {
 		return err
 	}
 	// Fill the accept queue from the host itself. The queued connections
@@ -338,7 +318,7 @@ func applyBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 			return err
 		}
 	}
-	return pollUntil(ctx, 5*time.Second, func() error { return e.acceptQueueFull(hs.port) })
+	return probe.PollFor(ctx, 20*time.Millisecond, 5*time.Second, func(context.Context) error { return e.acceptQueueFull(hs.port) })
 }
 
 func revertBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
@@ -349,7 +329,7 @@ func revertBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	if err := e.stopProcess(p.Service); err != nil {
 		return err
 	}
-	return services.Start(ctx, e.Lab, e.Host, hs.svc)
+	return hs.svc.Start(ctx, e.Lab)
 }
 
 func observeBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/netdojo/netdojo/probe"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -62,7 +63,7 @@ func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 		}
 		return nil
 	}
-	if err := poll(time.Second, func() error { return closeWait(true) }); err != nil {
+	if err := probe.PollFor(ctx, 50*time.Millisecond, time.Second, func(context.Context) error { return closeWait(true) }); err != nil {
 		return err
 	}
 	if err := closeWait(false); err != nil {
@@ -71,7 +72,7 @@ func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	// A service that closes its side sends a FIN: the client's socket
 	// waits in TIME_WAIT. A connection killed from outside (a loop of
 	// ss -K over CLOSE_WAIT) is reset and leaves nothing on the client.
-	if err := poll(time.Second, func() error {
+	if err := probe.PollFor(ctx, 50*time.Millisecond, time.Second, func(context.Context) error {
 		socks, err := e.tcpSockets(from)
 		if err != nil {
 			return err

@@ -128,8 +128,8 @@ func (e *Env) hostWithService(port int, skip string) string {
 			continue
 		}
 		for _, svc := range h.Services {
-			if _, p, err := services.Decode(e.Scenario.File, h.Name, svc); err == nil {
-				if sp, _, proto := serviceEndpoint(p); sp == port && proto == "tcp" {
+			if v, err := services.Declared(e.Scenario.File, h.Name, svc); err == nil {
+				if ep := v.Endpoint(); ep.Port == port && ep.Proto == "tcp" {
 					return h.Name
 				}
 			}
@@ -258,24 +258,4 @@ func (e *Env) connectThen(from string, addr netip.AddrPort, reset bool) error {
 		c.(*net.TCPConn).SetLinger(0)
 	}
 	return c.Close()
-}
-
-// pollUntil calls try every 20 ms until it returns nil or the timeout
-// passes; then it returns try's last error.
-func pollUntil(ctx context.Context, timeout time.Duration, try func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := try()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

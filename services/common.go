@@ -2,7 +2,6 @@ package services
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -86,20 +85,10 @@ func dialAddress(listen string, port int) string {
 // pollReady calls try until it succeeds or ctx ends. try opens its sockets
 // inside the target with dialIn.
 func pollReady(ctx context.Context, t probe.Target, what string, try func(ctx context.Context) error) error {
-	tick := time.NewTicker(readyPoll)
-	defer tick.Stop()
-	var last error
-	for {
-		last = try(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s on %s not ready: %w", what, t.Name(), errors.Join(ctx.Err(), last))
-		case <-tick.C:
-		}
+	if err := probe.Poll(ctx, readyPoll, try); err != nil {
+		return fmt.Errorf("%s on %s not ready: %w", what, t.Name(), err)
 	}
+	return nil
 }
 
 // dialIn opens a connection from inside the target, with a short timeout.
