@@ -7,16 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/services"
-	"golang.org/x/sys/unix"
 )
 
 func serviceNotRunningKind() Kind {
@@ -258,16 +254,19 @@ func observePortConflict(ctx context.Context, e *Env, p *PortConflictParams) err
 	if err != nil {
 		return err
 	}
-	socks, err := e.tcpSockets(e.Host)
+	socks, err := e.tcpSockets(e.Host, true)
 	if err != nil {
 		return err
 	}
 	var owners []string
 	for _, s := range socks {
-		if s.State != unix.BPF_TCP_LISTEN || int(s.ID.SourcePort) != hs.port {
+		if s.State != probe.StateListen || int(s.Local.Port()) != hs.port {
 			continue
 		}
-		comm := socketOwner(s.INode)
+		comm := "an unknown process"
+		if o, ok := socketOwner(s); ok {
+			comm = o.Name
+		}
 		if comm == p.ProcessName {
 			return nil
 		}
@@ -277,27 +276,6 @@ func observePortConflict(ctx context.Context, e *Env, p *PortConflictParams) err
 		return fmt.Errorf("nothing listens on port %d of host %q", hs.port, e.Host)
 	}
 	return fmt.Errorf("port %d of host %q is held by %s, not %s", hs.port, e.Host, strings.Join(owners, ", "), p.ProcessName)
-}
-
-// socketOwner is the command name of the process that holds a socket
-// inode, found as ss -p does: through the socket:[INODE] links in
-// /proc/PID/fd.
-func socketOwner(inode uint32) string {
-	want := fmt.Sprintf("socket:[%d]", inode)
-	pids, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range pids {
-		fds, err := os.ReadDir(filepath.Join(dir, "fd"))
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if link, err := os.Readlink(filepath.Join(dir, "fd", fd.Name())); err == nil && link == want {
-				comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
-				return strings.TrimSpace(string(comm))
-			}
-		}
-	}
-	return "an unknown process"
 }
 
 // clearedServiceListens wants the scenario's own service process on its
@@ -349,26 +327,6 @@ func (e *Env) recordedProcess(name string) (sandbox.Process, bool) {
 	return sandbox.Process{}, false
 }
 
-// socketPID is the PID of a process that holds a socket inode (found
-// through the socket:[INODE] links in /proc/PID/fd, as ss -p does), or 0.
-func socketPID(inode uint32) int {
-	want := fmt.Sprintf("socket:[%d]", inode)
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		fds, err := os.ReadDir(filepath.Join(dir, "fd"))
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if link, err := os.Readlink(filepath.Join(dir, "fd", fd.Name())); err == nil && link == want {
-				pid, _ := strconv.Atoi(filepath.Base(dir))
-				return pid
-			}
-		}
-	}
-	return 0
-}
-
 // serviceListens is nil when the TCP listener on port of the env's host
 // is held by the recorded process of the scenario's service name (not
 // another program, even one that answers the same), bound where the
@@ -376,23 +334,22 @@ func socketPID(inode uint32) int {
 // address).
 func (e *Env) serviceListens(name string, port int, listen string) error {
 	proc, ok := e.recordedProcess(name)
-	socks, err := e.tcpSockets(e.Host)
+	socks, err := e.tcpSockets(e.Host, true)
 	if err != nil {
 		return err
 	}
 	want, _ := netip.ParseAddr(listen)
 	found := false
 	for _, s := range socks {
-		if s.State != unix.BPF_TCP_LISTEN || int(s.ID.SourcePort) != port {
+		if s.State != probe.StateListen || int(s.Local.Port()) != port {
 			continue
 		}
 		found = true
-		pid := socketPID(s.INode)
-		if !ok || !proc.Runs(pid) {
+		owner, _ := socketOwner(s)
+		if !ok || !proc.Runs(owner.PID) {
 			return fmt.Errorf("the port of the %s service is held by a process that is not the lab's %s service", name, name)
 		}
-		src, _ := netip.AddrFromSlice(s.ID.Source)
-		src = src.Unmap()
+		src := s.Local.Addr().Unmap()
 		if (!want.IsValid() || want.IsUnspecified()) && !src.IsUnspecified() {
 			return fmt.Errorf("the %s service listens on one address only, so other hosts cannot reach it", name)
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/services"
-	"golang.org/x/sys/unix"
 )
 
 func closeWaitLeakKind() Kind {
@@ -79,7 +78,7 @@ func applyCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 		}
 	}
 	if err := probe.PollFor(ctx, 20*time.Millisecond, 5*time.Second, func(context.Context) error {
-		n, err := e.countSockets(e.Host, unix.BPF_TCP_CLOSE_WAIT, hs.port, 0)
+		n, err := e.countSockets(e.Host, probe.StateCloseWait, hs.port, 0)
 		if err == nil && n < p.Connections {
 			err = fmt.Errorf("%d of %d sockets in CLOSE_WAIT", n, p.Connections)
 		}
@@ -113,7 +112,7 @@ func observeCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	if err != nil {
 		return err
 	}
-	n, err := e.countSockets(e.Host, unix.BPF_TCP_CLOSE_WAIT, hs.port, 0)
+	n, err := e.countSockets(e.Host, probe.StateCloseWait, hs.port, 0)
 	if err != nil {
 		return err
 	}
@@ -210,7 +209,7 @@ func applyTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	want := p.Connections * 9 / 10
 	timeout := time.Duration(float64(p.Connections)/p.Rate*float64(time.Second)) + 10*time.Second
 	return probe.PollFor(ctx, 20*time.Millisecond, timeout, func(context.Context) error {
-		n, err := e.countSockets(host, unix.BPF_TCP_TIME_WAIT, sport, dport)
+		n, err := e.countSockets(host, probe.StateTimeWait, sport, dport)
 		if err == nil && n < want {
 			err = fmt.Errorf("%d of %d sockets in TIME_WAIT on host %q", n, want, host)
 		}
@@ -246,7 +245,7 @@ func observeTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 		return err
 	}
 	host, sport, dport := p.closingSide(e, from, hs.port)
-	n, err := e.countSockets(host, unix.BPF_TCP_TIME_WAIT, sport, dport)
+	n, err := e.countSockets(host, probe.StateTimeWait, sport, dport)
 	if err != nil {
 		return err
 	}
@@ -354,16 +353,16 @@ func observeBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 // acceptQueueFull is nil when the listener on port has more connections
 // waiting (Recv-Q) than its backlog (Send-Q), as ss -ltn shows them.
 func (e *Env) acceptQueueFull(port int) error {
-	socks, err := e.tcpSockets(e.Host)
+	socks, err := e.tcpSockets(e.Host, false)
 	if err != nil {
 		return err
 	}
 	for _, s := range socks {
-		if s.State == unix.BPF_TCP_LISTEN && int(s.ID.SourcePort) == port {
-			if s.RQueue > s.WQueue {
+		if s.State == probe.StateListen && int(s.Local.Port()) == port {
+			if s.RecvQ > s.SendQ {
 				return nil
 			}
-			return fmt.Errorf("the listener on port %d of host %q has Recv-Q %d, Send-Q %d: its accept queue is not full", port, e.Host, s.RQueue, s.WQueue)
+			return fmt.Errorf("the listener on port %d of host %q has Recv-Q %d, Send-Q %d: its accept queue is not full", port, e.Host, s.RecvQ, s.SendQ)
 		}
 	}
 	return fmt.Errorf("nothing listens on port %d of host %q", port, e.Host)

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // clearedCloseWait opens connections to the service now, closes them,
@@ -49,12 +47,12 @@ func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 		c.Close()
 	}
 	closeWait := func(fresh bool) error {
-		socks, err := e.tcpSockets(e.Host)
+		socks, err := e.tcpSockets(e.Host, false)
 		if err != nil {
 			return err
 		}
 		for _, s := range socks {
-			if s.State == unix.BPF_TCP_CLOSE_WAIT && int(s.ID.SourcePort) == hs.port && ports[int(s.ID.DestinationPort)] == fresh {
+			if s.State == probe.StateCloseWait && int(s.Local.Port()) == hs.port && ports[int(s.Remote.Port())] == fresh {
 				if fresh {
 					return errors.New("the service still leaves the connections its clients close open on its side")
 				}
@@ -73,13 +71,13 @@ func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 	// waits in TIME_WAIT. A connection killed from outside (a loop of
 	// ss -K over CLOSE_WAIT) is reset and leaves nothing on the client.
 	if err := probe.PollFor(ctx, 50*time.Millisecond, time.Second, func(context.Context) error {
-		socks, err := e.tcpSockets(from)
+		socks, err := e.tcpSockets(from, false)
 		if err != nil {
 			return err
 		}
 		closed := 0
 		for _, s := range socks {
-			if s.State == unix.BPF_TCP_TIME_WAIT && int(s.ID.DestinationPort) == hs.port && ports[int(s.ID.SourcePort)] {
+			if s.State == probe.StateTimeWait && int(s.Remote.Port()) == hs.port && ports[int(s.Local.Port())] {
 				closed++
 			}
 		}
@@ -106,7 +104,7 @@ func clearedTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 		return err
 	}
 	host, sport, dport := p.closingSide(e, from, hs.port)
-	n, err := e.countSockets(host, unix.BPF_TCP_TIME_WAIT, sport, dport)
+	n, err := e.countSockets(host, probe.StateTimeWait, sport, dport)
 	if err != nil {
 		return err
 	}
@@ -156,38 +154,38 @@ func clearedBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
 	return nil
 }
 
-// tcpSockets lists a host's TCP sockets, IPv4 and IPv6, through sock_diag.
-func (e *Env) tcpSockets(host string) ([]*netlink.Socket, error) {
+// tcpSockets lists a host's TCP sockets, IPv4 and IPv6, from the probe's
+// socket table (sock_diag); owners adds the processes that hold each.
+func (e *Env) tcpSockets(host string, owners bool) ([]probe.Socket, error) {
 	ns, err := e.Netns(host)
 	if err != nil {
 		return nil, err
 	}
-	h, err := ns.NetlinkHandle(unix.NETLINK_INET_DIAG)
+	t, err := probe.ListSockets(ns, probe.SocketFilter{TCP: true, Processes: owners})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the sockets of host %q: %w", host, err)
 	}
-	defer h.Close()
-	var all []*netlink.Socket
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		socks, err := h.SocketDiagTCP(fam)
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return nil, fmt.Errorf("reading the sockets of host %q: %w", host, err)
-		}
-		all = append(all, socks...)
+	return t.Sockets, nil
+}
+
+// socketOwner is the first process (by PID) that holds a socket, or false.
+func socketOwner(s probe.Socket) (probe.SocketProcess, bool) {
+	if len(s.Processes) == 0 {
+		return probe.SocketProcess{}, false
 	}
-	return all, nil
+	return s.Processes[0], true
 }
 
 // countSockets counts a host's TCP sockets in a state, with the local
 // port sport and the remote port dport (0 for any).
-func (e *Env) countSockets(host string, state uint8, sport, dport int) (int, error) {
-	socks, err := e.tcpSockets(host)
+func (e *Env) countSockets(host string, state probe.SocketState, sport, dport int) (int, error) {
+	socks, err := e.tcpSockets(host, false)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, s := range socks {
-		if s.State == state && (sport == 0 || int(s.ID.SourcePort) == sport) && (dport == 0 || int(s.ID.DestinationPort) == dport) {
+		if s.State == state && (sport == 0 || int(s.Local.Port()) == sport) && (dport == 0 || int(s.Remote.Port()) == dport) {
 			n++
 		}
 	}
