@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // Transport-layer faults: firewalls, listeners, socket states, and the
@@ -99,7 +99,7 @@ type FirewallParams struct {
 
 // Check implements Params.
 func (p *FirewallParams) Check() error {
-	if err := checkChain("chain", &p.Chain, "INPUT", "INPUT", "OUTPUT", "FORWARD"); err != nil {
+	if err := scenarios.CheckOneOf("chain", &p.Chain, "INPUT", true, "INPUT", "OUTPUT", "FORWARD"); err != nil {
 		return err
 	}
 	switch p.Proto {
@@ -113,11 +113,11 @@ func (p *FirewallParams) Check() error {
 	default:
 		return fmt.Errorf("proto: %q is not tcp or udp", p.Proto)
 	}
-	if err := checkPortParam("port", p.Port); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 0); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"source", p.Source}, {"destination", p.Destination}} {
-		if err := checkAddrOrCIDR(f.name, f.v); err != nil {
+		if err := scenarios.CheckAddrOrCIDR(f.name, f.v); err != nil {
 			return err
 		}
 	}
@@ -243,15 +243,3 @@ func clearedFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 }
 
 // --- shared helpers --------------------------------------------------------
-
-// checkChain validates an iptables chain name against the allowed ones.
-func checkChain(field string, chain *string, def string, allowed ...string) error {
-	if *chain == "" {
-		*chain = def
-	}
-	*chain = strings.ToUpper(*chain)
-	if !slices.Contains(allowed, *chain) {
-		return fmt.Errorf("%s: %q is not one of %s", field, *chain, strings.Join(allowed, ", "))
-	}
-	return nil
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -86,10 +87,10 @@ type StatefulParams struct {
 
 // Check implements Params.
 func (p *StatefulParams) Check() error {
-	if err := checkChain("chain", &p.Chain, "FORWARD", "FORWARD", "INPUT"); err != nil {
+	if err := scenarios.CheckOneOf("chain", &p.Chain, "FORWARD", true, "FORWARD", "INPUT"); err != nil {
 		return err
 	}
-	if err := checkPortParam("port", p.Port); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 0); err != nil {
 		return err
 	}
 	if p.To != "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 	"github.com/vishvananda/netlink"
 )
@@ -43,7 +44,7 @@ type LossParams struct {
 
 // Check implements Params.
 func (p *LossParams) Check() error {
-	if err := checkChain("chain", &p.Chain, "INPUT", "INPUT", "OUTPUT", "FORWARD"); err != nil {
+	if err := scenarios.CheckOneOf("chain", &p.Chain, "INPUT", true, "INPUT", "OUTPUT", "FORWARD"); err != nil {
 		return err
 	}
 	if p.Probability == 0 {
@@ -53,7 +54,7 @@ func (p *LossParams) Check() error {
 		return fmt.Errorf("probability: %g is out of range; give more than 0 and less than 1, such as 0.3", p.Probability)
 	}
 	for _, f := range []struct{ name, v string }{{"source", p.Source}, {"destination", p.Destination}} {
-		if err := checkAddrOrCIDR(f.name, f.v); err != nil {
+		if err := scenarios.CheckAddrOrCIDR(f.name, f.v); err != nil {
 			return err
 		}
 	}
@@ -181,14 +182,14 @@ func (p *DelayParams) Check() error {
 	if p.Delay == "" {
 		p.Delay = p.defDelay
 	}
-	if p.delay, err = checkDurationParam("delay", p.Delay); err != nil {
+	if p.delay, err = scenarios.CheckDuration("delay", p.Delay, 0); err != nil {
 		return err
 	}
 	if p.Jitter == "" {
 		p.Jitter = p.defJitter
 	}
 	if p.Jitter != "" {
-		if p.jitter, err = checkDurationParam("jitter", p.Jitter); err != nil {
+		if p.jitter, err = scenarios.CheckDuration("jitter", p.Jitter, 0); err != nil {
 			return err
 		}
 	}
@@ -198,7 +199,7 @@ func (p *DelayParams) Check() error {
 	if p.delay == 0 || p.delay > 10*time.Second {
 		return fmt.Errorf("delay: %q is out of range; give more than 0 and at most 10s, such as \"100ms\"", p.Delay)
 	}
-	if err := checkAddrOrCIDR("destination", p.Destination); err != nil {
+	if err := scenarios.CheckAddrOrCIDR("destination", p.Destination); err != nil {
 		return err
 	}
 	if p.Queue == 0 {
@@ -372,7 +373,7 @@ func (p *BandwidthParams) Check() error {
 	if _, err := parseRate(p.Burst); err != nil {
 		return fmt.Errorf("burst: %w", err)
 	}
-	if _, err := checkDurationParam("latency", p.Latency); err != nil {
+	if _, err := scenarios.CheckDuration("latency", p.Latency, 0); err != nil {
 		return err
 	}
 	return nil
