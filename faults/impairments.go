@@ -112,18 +112,7 @@ func observeLoss(ctx context.Context, e *Env, p *LossParams) error {
 // packets of a burst (by the counters), and no random-drop rule left in
 // the chain the fault used, for traffic the burst does not cross.
 func clearedLoss(ctx context.Context, e *Env, p *LossParams) error {
-	to, err := e.pingTarget(p.To)
-	if err != nil {
-		return err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return err
-	}
-	grown, err := e.rulesMatching([]string{e.Host}, []string{"filter"}, to.Is6(), func() error {
-		_, err := probe.Ping(ns, to, probe.PingOptions{Count: 20, Interval: 5 * time.Millisecond, Timeout: time.Second})
-		return err
-	})
+	ns, _, grown, err := e.rulesGrownByPings(p.To, probe.PingOptions{Count: 20, Interval: 5 * time.Millisecond, Timeout: time.Second})
 	if err != nil {
 		return err
 	}
@@ -302,18 +291,7 @@ func observeDelay(ctx context.Context, e *Env, p *DelayParams, jitter bool) erro
 // clearedDelay wants no queue rule of the host to hold its packets: by
 // the counters under a few pings, and by the chain for others.
 func clearedDelay(ctx context.Context, e *Env, p *DelayParams) error {
-	to, err := e.pingTarget(p.To)
-	if err != nil {
-		return err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return err
-	}
-	grown, err := e.rulesMatching([]string{e.Host}, []string{"filter"}, to.Is6(), func() error {
-		_, err := probe.Ping(ns, to, probe.PingOptions{Count: 3, Interval: 5 * time.Millisecond, Timeout: p.delay + p.jitter + time.Second})
-		return err
-	})
+	ns, to, grown, err := e.rulesGrownByPings(p.To, probe.PingOptions{Count: 3, Interval: 5 * time.Millisecond, Timeout: p.delay + p.jitter + time.Second})
 	if err != nil {
 		return err
 	}
@@ -408,6 +386,29 @@ func (e *Env) shapedInterface(p *BandwidthParams) (string, error) {
 	return h.Interfaces[0].Name, nil
 }
 
+// shaperQdiscs lists the qdiscs of the interface the fault shapes,
+// through a netlink handle in the host.
+func (e *Env) shaperQdiscs(p *BandwidthParams) (string, []netlink.Qdisc, error) {
+	dev, err := e.shapedInterface(p)
+	if err != nil {
+		return "", nil, err
+	}
+	h, err := e.handle()
+	if err != nil {
+		return "", nil, err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return "", nil, fmt.Errorf("interface %q of host %q: %w", dev, e.Host, err)
+	}
+	qdiscs, err := h.QdiscList(link)
+	if err != nil {
+		return "", nil, fmt.Errorf("listing qdiscs of %q on host %q: %w", dev, e.Host, err)
+	}
+	return dev, qdiscs, nil
+}
+
 func applyBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 	dev, err := e.shapedInterface(p)
 	if err != nil {
@@ -432,22 +433,9 @@ func revertBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 // observeBandwidth finds the token bucket at the root of the interface,
 // through a netlink handle in the host, with a rate at most the one asked.
 func observeBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
-	dev, err := e.shapedInterface(p)
+	dev, qdiscs, err := e.shaperQdiscs(p)
 	if err != nil {
 		return err
-	}
-	h, err := e.handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	link, err := h.LinkByName(dev)
-	if err != nil {
-		return fmt.Errorf("interface %q of host %q: %w", dev, e.Host, err)
-	}
-	qdiscs, err := h.QdiscList(link)
-	if err != nil {
-		return fmt.Errorf("listing qdiscs of %q on host %q: %w", dev, e.Host, err)
 	}
 	want, _ := parseRate(p.Rate)
 	for _, q := range qdiscs {
@@ -467,22 +455,9 @@ func clearedBandwidth(ctx context.Context, e *Env, p *BandwidthParams) error {
 	if observeBandwidth(ctx, e, p) == nil {
 		return errors.New("an interface still sends no faster than a slow link would")
 	}
-	dev, err := e.shapedInterface(p)
+	_, qdiscs, err := e.shaperQdiscs(p)
 	if err != nil {
 		return err
-	}
-	h, err := e.handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	link, err := h.LinkByName(dev)
-	if err != nil {
-		return fmt.Errorf("interface %q of host %q: %w", dev, e.Host, err)
-	}
-	qdiscs, err := h.QdiscList(link)
-	if err != nil {
-		return fmt.Errorf("listing qdiscs of %q on host %q: %w", dev, e.Host, err)
 	}
 	for _, q := range qdiscs {
 		if _, ok := q.(*netlink.Htb); ok && q.Attrs().Parent == netlink.HANDLE_ROOT {

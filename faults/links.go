@@ -190,7 +190,9 @@ func bridgePortDownKind() Kind {
 
 // ---- bridge-port-down
 
-func setBridgePort(e *Env, dev string, up bool) error {
+// onSwitchPort calls fn with the host's interface dev, a netlink handle
+// in the namespace of its switch and the name of its port there.
+func (e *Env) onSwitchPort(dev string, fn func(ifc *scenarios.Iface, h *netlink.Handle, port string) error) error {
 	ifc, err := e.iface(dev)
 	if err != nil {
 		return err
@@ -207,18 +209,24 @@ func setBridgePort(e *Env, dev string, up bool) error {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(port)
-	if err == nil {
-		if up {
-			err = h.LinkSetUp(l)
-		} else {
-			err = h.LinkSetDown(l)
+	return fn(ifc, h, port)
+}
+
+func setBridgePort(e *Env, dev string, up bool) error {
+	return e.onSwitchPort(dev, func(ifc *scenarios.Iface, h *netlink.Handle, port string) error {
+		l, err := h.LinkByName(port)
+		if err == nil {
+			if up {
+				err = h.LinkSetUp(l)
+			} else {
+				err = h.LinkSetDown(l)
+			}
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("setting switch port %q of %s/%s up=%v: %w", port, e.Host, ifc.Name, up, err)
-	}
-	return nil
+		if err != nil {
+			return fmt.Errorf("setting switch port %q of %s/%s up=%v: %w", port, e.Host, ifc.Name, up, err)
+		}
+		return nil
+	})
 }
 
 func observeBridgePortDown(ctx context.Context, e *Env, p *DevParams) error {
@@ -260,28 +268,20 @@ func observeBridgePortDown(ctx context.Context, e *Env, p *DevParams) error {
 }
 
 func clearedBridgePort(ctx context.Context, e *Env, p *DevParams) error {
-	ifc, err := e.iface(p.Dev)
+	var ifc *scenarios.Iface
+	err := e.onSwitchPort(p.Dev, func(i *scenarios.Iface, h *netlink.Handle, port string) error {
+		ifc = i
+		l, err := h.LinkByName(port)
+		if err != nil {
+			return fmt.Errorf("finding switch port %q: %w", port, err)
+		}
+		if l.Attrs().Flags&net.FlagUp == 0 {
+			return errors.New("a switch port still carries no signal")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	ns, port, closeNs, err := e.switchPort(ifc)
-	if err != nil {
-		return err
-	}
-	if closeNs {
-		defer ns.Close()
-	}
-	h, err := ns.NetlinkHandle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	l, err := h.LinkByName(port)
-	if err != nil {
-		return fmt.Errorf("finding switch port %q: %w", port, err)
-	}
-	if l.Attrs().Flags&net.FlagUp == 0 {
-		return errors.New("a switch port still carries no signal")
 	}
 	hh, err := e.handle()
 	if err != nil {

@@ -4,10 +4,12 @@ package faults
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/sandbox"
 )
 
 // ruleSet appends a rule (once) or deletes every copy of it.
@@ -129,4 +131,22 @@ func judgeRules(grown []grownRule, what string) error {
 		}
 	}
 	return nil
+}
+
+// rulesGrownByPings pings the fault's target (to, or one chosen) from the
+// env's host and returns the host's filter rules whose counters grew.
+func (e *Env) rulesGrownByPings(to string, o probe.PingOptions) (*sandbox.Netns, netip.Addr, []grownRule, error) {
+	dst, err := e.pingTarget(to)
+	if err != nil {
+		return nil, netip.Addr{}, nil, err
+	}
+	ns, err := e.Netns("")
+	if err != nil {
+		return nil, netip.Addr{}, nil, err
+	}
+	grown, err := e.rulesMatching([]string{e.Host}, []string{"filter"}, dst.Is6(), func() error {
+		_, err := probe.Ping(ns, dst, o)
+		return err
+	})
+	return ns, dst, grown, err
 }

@@ -52,15 +52,7 @@ func (p *CloseWaitParams) Check() error {
 func churnerName(service string) string { return service + "-client" }
 
 func applyCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
-	hs, err := e.service(p.Service)
-	if err != nil {
-		return err
-	}
-	from, err := e.otherHost(p.From)
-	if err != nil {
-		return err
-	}
-	target, err := e.serviceAddrFrom(hs)
+	hs, from, target, err := e.serviceClient(p.Service, p.From)
 	if err != nil {
 		return err
 	}
@@ -183,15 +175,7 @@ func (p *TimeWaitParams) closingSide(e *Env, from string, port int) (host string
 }
 
 func applyTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
-	hs, err := e.service(p.Service)
-	if err != nil {
-		return err
-	}
-	from, err := e.otherHost(p.From)
-	if err != nil {
-		return err
-	}
-	target, err := e.serviceAddrFrom(hs)
+	hs, from, target, err := e.serviceClient(p.Service, p.From)
 	if err != nil {
 		return err
 	}
@@ -235,17 +219,22 @@ func revertTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 	return errors.Join(append(errs, err)...)
 }
 
-func observeTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
-	hs, err := e.service(p.Service)
-	if err != nil {
-		return err
+// timeWaits counts the sockets in TIME_WAIT on the side that closes the
+// fault's connections first.
+func (e *Env) timeWaits(p *TimeWaitParams) (hs *hostService, from, host string, n int, err error) {
+	if hs, err = e.service(p.Service); err != nil {
+		return nil, "", "", 0, err
 	}
-	from, err := e.otherHost(p.From)
-	if err != nil {
-		return err
+	if from, err = e.otherHost(p.From); err != nil {
+		return nil, "", "", 0, err
 	}
 	host, sport, dport := p.closingSide(e, from, hs.port)
-	n, err := e.countSockets(host, probe.StateTimeWait, sport, dport)
+	n, err = e.countSockets(host, probe.StateTimeWait, sport, dport)
+	return hs, from, host, n, err
+}
+
+func observeTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
+	hs, from, host, n, err := e.timeWaits(p)
 	if err != nil {
 		return err
 	}

@@ -17,15 +17,7 @@ import (
 // another leak fails at once. Sockets the old leak left behind must be
 // gone as well.
 func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
-	hs, err := e.service(p.Service)
-	if err != nil {
-		return err
-	}
-	from, err := e.otherHost(p.From)
-	if err != nil {
-		return err
-	}
-	target, err := e.serviceAddrFrom(hs)
+	hs, from, target, err := e.serviceClient(p.Service, p.From)
 	if err != nil {
 		return err
 	}
@@ -95,16 +87,7 @@ func clearedCloseWait(ctx context.Context, e *Env, p *CloseWaitParams) error {
 }
 
 func clearedTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
-	hs, err := e.service(p.Service)
-	if err != nil {
-		return err
-	}
-	from, err := e.otherHost(p.From)
-	if err != nil {
-		return err
-	}
-	host, sport, dport := p.closingSide(e, from, hs.port)
-	n, err := e.countSockets(host, probe.StateTimeWait, sport, dport)
+	_, _, _, n, err := e.timeWaits(p)
 	if err != nil {
 		return err
 	}
@@ -117,15 +100,7 @@ func clearedTimeWait(ctx context.Context, e *Env, p *TimeWaitParams) error {
 // clearedBacklog holds more connections open at once than the faulty
 // backlog takes: a service that accepts them takes them all.
 func clearedBacklog(ctx context.Context, e *Env, p *BacklogFaultParams) error {
-	hs, err := e.service(p.Service)
-	if err != nil {
-		return err
-	}
-	from, err := e.otherHost(p.From)
-	if err != nil {
-		return err
-	}
-	target, err := e.serviceAddrFrom(hs)
+	_, from, target, err := e.serviceClient(p.Service, p.From)
 	if err != nil {
 		return err
 	}

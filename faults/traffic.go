@@ -178,6 +178,25 @@ func (e *Env) otherHost(given string) (string, error) {
 	return fallback, nil
 }
 
+// serviceClient resolves a fault's service on the env's host, the host
+// its client connects from (from, or one chosen) and the address it
+// connects to.
+func (e *Env) serviceClient(service, from string) (*hostService, string, netip.AddrPort, error) {
+	hs, err := e.service(service)
+	if err != nil {
+		return nil, "", netip.AddrPort{}, err
+	}
+	client, err := e.otherHost(from)
+	if err != nil {
+		return nil, "", netip.AddrPort{}, err
+	}
+	target, err := e.serviceAddrFrom(hs)
+	if err != nil {
+		return nil, "", netip.AddrPort{}, err
+	}
+	return hs, client, target, nil
+}
+
 // serviceAddrFrom is where clients on other hosts reach a service of the
 // env's host: its listen address, or the host's first IPv4 address.
 func (e *Env) serviceAddrFrom(hs *hostService) (netip.AddrPort, error) {
