@@ -244,19 +244,7 @@ func checkDNSType(field, t string) error {
 // dnsService names the dns service on the env's host: the one given, or
 // the host's first.
 func dnsService(e *Env, name string) (string, error) {
-	h := e.ScenarioHost()
-	if h == nil {
-		return "", fmt.Errorf("the scenario has no host %q", e.Host)
-	}
-	for _, s := range h.Services {
-		if s.Kind == "dns" && (name == "" || s.Name == name) {
-			return s.Name, nil
-		}
-	}
-	if name != "" {
-		return "", fmt.Errorf("host %q runs no dns service %q", e.Host, name)
-	}
-	return "", fmt.Errorf("host %q runs no dns service; put the fault on the host that runs the DNS server", e.Host)
+	return e.serviceOfKind("dns", name, "put the fault on the host that runs the DNS server")
 }
 
 // dnsFaultParams are the parameters of a fault that is one fault mode of
@@ -340,17 +328,23 @@ func dnsServerAddr(e *Env, service string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, uint16(p.Port)), nil
 }
 
-func observeDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {
-	server, err := dnsServerAddr(e, p.Service)
+// askServer queries the env's dns service directly, as `dig @SERVER`.
+func askServer(e *Env, service, name, qtype string, timeout time.Duration) (probe.DNSResult, netip.AddrPort, error) {
+	server, err := dnsServerAddr(e, service)
 	if err != nil {
-		return err
+		return probe.DNSResult{}, server, err
 	}
 	ns, err := e.Netns("")
 	if err != nil {
-		return err
+		return probe.DNSResult{}, server, err
 	}
+	r, err := probe.DNSQuery(ns, name, probe.DNSOptions{Server: server, Type: qtype, Timeout: timeout, Attempts: 1})
+	return r, server, err
+}
+
+func observeDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {
 	name := probeName(p.Name)
-	r, err := probe.DNSQuery(ns, name, probe.DNSOptions{Server: server, Type: queryType(p.Type), Timeout: 2 * time.Second, Attempts: 1})
+	r, server, err := askServer(e, p.Service, name, queryType(p.Type), 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -377,16 +371,8 @@ func observeDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {
 }
 
 func observeDNSSlow(ctx context.Context, e *Env, x *DNSSlowParams) error {
-	server, err := dnsServerAddr(e, x.Service)
-	if err != nil {
-		return err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return err
-	}
 	name := probeName(x.Name)
-	r, err := probe.DNSQuery(ns, name, probe.DNSOptions{Server: server, Type: queryType(x.Type), Timeout: x.delay + 2*time.Second, Attempts: 1})
+	r, server, err := askServer(e, x.Service, name, queryType(x.Type), x.delay+2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -402,15 +388,7 @@ func observeDNSSlow(ctx context.Context, e *Env, x *DNSSlowParams) error {
 }
 
 func observeWrongRecord(ctx context.Context, e *Env, x *WrongRecordParams) error {
-	server, err := dnsServerAddr(e, x.Service)
-	if err != nil {
-		return err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return err
-	}
-	r, err := probe.DNSQuery(ns, x.Name, probe.DNSOptions{Server: server, Type: x.qtype(), Timeout: 2 * time.Second, Attempts: 1})
+	r, server, err := askServer(e, x.Service, x.Name, x.qtype(), 2*time.Second)
 	if err != nil {
 		return err
 	}

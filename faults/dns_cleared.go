@@ -6,14 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -38,20 +36,6 @@ func dnsStillFaulty(e *Env, service string, faults []services.DNSFault) error {
 		}
 	}
 	return nil
-}
-
-// askServer queries the env's dns service directly, as `dig @SERVER`.
-func askServer(e *Env, service, name, qtype string, timeout time.Duration) (probe.DNSResult, netip.AddrPort, error) {
-	server, err := dnsServerAddr(e, service)
-	if err != nil {
-		return probe.DNSResult{}, server, err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return probe.DNSResult{}, server, err
-	}
-	r, err := probe.DNSQuery(ns, name, probe.DNSOptions{Server: server, Type: qtype, Timeout: timeout, Attempts: 1})
-	return r, server, err
 }
 
 func clearedDNSMode(ctx context.Context, e *Env, p *DNSModeParams) error {

@@ -209,14 +209,6 @@ func (p *ClusterDNSParams) faults(zones []string) []services.DNSFault {
 }
 
 func observeClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
-	server, err := dnsServerAddr(e, x.Service)
-	if err != nil {
-		return err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return err
-	}
 	timeout := time.Second
 	if x.Mode == services.DNSSlow {
 		timeout = x.delay + 2*time.Second
@@ -232,7 +224,7 @@ func observeClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 	if len(zones) == 0 {
 		return fmt.Errorf("the dns service on host %q has no zone to ask for", e.Host)
 	}
-	r, err := probe.DNSQuery(ns, "netdojo-probe."+dns.Fqdn(zones[0]), probe.DNSOptions{Server: server, Timeout: timeout, Attempts: 1})
+	r, server, err := askServer(e, x.Service, "netdojo-probe."+dns.Fqdn(zones[0]), "", timeout)
 	if err != nil {
 		return err
 	}

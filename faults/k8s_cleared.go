@@ -127,19 +127,7 @@ func dnatsToOneOf(spec string, endpoints []string) bool {
 
 // kubeProxyService names the kube-proxy service on the env's host.
 func kubeProxyService(e *Env, name string) (string, error) {
-	h := e.ScenarioHost()
-	if h == nil {
-		return "", fmt.Errorf("the scenario has no host %q", e.Host)
-	}
-	for _, s := range h.Services {
-		if s.Kind == "kube-proxy" && (name == "" || s.Name == name) {
-			return s.Name, nil
-		}
-	}
-	if name != "" {
-		return "", fmt.Errorf("host %q runs no kube-proxy service %q", e.Host, name)
-	}
-	return "", fmt.Errorf("host %q runs no kube-proxy service; put the fault on the node", e.Host)
+	return e.serviceOfKind("kube-proxy", name, "put the fault on the node")
 }
 
 // kubeService is the fault's service as kube-proxy runs it now (running),

@@ -90,6 +90,24 @@ func (h *hostService) dial() netip.AddrPort {
 	return netip.AddrPortFrom(a, uint16(h.port))
 }
 
+// serviceOfKind names the env's host's service of a kind: the one given,
+// or the host's first; hint says where the fault belongs.
+func (e *Env) serviceOfKind(kind, name, hint string) (string, error) {
+	h := e.ScenarioHost()
+	if h == nil {
+		return "", fmt.Errorf("the scenario has no host %q", e.Host)
+	}
+	for _, s := range h.Services {
+		if s.Kind == kind && (name == "" || s.Name == name) {
+			return s.Name, nil
+		}
+	}
+	if name != "" {
+		return "", fmt.Errorf("host %q runs no %s service %q", e.Host, kind, name)
+	}
+	return "", fmt.Errorf("host %q runs no %s service; %s", e.Host, kind, hint)
+}
+
 // service finds a TCP service of the env's host by name.
 func (e *Env) service(name string) (*hostService, error) {
 	h := e.ScenarioHost()
