@@ -205,7 +205,9 @@ func revertFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	}), p.firewall6(e, false))
 }
 
-func observeFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
+// connectionEnds picks the client host and the server address of the
+// traffic the rule's chain stops.
+func (p *FirewallParams) connectionEnds(e *Env) (string, netip.Addr, error) {
 	role := roleServer
 	switch p.Chain {
 	case "OUTPUT":
@@ -213,7 +215,11 @@ func observeFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	case "FORWARD":
 		role = roleRouter
 	}
-	from, to, err := e.connectionEnds(role, p.Port, p.Source, p.Destination, p.From, p.To)
+	return e.connectionEnds(role, p.Port, p.Source, p.Destination, p.From, p.To)
+}
+
+func observeFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
+	from, to, err := p.connectionEnds(e)
 	if err != nil {
 		return err
 	}
@@ -221,14 +227,7 @@ func observeFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 }
 
 func clearedFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
-	role := roleServer
-	switch p.Chain {
-	case "OUTPUT":
-		role = roleClient
-	case "FORWARD":
-		role = roleRouter
-	}
-	from, to, err := e.connectionEnds(role, p.Port, p.Source, p.Destination, p.From, p.To)
+	from, to, err := p.connectionEnds(e)
 	if err != nil {
 		return err
 	}

@@ -42,22 +42,32 @@ func (e *Env) judgeTraffic(from, proto string, addr netip.AddrPort, what string)
 // traffic needs the server to answer, which a loaded server may do only
 // after the client's first SYN retransmission (1 s).
 func (e *Env) judgeTrafficFor(from, proto string, addr netip.AddrPort, what string, timeout time.Duration) error {
-	ns, err := e.Netns(from)
+	grown, _, err := e.rulesGrownByReach(from, proto, addr, timeout)
 	if err != nil {
 		return err
+	}
+	return judgeRules(grown, what)
+}
+
+// rulesGrownByReach connects from a host to addr and returns the rules of
+// the fault's host and of the sender whose counters grew, and the
+// connection's source.
+func (e *Env) rulesGrownByReach(from, proto string, addr netip.AddrPort, timeout time.Duration) ([]grownRule, netip.AddrPort, error) {
+	ns, err := e.Netns(from)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
 	}
 	hosts := []string{e.Host}
 	if from != e.Host {
 		hosts = append(hosts, from)
 	}
+	var src netip.AddrPort
 	grown, err := e.rulesMatching(hosts, []string{"filter", "nat"}, addr.Addr().Is6(), func() error {
-		_, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: proto, Timeout: timeout})
+		r, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: proto, Timeout: timeout})
+		src = r.Src
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	return judgeRules(grown, what)
+	return grown, src, err
 }
 
 func statefulFirewallDropsReturnKind() Kind {
@@ -155,20 +165,7 @@ func clearedStateful(ctx context.Context, e *Env, p *StatefulParams) error {
 // way. When the fault's host has no record of the probe's connection,
 // the rules are judged as they count.
 func (e *Env) judgeReturnTraffic(from string, addr netip.AddrPort, what string) error {
-	ns, err := e.Netns(from)
-	if err != nil {
-		return err
-	}
-	hosts := []string{e.Host}
-	if from != e.Host {
-		hosts = append(hosts, from)
-	}
-	var src netip.AddrPort
-	grown, err := e.rulesMatching(hosts, []string{"filter", "nat"}, addr.Addr().Is6(), func() error {
-		r, err := probe.Reach(ns, addr, probe.ReachOptions{Proto: "tcp", Timeout: statefulProbeTimeout})
-		src = r.Src
-		return err
-	})
+	grown, src, err := e.rulesGrownByReach(from, "tcp", addr, statefulProbeTimeout)
 	if err != nil {
 		return err
 	}
