@@ -125,15 +125,11 @@ func revertWrongNetmask(ctx context.Context, e *Env, np *NetmaskParams) error {
 // swapAddr replaces an address by the same one with another prefix; the
 // new one goes in first so that the interface never has none.
 func (e *Env) swapAddr(ifc *scenarios.Iface, old, new netip.Prefix) error {
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	na, _ := netlink.ParseAddr(new.String())
 	if err := h.AddrReplace(l, na); err != nil {
 		return fmt.Errorf("adding %s to %q: %w", new, ifc.Name, err)
@@ -209,15 +205,11 @@ func clearedWrongNetmask(ctx context.Context, e *Env, np *NetmaskParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("listing the addresses of %q: %w", ifc.Name, err)
@@ -307,15 +299,11 @@ func applyDuplicateIP(ctx context.Context, e *Env, p *DuplicateIPParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	a, _ := netlink.ParseAddr(pfx.String())
 	if err := h.AddrReplace(l, a); err != nil {
 		return fmt.Errorf("adding %s to %q: %w", pfx, ifc.Name, err)
@@ -338,15 +326,11 @@ func revertDuplicateIP(ctx context.Context, e *Env, p *DuplicateIPParams) error 
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	a, _ := netlink.ParseAddr(pfx.String())
 	if err := h.AddrDel(l, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("removing %s from %q: %w", pfx, ifc.Name, err)

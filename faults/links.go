@@ -104,15 +104,11 @@ func observeInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	if l.Attrs().Flags&net.FlagUp != 0 {
 		return fmt.Errorf("interface %q is up (state %s)", ifc.Name, l.Attrs().OperState)
 	}
@@ -140,15 +136,11 @@ func clearedInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	if l.Attrs().Flags&net.FlagUp == 0 {
 		return errors.New("an interface is still administratively down")
 	}
@@ -234,15 +226,11 @@ func observeBridgePortDown(ctx context.Context, e *Env, p *DevParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	a := l.Attrs()
 	if a.Flags&net.FlagUp == 0 {
 		return fmt.Errorf("interface %q is administratively down, not without carrier", ifc.Name)

@@ -246,15 +246,11 @@ func observeBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) err
 	if !r.Silent() {
 		return fmt.Errorf("ping %s gave %s", a, r)
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	neighs, err := h.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("listing neighbours on %q: %w", ifc.Name, err)

@@ -122,6 +122,21 @@ func (e *Env) handle() (*netlink.Handle, error) {
 	return ns.NetlinkHandle(unix.NETLINK_ROUTE)
 }
 
+// hostLink opens a netlink handle in the env's host and finds one of its
+// interfaces; the caller closes the handle.
+func (e *Env) hostLink(dev string) (*netlink.Handle, netlink.Link, error) {
+	h, err := e.handle()
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		h.Close()
+		return nil, nil, fmt.Errorf("finding interface %q: %w", dev, err)
+	}
+	return h, l, nil
+}
+
 func deadGatewayKind() Kind {
 	return kind(Spec[*GatewayParams]{
 		Name:      "dead-gateway",
@@ -191,15 +206,11 @@ func applyDeadGateway(ctx context.Context, e *Env, p *GatewayParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err != nil {
-		return fmt.Errorf("finding interface %q: %w", ifc.Name, err)
-	}
 	if err := h.RouteReplace(&netlink.Route{Gw: gw.AsSlice(), LinkIndex: l.Attrs().Index}); err != nil {
 		return fmt.Errorf("pointing the default route at %s: %w", gw, err)
 	}
