@@ -174,34 +174,29 @@ func (e *Env) neighbourTarget(p *NeighbourParams) (netip.Addr, *scenarios.Iface,
 }
 
 func applyBrokenNeighbour(ctx context.Context, e *Env, np *NeighbourParams) error {
-	targets, err := e.neighbourTargets(np)
-	if err != nil {
-		return err
-	}
-	h, err := e.handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
 	mac, _ := net.ParseMAC(np.MAC)
-	for _, t := range targets {
-		l, err := h.LinkByName(t.ifc.Name)
-		if err != nil {
-			return fmt.Errorf("finding interface %q: %w", t.ifc.Name, err)
-		}
-		fam := netlink.FAMILY_V4
-		if t.addr.Is6() {
-			fam = netlink.FAMILY_V6
-		}
-		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT, IP: t.addr.AsSlice(), HardwareAddr: mac}
+	return e.eachNeighbourEntry(np, func(h *netlink.Handle, t neighbourTarget, n *netlink.Neigh) error {
+		n.State, n.HardwareAddr = netlink.NUD_PERMANENT, mac
 		if err := h.NeighSet(n); err != nil {
 			return fmt.Errorf("setting neighbour %s to %s on %q: %w", t.addr, mac, t.ifc.Name, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func revertBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) error {
+	return e.eachNeighbourEntry(p, func(h *netlink.Handle, t neighbourTarget, n *netlink.Neigh) error {
+		if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("deleting neighbour %s on %q: %w", t.addr, t.ifc.Name, err)
+		}
+		return nil
+	})
+}
+
+// eachNeighbourEntry calls fn with a netlink handle in the host and the
+// neighbour entry (interface, family, address) of each of the fault's
+// targets.
+func (e *Env) eachNeighbourEntry(p *NeighbourParams, fn func(h *netlink.Handle, t neighbourTarget, n *netlink.Neigh) error) error {
 	targets, err := e.neighbourTargets(p)
 	if err != nil {
 		return err
@@ -220,9 +215,8 @@ func revertBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) erro
 		if t.addr.Is6() {
 			fam = netlink.FAMILY_V6
 		}
-		n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, IP: t.addr.AsSlice()}
-		if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("deleting neighbour %s on %q: %w", t.addr, t.ifc.Name, err)
+		if err := fn(h, t, &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, IP: t.addr.AsSlice()}); err != nil {
+			return err
 		}
 	}
 	return nil

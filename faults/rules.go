@@ -53,29 +53,10 @@ type grownRule struct {
 // that still matches under another spelling is.
 func (e *Env) rulesMatching(hosts, tables []string, ipv6 bool, traffic func() error) ([]grownRule, error) {
 	type key struct{ host, table, chain, spec string }
-	count := func() (map[key]uint64, error) {
-		m := map[key]uint64{}
-		for _, h := range hosts {
-			ns, err := e.Netns(h)
-			if err != nil {
-				return nil, err
-			}
-			for _, t := range tables {
-				rep, err := probe.Firewall(ns, ipv6, t)
-				if err != nil {
-					return nil, err
-				}
-				for _, c := range rep.Chains {
-					for _, r := range c.Rules {
-						m[key{h, t, c.Name, r.Spec}] += r.Packets
-					}
-				}
-			}
-		}
-		return m, nil
-	}
-	before, err := count()
-	if err != nil {
+	before := map[key]uint64{}
+	if err := e.eachRule(hosts, tables, ipv6, func(g grownRule) {
+		before[key{g.Host, g.Table, g.Chain, g.Spec}] += g.Packets
+	}); err != nil {
 		return nil, err
 	}
 	if err := traffic(); err != nil {
@@ -83,27 +64,35 @@ func (e *Env) rulesMatching(hosts, tables []string, ipv6 bool, traffic func() er
 	}
 	// A second read of the rules themselves, to report targets.
 	var out []grownRule
+	err := e.eachRule(hosts, tables, ipv6, func(g grownRule) {
+		if g.Packets > before[key{g.Host, g.Table, g.Chain, g.Spec}] {
+			out = append(out, g)
+		}
+	})
+	return out, err
+}
+
+// eachRule calls fn with every rule of the given tables on the given
+// hosts, with its counters.
+func (e *Env) eachRule(hosts, tables []string, ipv6 bool, fn func(g grownRule)) error {
 	for _, h := range hosts {
 		ns, err := e.Netns(h)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, t := range tables {
 			rep, err := probe.Firewall(ns, ipv6, t)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for _, c := range rep.Chains {
 				for _, r := range c.Rules {
-					k := key{h, t, c.Name, r.Spec}
-					if r.Packets > before[k] {
-						out = append(out, grownRule{Host: h, Table: t, Chain: c.Name, FirewallRule: r})
-					}
+					fn(grownRule{Host: h, Table: t, Chain: c.Name, FirewallRule: r})
 				}
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // discards reports whether a grown rule throws the traffic away.
