@@ -4,7 +4,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -133,8 +133,8 @@ type DNSModeParams struct {
 
 // Check implements Params.
 func (p *DNSModeParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give the query name to break, such as \"www.corp.test.\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give the query name to break, such as \"www.corp.test.\""); err != nil {
+		return err
 	}
 	if err := checkDNSName("name", p.Name); err != nil {
 		return err
@@ -158,8 +158,8 @@ type DNSSlowParams struct {
 
 // Check implements Params.
 func (p *DNSSlowParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give the query name to slow down, such as \"www.corp.test.\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give the query name to slow down, such as \"www.corp.test.\""); err != nil {
+		return err
 	}
 	if err := checkDNSName("name", p.Name); err != nil {
 		return err
@@ -193,14 +193,14 @@ type WrongRecordParams struct {
 
 // Check implements Params.
 func (p *WrongRecordParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give the name to answer wrong, such as \"www.corp.test.\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give the name to answer wrong, such as \"www.corp.test.\""); err != nil {
+		return err
 	}
 	if err := checkDNSName("name", p.Name); err != nil {
 		return err
 	}
-	if p.Address == "" {
-		return errors.New("address: required; give the wrong address, such as \"10.0.1.99\"")
+	if err := scenarios.CheckRequired("address", p.Address, "give the wrong address, such as \"10.0.1.99\""); err != nil {
+		return err
 	}
 	a, err := netip.ParseAddr(p.Address)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -136,8 +137,8 @@ type BridgeNFParams struct {
 
 // Check implements Params.
 func (p *BridgeNFParams) Check() error {
-	if p.From == "" {
-		return errors.New("from: required; give a pod host on the node's bridge, such as \"pod-a\"")
+	if err := scenarios.CheckRequired("from", p.From, "give a pod host on the node's bridge, such as \"pod-a\""); err != nil {
+		return err
 	}
 	ap, err := netip.ParseAddrPort(p.To)
 	if err != nil || ap.Port() == 0 {
@@ -247,8 +248,8 @@ type KubeServiceParams struct {
 
 // Check implements Params.
 func (p *KubeServiceParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give the service's name in kube-proxy's services, such as \"web\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give the service's name in kube-proxy's services, such as \"web\""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -262,8 +263,8 @@ type PodRouteParams struct {
 
 // Check implements Params.
 func (p *PodRouteParams) Check() error {
-	if p.CIDR == "" {
-		return errors.New("cidr: required; give the other node's pod CIDR, such as \"10.244.2.0/24\"")
+	if err := scenarios.CheckRequired("cidr", p.CIDR, "give the other node's pod CIDR, such as \"10.244.2.0/24\""); err != nil {
+		return err
 	}
 	pf, err := netip.ParsePrefix(p.CIDR)
 	if err != nil || pf != pf.Masked() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -66,8 +67,8 @@ type ServiceParams struct {
 
 // Check implements Params.
 func (p *ServiceParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of one of the host's services, such as \"web\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -216,8 +217,8 @@ func (p *PortConflictParams) service() string { return p.Service }
 
 // Check implements Params.
 func (p *PortConflictParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of one of the host's services, such as \"web\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
+		return err
 	}
 	if p.ProcessName == "" {
 		p.ProcessName = "python3"

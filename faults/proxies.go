@@ -14,6 +14,7 @@ import (
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -71,8 +72,8 @@ type BackendParams struct {
 
 // Check implements Params.
 func (p *BackendParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of the backend service on the host, such as \"app\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of the backend service on the host, such as \"app\""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -86,8 +87,8 @@ type BackendHungParams struct {
 
 // Check implements Params.
 func (p *BackendHungParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of the backend service on the host, such as \"app\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of the backend service on the host, such as \"app\""); err != nil {
+		return err
 	}
 	switch p.Mode {
 	case "":

@@ -4,7 +4,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // Application-layer faults: a host's resolver configuration (resolv.conf,
@@ -109,8 +109,8 @@ type SearchParams struct {
 
 // Check implements Params.
 func (p *SearchParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give a short name that resolves through the search list, such as \"www\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give a short name that resolves through the search list, such as \"www\""); err != nil {
+		return err
 	}
 	if strings.HasSuffix(p.Name, ".") {
 		return fmt.Errorf("name: %q ends with a dot, so the search list is never used; give a short name such as \"www\"", p.Name)
@@ -141,8 +141,8 @@ type StaleHostsParams struct {
 
 // Check implements Params.
 func (p *StaleHostsParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give the name the stale line maps, such as \"www.corp.test\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give the name the stale line maps, such as \"www.corp.test\""); err != nil {
+		return err
 	}
 	if err := checkDNSName("name", p.Name); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -37,8 +38,8 @@ type CloseWaitParams struct {
 
 // Check implements Params.
 func (p *CloseWaitParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of one of the host's services, such as \"web\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
+		return err
 	}
 	if p.Connections == 0 {
 		p.Connections = 10
@@ -140,8 +141,8 @@ type TimeWaitParams struct {
 
 // Check implements Params.
 func (p *TimeWaitParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of one of the host's services, such as \"web\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
+		return err
 	}
 	if p.Connections == 0 {
 		p.Connections = 200
@@ -271,8 +272,8 @@ type BacklogFaultParams struct {
 
 // Check implements Params.
 func (p *BacklogFaultParams) Check() error {
-	if p.Service == "" {
-		return errors.New("service: required; give the name of one of the host's services, such as \"web\"")
+	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
+		return err
 	}
 	if p.Backlog == 0 {
 		p.Backlog = 1
