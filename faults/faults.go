@@ -6,6 +6,16 @@
 // Faults only ever act inside a lab's namespaces, through the sandbox (a
 // namespace-bound netlink handle, or a command run inside a host). They
 // never touch the machine's own network.
+//
+// Layout: one file per concept (links, mtu, addresses, neighbours, routes,
+// route types, forwarding, icmp, nat, firewall, listeners, sockets,
+// impairments, dns, resolver files, proxies, k8s, custom), each holding
+// its kinds' table entries (a Spec made into a Kind by kind, the one
+// place Params meets a kind's own type), their functions and their
+// Cleared judgements; a *_cleared.go file beside a concept takes the
+// judgements when the concept needs two files. Catalog lists the kinds in
+// the catalogue's order. Faults act on a lab's services only through
+// services/control.go, never through a service's parameter type.
 package faults
 
 import (
