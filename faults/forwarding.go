@@ -36,8 +36,7 @@ func forwardingOffKind() Kind {
 			return nil
 		},
 		Revert: func(ctx context.Context, e *Env, p *FlowParams) error {
-			return errors.Join(e.setHostSysctl("", "net.ipv4.ip_forward", e.scenarioSysctl("net.ipv4.ip_forward", "1")),
-				e.setHostSysctl("", "net.ipv6.conf.all.forwarding", e.scenarioSysctl("net.ipv6.conf.all.forwarding", "0")))
+			return e.restoreSysctls("net.ipv4.ip_forward", "1", "net.ipv6.conf.all.forwarding", "0")
 		},
 		Observe: observeForwardingOff,
 		Cleared: clearedForwarding,
@@ -134,7 +133,7 @@ func asymmetricRPFilterKind() Kind {
 			return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", strconv.Itoa(p.Mode))
 		},
 		Revert: func(ctx context.Context, e *Env, p *RPFilterParams) error {
-			return e.setHostSysctl("", "net.ipv4.conf.all.rp_filter", e.scenarioSysctl("net.ipv4.conf.all.rp_filter", "0"))
+			return e.restoreSysctls("net.ipv4.conf.all.rp_filter", "0")
 		},
 		Observe: observeRPFilter,
 		Cleared: clearedRPFilter,
@@ -249,8 +248,17 @@ func (e *Env) setHostSysctl(host, key, value string) error {
 	return setSysctl(ns, key, value)
 }
 
-// scenarioSysctl is the env host's value of a sysctl in the scenario, or
-// def.
+// restoreSysctls sets keys of the env's host back to the scenario's
+// values, or their defaults, given as pairs: key, default, key, default.
+// It tries every key.
+func (e *Env) restoreSysctls(keyDefaults ...string) error {
+	var errs []error
+	for i := 0; i+1 < len(keyDefaults); i += 2 {
+		errs = append(errs, e.setHostSysctl("", keyDefaults[i], e.scenarioSysctl(keyDefaults[i], keyDefaults[i+1])))
+	}
+	return errors.Join(errs...)
+}
+
 // scenarioSysctl is the value the host had when the lab started: the
 // scenario's, else the lab default (sandbox.HostDefaults), else def.
 func (e *Env) scenarioSysctl(key, def string) string {

@@ -345,9 +345,7 @@ func applyRateLimit(ctx context.Context, e *Env, rp *RateLimitParams) error {
 }
 
 func revertRateLimit(ctx context.Context, e *Env, _ *RateLimitParams) error {
-	return errors.Join(
-		e.setHostSysctl("", "net.ipv4.icmp_ratelimit", e.scenarioSysctl("net.ipv4.icmp_ratelimit", "")),
-		e.setHostSysctl("", "net.ipv4.icmp_msgs_per_sec", e.scenarioSysctl("net.ipv4.icmp_msgs_per_sec", "")))
+	return e.restoreSysctls("net.ipv4.icmp_ratelimit", "", "net.ipv4.icmp_msgs_per_sec", "")
 }
 
 // observeRateLimit sends a burst of probes that expire at the router:

@@ -131,7 +131,7 @@ func portRangeExhaustionKind() Kind {
 			return e.setHostSysctl("", "net.ipv4.ip_local_port_range", fmt.Sprintf("32768 %d", 32768+n-1))
 		},
 		Revert: func(ctx context.Context, e *Env, p *PortRangeParams) error {
-			return e.setHostSysctl("", "net.ipv4.ip_local_port_range", e.scenarioSysctl("net.ipv4.ip_local_port_range", "32768 60999"))
+			return e.restoreSysctls("net.ipv4.ip_local_port_range", "32768 60999")
 		},
 		Observe: observePortRange,
 		Cleared: clearedPortRange,
