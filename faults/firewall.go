@@ -241,4 +241,3 @@ func clearedFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	return nil
 }
 
-// --- shared helpers --------------------------------------------------------

@@ -238,8 +238,10 @@ func clearedRPFilter(ctx context.Context, e *Env, rp *RPFilterParams) error {
 	return nil
 }
 
-// ---- sysctls and rules
+// ---- sysctls
 
+// setHostSysctl sets a sysctl in a host of the lab (the env's when host
+// is empty).
 func (e *Env) setHostSysctl(host, key, value string) error {
 	ns, err := e.Netns(host)
 	if err != nil {

@@ -17,8 +17,6 @@ import (
 	"github.com/netdojo/netdojo/services"
 )
 
-// ---- Kubernetes
-
 // clearedVIP reaches the service's virtual IP from the node and wants
 // the node to translate it (a DNAT rule's counter grows) and nothing to
 // reject or drop it: reaching a pod's own address instead does not count.

@@ -129,8 +129,6 @@ func observeInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 	return nil
 }
 
-// ---- link
-
 func clearedInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 	ifc, err := e.iface(p.Dev)
 	if err != nil {

@@ -132,7 +132,7 @@ func hostsFileHas(path, name string, addr netip.Addr) (bool, error) {
 	return false, nil
 }
 
-// --- resolv.conf and hosts faults.
+// --- the lab's copies of /etc files.
 
 // hostEtcFile is the host's own /etc file; it refuses the machine's.
 func hostEtcFile(e *Env, host, name string) (string, error) {

@@ -102,8 +102,6 @@ func observeNoDefaultRoute(ctx context.Context, e *Env, _ *NoParams) error {
 	return nil
 }
 
-// ---- network
-
 // clearedDefaultRoutes wants the host's traffic for other networks to go
 // through the router of its LAN again, in every family the scenario
 // gives it a default route: not out of the interface as if on-link
