@@ -240,4 +240,3 @@ func clearedFirewall(ctx context.Context, e *Env, p *FirewallParams) error {
 	}
 	return nil
 }
-
