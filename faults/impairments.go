@@ -191,11 +191,8 @@ func (p *DelayParams) Check() error {
 	if err := scenarios.CheckAddrOrCIDR("destination", p.Destination); err != nil {
 		return err
 	}
-	if p.Queue == 0 {
-		p.Queue = p.defQueue
-	}
-	if p.Queue < 1 || p.Queue > 65535 {
-		return fmt.Errorf("queue: %d is out of range; give 1 to 65535", p.Queue)
+	if err := scenarios.CheckRange("queue", &p.Queue, p.defQueue, 1, 65535); err != nil {
+		return err
 	}
 	if p.To != "" {
 		if _, err := netip.ParseAddr(p.To); err != nil {

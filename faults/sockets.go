@@ -41,11 +41,8 @@ func (p *CloseWaitParams) Check() error {
 	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
 		return err
 	}
-	if p.Connections == 0 {
-		p.Connections = 10
-	}
-	if p.Connections < 1 || p.Connections > 1000 {
-		return fmt.Errorf("connections: %d is out of range; give 1 to 1000", p.Connections)
+	if err := scenarios.CheckRange("connections", &p.Connections, 10, 1, 1000); err != nil {
+		return err
 	}
 	return nil
 }
@@ -144,11 +141,8 @@ func (p *TimeWaitParams) Check() error {
 	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
 		return err
 	}
-	if p.Connections == 0 {
-		p.Connections = 200
-	}
-	if p.Connections < 1 || p.Connections > 20000 {
-		return fmt.Errorf("connections: %d is out of range; give 1 to 20000", p.Connections)
+	if err := scenarios.CheckRange("connections", &p.Connections, 200, 1, 20000); err != nil {
+		return err
 	}
 	if p.Rate == 0 {
 		p.Rate = 500
@@ -275,11 +269,8 @@ func (p *BacklogFaultParams) Check() error {
 	if err := scenarios.CheckRequired("service", p.Service, "give the name of one of the host's services, such as \"web\""); err != nil {
 		return err
 	}
-	if p.Backlog == 0 {
-		p.Backlog = 1
-	}
-	if p.Backlog < 1 || p.Backlog > 64 {
-		return fmt.Errorf("backlog: %d is out of range; give 1 to 64", p.Backlog)
+	if err := scenarios.CheckRange("backlog", &p.Backlog, 1, 1, 64); err != nil {
+		return err
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -18,9 +17,6 @@ import (
 func FieldErrorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
-
-// CheckAll joins the problems of several checks, nil when there are none.
-func CheckAll(errs ...error) error { return errors.Join(errs...) }
 
 // CheckRequired wants a value; hint says what to give, such as
 // "give the name of one of the host's services".
@@ -46,13 +42,13 @@ func CheckPort(field string, port *int, def int) error {
 	return nil
 }
 
-// CheckPositive fills a default and wants a number of at least 1.
-func CheckPositive(field string, v *int, def int) error {
+// CheckRange fills a default and wants a number from lo to hi.
+func CheckRange(field string, v *int, def, lo, hi int) error {
 	if *v == 0 {
 		*v = def
 	}
-	if *v < 1 {
-		return FieldErrorf(field, "%d is not a positive number", *v)
+	if *v < lo || *v > hi {
+		return FieldErrorf(field, "%d is out of range; give %d to %d", *v, lo, hi)
 	}
 	return nil
 }

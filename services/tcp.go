@@ -253,11 +253,8 @@ func (p *SlowReaderParams) Check() error {
 	if err := scenarios.CheckPort("port", &p.Port, 9000); err != nil {
 		return err
 	}
-	if p.ReadBytes == 0 {
-		p.ReadBytes = 1
-	}
-	if p.ReadBytes < 0 || p.ReadBytes > 1<<20 {
-		return fmt.Errorf("read_bytes: %d is out of range; give 1 to 1048576", p.ReadBytes)
+	if err := scenarios.CheckRange("read_bytes", &p.ReadBytes, 1, 1, 1048576); err != nil {
+		return err
 	}
 	var err error
 	if p.interval, err = scenarios.CheckDuration("interval", p.Interval, time.Second); err != nil {
@@ -326,11 +323,8 @@ func (p *BacklogParams) Check() error {
 	if err := scenarios.CheckPort("port", &p.Port, 8090); err != nil {
 		return err
 	}
-	if p.Backlog == 0 {
-		p.Backlog = 1
-	}
-	if p.Backlog < 0 || p.Backlog > 4096 {
-		return fmt.Errorf("backlog: %d is out of range; give 1 to 4096", p.Backlog)
+	if err := scenarios.CheckRange("backlog", &p.Backlog, 1, 1, 4096); err != nil {
+		return err
 	}
 	return nil
 }
