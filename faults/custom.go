@@ -45,8 +45,8 @@ func (p *CustomParams) Check() error {
 	return nil
 }
 
-func customKinds() []Kind {
-	return []Kind{{
+func customKind() Kind {
+	return kind(Spec[*CustomParams]{
 		Name:      "custom",
 		Layer:     LayerCustom,
 		NeedsHost: true,
@@ -68,21 +68,16 @@ func customKinds() []Kind {
       cleared: ip route get 198.51.100.1 | grep -q ' via 10.0.1.1 '
       still_wrong: the client still sends traffic for other networks to a next hop that is not its LAN's router
 `,
-		NewParams: func() Params { return &CustomParams{} },
-		Apply: func(ctx context.Context, e *Env, p Params) error {
-			x := p.(*CustomParams)
+		Apply: func(ctx context.Context, e *Env, x *CustomParams) error {
 			return customRun(ctx, e, e.Host, "inject", x.Inject, x.timeout)
 		},
-		Revert: func(ctx context.Context, e *Env, p Params) error {
-			x := p.(*CustomParams)
+		Revert: func(ctx context.Context, e *Env, x *CustomParams) error {
 			return customRun(ctx, e, e.Host, "revert", x.Revert, x.timeout)
 		},
-		Observe: func(ctx context.Context, e *Env, p Params) error {
-			x := p.(*CustomParams)
+		Observe: func(ctx context.Context, e *Env, x *CustomParams) error {
 			return customRun(ctx, e, x.probeHost(e), "symptom", x.Symptom, x.timeout)
 		},
-		Cleared: func(ctx context.Context, e *Env, p Params) error {
-			x := p.(*CustomParams)
+		Cleared: func(ctx context.Context, e *Env, x *CustomParams) error {
 			if err := customRun(ctx, e, x.probeHost(e), "cleared", x.Cleared, x.timeout); err != nil {
 				var ee *exec.ExitError
 				if !errors.As(err, &ee) {
@@ -95,7 +90,7 @@ func customKinds() []Kind {
 			}
 			return nil
 		},
-	}}
+	})
 }
 
 func (p *CustomParams) probeHost(e *Env) string {

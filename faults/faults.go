@@ -6,6 +6,16 @@
 // Faults only ever act inside a lab's namespaces, through the sandbox (a
 // namespace-bound netlink handle, or a command run inside a host). They
 // never touch the machine's own network.
+//
+// Layout: one file per concept (links, mtu, addresses, neighbours, routes,
+// route types, forwarding, icmp, nat, firewall, listeners, sockets,
+// impairments, dns, resolver files, proxies, k8s, custom), each holding
+// its kinds' table entries (a Spec made into a Kind by kind, the one
+// place Params meets a kind's own type), their functions and their
+// Cleared judgements; a *_cleared.go file beside a concept takes the
+// judgements when the concept needs two files. Catalog lists the kinds in
+// the catalogue's order. Faults act on a lab's services only through
+// services/control.go, never through a service's parameter type.
 package faults
 
 import (
@@ -60,6 +70,41 @@ type Kind struct {
 	Cleared func(ctx context.Context, e *Env, p Params) error
 }
 
+// Spec is a kind written with its own parameter type P: the table entry
+// of one kind, beside its functions. kind turns it into a Kind.
+type Spec[P Params] struct {
+	Name, Layer, Summary, Symptom, Fix, Example string
+	NeedsHost                                   bool
+	// New makes the parameters before decoding (unexported defaults);
+	// nil means a zero P.
+	New                             func() P
+	Apply, Revert, Observe, Cleared func(ctx context.Context, e *Env, p P) error
+}
+
+// kind makes a table entry from a Spec. The one type assertion from
+// Params to the kind's own type is here.
+func kind[T any, P interface {
+	*T
+	Params
+}](s Spec[P]) Kind {
+	newP := s.New
+	if newP == nil {
+		newP = func() P { return P(new(T)) }
+	}
+	typed := func(f func(context.Context, *Env, P) error) func(context.Context, *Env, Params) error {
+		if f == nil {
+			return nil
+		}
+		return func(ctx context.Context, e *Env, p Params) error { return f(ctx, e, p.(P)) }
+	}
+	return Kind{
+		Name: s.Name, Layer: s.Layer, Summary: s.Summary, Symptom: s.Symptom, Fix: s.Fix, Example: s.Example,
+		NeedsHost: s.NeedsHost,
+		NewParams: func() Params { return newP() },
+		Apply:     typed(s.Apply), Revert: typed(s.Revert), Observe: typed(s.Observe), Cleared: typed(s.Cleared),
+	}
+}
+
 // Params are a kind's typed parameters. Check validates them and fills
 // defaults; its errors start with the parameter's YAML name.
 type Params interface {
@@ -74,13 +119,35 @@ type Env struct {
 	Host     string
 }
 
-// Catalog is the one explicit table of faults, by layer.
+// Catalog is the one explicit table of faults, by layer. Each kind's
+// entry (a Spec) is beside its functions, in the file of its concept.
 func Catalog() []Kind {
-	var all []Kind
-	for _, group := range [][]Kind{linkKinds(), networkKinds(), transportKinds(), appKinds(), k8sKinds(), customKinds()} {
-		all = append(all, group...)
+	return []Kind{
+		// Link layer.
+		interfaceDownKind(), mtuMismatchKind(), wrongNetmaskKind(), duplicateIPKind(),
+		brokenNeighbourKind(), bridgePortDownKind(),
+		// Network layer.
+		noDefaultRouteKind(), deadGatewayKind(), missingRouteKind(), forwardingOffKind(),
+		blackholeRouteKind(), unreachableRouteKind(), prohibitRouteKind(), asymmetricRPFilterKind(),
+		pmtuBlackholeKind(), silentHopKind(), icmpRateLimitKind(), missingMasqueradeKind(),
+		portRangeExhaustionKind(),
+		// Transport layer.
+		firewallDropKind(), firewallRejectTCPResetKind(), firewallRejectPortUnreachableKind(),
+		firewallRejectHostProhibitedKind(), firewallRejectAdminProhibitedKind(),
+		firewallRejectNetUnreachableKind(), statefulFirewallDropsReturnKind(),
+		serviceNotRunningKind(), serviceLocalhostOnlyKind(), portConflictKind(), closeWaitLeakKind(),
+		timeWaitPileupKind(), synBacklogOverflowKind(),
+		packetLossKind(), latencyKind(), jitterKind(), bandwidthLimitKind(),
+		// Application layer.
+		resolverDeadServerKind(), dnsServfailKind(), dnsNXDomainKind(), dnsSlowKind(), dnsRefusedKind(),
+		dnsTruncatedKind(), wrongSearchDomainKind(), wrongRecordKind(), staleHostsEntryKind(),
+		proxyBackendDownKind(), proxyBackendHungKind(),
+		// Kubernetes.
+		k8sNoEndpointsKind(), k8sMissingDNATKind(), k8sMissingPodRouteKind(), k8sClusterDNSTimeoutKind(),
+		k8sBridgeNetfilterOffKind(),
+		// Custom.
+		customKind(),
 	}
-	return all
 }
 
 // Lookup finds a kind by name.

@@ -1,15 +1,15 @@
 package faults
 
-// The IPv6 side of the firewall faults: on a host with IPv6, a rule that
-// names no IPv4 address is mirrored in ip6tables, or dual-stack clients
-// would reach the service over IPv6 as if nothing were wrong.
-
 import (
 	"errors"
 	"net/netip"
 
 	"github.com/coreos/go-iptables/iptables"
 )
+
+// The IPv6 side of the firewall faults: on a host with IPv6, a rule that
+// names no IPv4 address is mirrored in ip6tables, or dual-stack clients
+// would reach the service over IPv6 as if nothing were wrong.
 
 // reject6 is ip6tables' name for an iptables --reject-with type.
 var reject6 = map[string]string{

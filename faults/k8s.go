@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/miekg/dns"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -21,106 +21,109 @@ import (
 // bridge and runs the kube-proxy service; two nodes may be joined by a
 // vxlan overlay with routes to each other's pod CIDR.
 
-func k8sKinds() []Kind {
-	return []Kind{
-		{
-			Name:      "k8s-no-endpoints",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "A service has no ready endpoints: kube-proxy on the node REJECTs its virtual IP.",
-			Symptom: "`curl http://VIP:PORT/` prints \"Failed to connect to VIP port PORT after 0 ms: Couldn't connect to server\" at once " +
-				"(ECONNREFUSED, from an ICMP port-unreachable that the node sends); `nc -vz VIP PORT` says \"Connection refused\". " +
-				"`iptables -S KUBE-SERVICES` on the node shows `-m comment --comment \"default/NAME has no endpoints\" -j REJECT`, " +
-				"and `iptables -t nat -S KUBE-SERVICES` has no rule for the VIP. The pods themselves answer on their own addresses.",
-			Fix: "A REJECT \"has no endpoints\" means kube-proxy knows the service but no pod is ready behind it (`kubectl get endpoints NAME` is empty): " +
-				"fix the pods (selector, labels, readiness probe, crash). In a lab, the endpoints come back when kube-proxy is started again with them.",
-			NewParams: func() Params { return &KubeServiceParams{} },
-			Apply:     applyNoEndpoints,
-			Revert:    revertNoEndpoints,
-			Observe:   observeNoEndpoints,
-			Cleared:   clearedVIP,
+func k8sNoEndpointsKind() Kind {
+	return kind(Spec[*KubeServiceParams]{
+		Name:      "k8s-no-endpoints",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "A service has no ready endpoints: kube-proxy on the node REJECTs its virtual IP.",
+		Symptom: "`curl http://VIP:PORT/` prints \"Failed to connect to VIP port PORT after 0 ms: Couldn't connect to server\" at once " +
+			"(ECONNREFUSED, from an ICMP port-unreachable that the node sends); `nc -vz VIP PORT` says \"Connection refused\". " +
+			"`iptables -S KUBE-SERVICES` on the node shows `-m comment --comment \"default/NAME has no endpoints\" -j REJECT`, " +
+			"and `iptables -t nat -S KUBE-SERVICES` has no rule for the VIP. The pods themselves answer on their own addresses.",
+		Fix: "A REJECT \"has no endpoints\" means kube-proxy knows the service but no pod is ready behind it (`kubectl get endpoints NAME` is empty): " +
+			"fix the pods (selector, labels, readiness probe, crash). In a lab, the endpoints come back when kube-proxy is started again with them.",
+		Apply:   applyNoEndpoints,
+		Revert:  revertNoEndpoints,
+		Observe: observeNoEndpoints,
+		Cleared: clearedVIP,
+	})
+}
+
+func k8sMissingDNATKind() Kind {
+	return kind(Spec[*KubeServiceParams]{
+		Name:      "k8s-missing-dnat",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "The nat rule that sends a service's virtual IP to its endpoints is gone from the node.",
+		Symptom: "`curl --max-time 5 http://VIP:PORT/` prints \"Connection timed out after 5001 milliseconds\": with no DNAT the virtual IP " +
+			"is routed like any other address, down the node's default route, where nobody has it. Pod addresses answer. " +
+			"`iptables -t nat -S KUBE-SERVICES` has no `-d VIP/32 ... -j KUBE-SVC-...` line although the KUBE-SVC chain still exists; " +
+			"`iptables -t nat -vnL KUBE-SVC-...` counters stop growing.",
+		Fix: "Compare `iptables -t nat -S KUBE-SERVICES` with the services (`kubectl get svc`); restart kube-proxy so that it resyncs, " +
+			"or put the rule back: `iptables -t nat -A KUBE-SERVICES -d VIP/32 -p tcp -m tcp --dport PORT -j KUBE-SVC-...`.",
+		Apply:   applyMissingDNAT,
+		Revert:  revertMissingDNAT,
+		Observe: observeMissingDNAT,
+		Cleared: clearedVIP,
+	})
+}
+
+func k8sMissingPodRouteKind() Kind {
+	return kind(Spec[*PodRouteParams]{
+		Name:      "k8s-missing-pod-route",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "A node lost its route to another node's pod CIDR through the overlay.",
+		Symptom: "From a pod on this node, `ping POD-ON-OTHER-NODE` prints \"From NODE-BRIDGE-IP icmp_seq=1 Destination Net Unreachable\" " +
+			"(or times out when the node has a default route elsewhere); pods on the same node and the other node's overlay address still answer. " +
+			"On the node, `ip route get POD-ON-OTHER-NODE` says \"RTNETLINK answers: Network is unreachable\" or names the default route, not the overlay.",
+		Fix: "Compare `ip route` on both nodes: each needs the other's pod CIDR via the other's overlay address. " +
+			"Put it back: `ip route add 10.244.2.0/24 via 10.244.0.2` (the CNI's job on a real cluster: check its agent).",
+		Apply:   applyMissingPodRoute,
+		Revert:  revertMissingPodRoute,
+		Observe: observeMissingPodRoute,
+		Cleared: clearedPodRoute,
+	})
+}
+
+func k8sClusterDNSTimeoutKind() Kind {
+	return kind(Spec[*ClusterDNSParams]{
+		Name:      "k8s-cluster-dns-timeout",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "The cluster DNS server (behind the kube-dns VIP) stops answering, or answers slowly.",
+		Symptom: "In a pod, `dig @10.96.0.10 NAME` prints \";; communications error to 10.96.0.10#53: timed out\" and \";; no servers could be reached\"; " +
+			"`getent hosts web` and every name lookup hang for the resolv.conf timeout times the search list (ndots:5 tries each search domain first); " +
+			"curl by service name prints \"Could not resolve host\", curl by VIP works. With mode slow, dig answers but \";; Query time:\" shows the delay. " +
+			"The kube-dns VIP is DNATed fine (`iptables -t nat -vnL` counters grow): the server behind it is what is silent.",
+		Fix: "Ask the DNS pod directly (`dig @POD-IP NAME`) to split the VIP from the server; when the pod is silent too, " +
+			"restart the cluster DNS (CoreDNS) pod and look at its logs and its upstream; in a lab, restart the dns service.",
+		Apply: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
+			return applyDNSFaults(ctx, e, x.Service, x.faults)
 		},
-		{
-			Name:      "k8s-missing-dnat",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "The nat rule that sends a service's virtual IP to its endpoints is gone from the node.",
-			Symptom: "`curl --max-time 5 http://VIP:PORT/` prints \"Connection timed out after 5001 milliseconds\": with no DNAT the virtual IP " +
-				"is routed like any other address, down the node's default route, where nobody has it. Pod addresses answer. " +
-				"`iptables -t nat -S KUBE-SERVICES` has no `-d VIP/32 ... -j KUBE-SVC-...` line although the KUBE-SVC chain still exists; " +
-				"`iptables -t nat -vnL KUBE-SVC-...` counters stop growing.",
-			Fix: "Compare `iptables -t nat -S KUBE-SERVICES` with the services (`kubectl get svc`); restart kube-proxy so that it resyncs, " +
-				"or put the rule back: `iptables -t nat -A KUBE-SERVICES -d VIP/32 -p tcp -m tcp --dport PORT -j KUBE-SVC-...`.",
-			NewParams: func() Params { return &KubeServiceParams{} },
-			Apply:     applyMissingDNAT,
-			Revert:    revertMissingDNAT,
-			Observe:   observeMissingDNAT,
-			Cleared:   clearedVIP,
+		Revert: func(ctx context.Context, e *Env, x *ClusterDNSParams) error {
+			return revertDNSFaults(ctx, e, x.Service, x.faults)
 		},
-		{
-			Name:      "k8s-missing-pod-route",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "A node lost its route to another node's pod CIDR through the overlay.",
-			Symptom: "From a pod on this node, `ping POD-ON-OTHER-NODE` prints \"From NODE-BRIDGE-IP icmp_seq=1 Destination Net Unreachable\" " +
-				"(or times out when the node has a default route elsewhere); pods on the same node and the other node's overlay address still answer. " +
-				"On the node, `ip route get POD-ON-OTHER-NODE` says \"RTNETLINK answers: Network is unreachable\" or names the default route, not the overlay.",
-			Fix: "Compare `ip route` on both nodes: each needs the other's pod CIDR via the other's overlay address. " +
-				"Put it back: `ip route add 10.244.2.0/24 via 10.244.0.2` (the CNI's job on a real cluster: check its agent).",
-			NewParams: func() Params { return &PodRouteParams{} },
-			Apply:     applyMissingPodRoute,
-			Revert:    revertMissingPodRoute,
-			Observe:   observeMissingPodRoute,
-			Cleared:   clearedPodRoute,
+		Observe: observeClusterDNS,
+		Cleared: clearedClusterDNS,
+	})
+}
+
+func k8sBridgeNetfilterOffKind() Kind {
+	return kind(Spec[*BridgeNFParams]{
+		Name:      "k8s-bridge-netfilter-off",
+		Layer:     LayerK8s,
+		NeedsHost: true,
+		Summary:   "net.bridge.bridge-nf-call-iptables=0 on the node: traffic bridged between pods skips iptables, so replies from a pod behind a service VIP are not un-NATed.",
+		Symptom: "A pod's `curl --max-time 5 http://VIP/` prints \"Connection timed out after 5001 milliseconds\" when the endpoint it is " +
+			"DNATed to sits on the same bridge: the SYN goes to the node and is DNATed, but the endpoint's SYN-ACK is bridged straight back " +
+			"to the client pod with the pod's own address as source, which the client answers with a RST (`tcpdump -ni eth0` in the client " +
+			"pod shows SYN to the VIP, SYN-ACK from the endpoint's address, RST). curl to the endpoint's own address works, and so does the VIP " +
+			"from the node itself or from a pod on another node. `sysctl net.bridge.bridge-nf-call-iptables` on the node prints 0.",
+		Fix: "Turn bridged traffic back through iptables on the node: `sysctl -w net.bridge.bridge-nf-call-iptables=1` " +
+			"(Kubernetes requires it; persist it in /etc/sysctl.d and load br_netfilter where it is a module).",
+		Apply: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
+			_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
+			return err
 		},
-		{
-			Name:      "k8s-cluster-dns-timeout",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "The cluster DNS server (behind the kube-dns VIP) stops answering, or answers slowly.",
-			Symptom: "In a pod, `dig @10.96.0.10 NAME` prints \";; communications error to 10.96.0.10#53: timed out\" and \";; no servers could be reached\"; " +
-				"`getent hosts web` and every name lookup hang for the resolv.conf timeout times the search list (ndots:5 tries each search domain first); " +
-				"curl by service name prints \"Could not resolve host\", curl by VIP works. With mode slow, dig answers but \";; Query time:\" shows the delay. " +
-				"The kube-dns VIP is DNATed fine (`iptables -t nat -vnL` counters grow): the server behind it is what is silent.",
-			Fix: "Ask the DNS pod directly (`dig @POD-IP NAME`) to split the VIP from the server; when the pod is silent too, " +
-				"restart the cluster DNS (CoreDNS) pod and look at its logs and its upstream; in a lab, restart the dns service.",
-			NewParams: func() Params { return &ClusterDNSParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*ClusterDNSParams)
-				return applyDNSFaults(ctx, e, x.Service, x.faults)
-			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
-				x := p.(*ClusterDNSParams)
-				return revertDNSFaults(ctx, e, x.Service, x.faults)
-			},
-			Observe: observeClusterDNS,
-			Cleared: clearedClusterDNS,
+		Revert: func(ctx context.Context, e *Env, p *BridgeNFParams) error {
+			_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+			return err
 		},
-		{
-			Name:      "k8s-bridge-netfilter-off",
-			Layer:     LayerK8s,
-			NeedsHost: true,
-			Summary:   "net.bridge.bridge-nf-call-iptables=0 on the node: traffic bridged between pods skips iptables, so replies from a pod behind a service VIP are not un-NATed.",
-			Symptom: "A pod's `curl --max-time 5 http://VIP/` prints \"Connection timed out after 5001 milliseconds\" when the endpoint it is " +
-				"DNATed to sits on the same bridge: the SYN goes to the node and is DNATed, but the endpoint's SYN-ACK is bridged straight back " +
-				"to the client pod with the pod's own address as source, which the client answers with a RST (`tcpdump -ni eth0` in the client " +
-				"pod shows SYN to the VIP, SYN-ACK from the endpoint's address, RST). curl to the endpoint's own address works, and so does the VIP " +
-				"from the node itself or from a pod on another node. `sysctl net.bridge.bridge-nf-call-iptables` on the node prints 0.",
-			Fix: "Turn bridged traffic back through iptables on the node: `sysctl -w net.bridge.bridge-nf-call-iptables=1` " +
-				"(Kubernetes requires it; persist it in /etc/sysctl.d and load br_netfilter where it is a module).",
-			NewParams: func() Params { return &BridgeNFParams{} },
-			Apply: func(ctx context.Context, e *Env, p Params) error {
-				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
-				return err
-			},
-			Revert: func(ctx context.Context, e *Env, p Params) error {
-				_, err := e.Run(ctx, "", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
-				return err
-			},
-			Observe: observeBridgeNF,
-			Cleared: clearedBridgeNF,
-		},
-	}
+		Observe: observeBridgeNF,
+		Cleared: clearedBridgeNF,
+	})
 }
 
 // BridgeNFParams are the parameters of k8s-bridge-netfilter-off: the pod
@@ -134,8 +137,8 @@ type BridgeNFParams struct {
 
 // Check implements Params.
 func (p *BridgeNFParams) Check() error {
-	if p.From == "" {
-		return errors.New("from: required; give a pod host on the node's bridge, such as \"pod-a\"")
+	if err := scenarios.CheckRequired("from", p.From, "give a pod host on the node's bridge, such as \"pod-a\""); err != nil {
+		return err
 	}
 	ap, err := netip.ParseAddrPort(p.To)
 	if err != nil || ap.Port() == 0 {
@@ -145,8 +148,7 @@ func (p *BridgeNFParams) Check() error {
 	return nil
 }
 
-func observeBridgeNF(ctx context.Context, e *Env, p Params) error {
-	x := p.(*BridgeNFParams)
+func observeBridgeNF(ctx context.Context, e *Env, x *BridgeNFParams) error {
 	ns, err := e.Netns(x.From)
 	if err != nil {
 		return err
@@ -192,10 +194,10 @@ func (p *ClusterDNSParams) Check() error {
 
 // faults break every name of every zone the server has: the apex and
 // everything below it.
-func (p *ClusterDNSParams) faults(dp *services.DNSParams) []services.DNSFault {
+func (p *ClusterDNSParams) faults(zones []string) []services.DNSFault {
 	var out []services.DNSFault
-	for _, z := range dp.Zones {
-		origin := dns.Fqdn(z.Origin)
+	for _, z := range zones {
+		origin := dns.Fqdn(z)
 		for _, name := range []string{origin, "*." + origin} {
 			f := services.DNSFault{Name: name, Mode: p.Mode}
 			if p.Mode == services.DNSSlow {
@@ -207,16 +209,7 @@ func (p *ClusterDNSParams) faults(dp *services.DNSParams) []services.DNSFault {
 	return out
 }
 
-func observeClusterDNS(ctx context.Context, e *Env, p Params) error {
-	x := p.(*ClusterDNSParams)
-	server, err := dnsServerAddr(e, x.Service)
-	if err != nil {
-		return err
-	}
-	ns, err := e.Netns("")
-	if err != nil {
-		return err
-	}
+func observeClusterDNS(ctx context.Context, e *Env, x *ClusterDNSParams) error {
 	timeout := time.Second
 	if x.Mode == services.DNSSlow {
 		timeout = x.delay + 2*time.Second
@@ -225,15 +218,14 @@ func observeClusterDNS(ctx context.Context, e *Env, p Params) error {
 	if err != nil {
 		return err
 	}
-	_, sp, err := services.ScenarioParams(e.Scenario, e.Host, name)
+	zones, err := services.DNSZones(e.Scenario, e.Host, name)
 	if err != nil {
 		return err
 	}
-	zones := sp.(*services.DNSParams).Zones
 	if len(zones) == 0 {
 		return fmt.Errorf("the dns service on host %q has no zone to ask for", e.Host)
 	}
-	r, err := probe.DNSQuery(ns, "netdojo-probe."+dns.Fqdn(zones[0].Origin), probe.DNSOptions{Server: server, Timeout: timeout, Attempts: 1})
+	r, server, err := askServer(e, x.Service, "netdojo-probe."+dns.Fqdn(zones[0]), "", timeout)
 	if err != nil {
 		return err
 	}
@@ -256,8 +248,8 @@ type KubeServiceParams struct {
 
 // Check implements Params.
 func (p *KubeServiceParams) Check() error {
-	if p.Name == "" {
-		return errors.New("name: required; give the service's name in kube-proxy's services, such as \"web\"")
+	if err := scenarios.CheckRequired("name", p.Name, "give the service's name in kube-proxy's services, such as \"web\""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -271,8 +263,8 @@ type PodRouteParams struct {
 
 // Check implements Params.
 func (p *PodRouteParams) Check() error {
-	if p.CIDR == "" {
-		return errors.New("cidr: required; give the other node's pod CIDR, such as \"10.244.2.0/24\"")
+	if err := scenarios.CheckRequired("cidr", p.CIDR, "give the other node's pod CIDR, such as \"10.244.2.0/24\""); err != nil {
+		return err
 	}
 	pf, err := netip.ParsePrefix(p.CIDR)
 	if err != nil || pf != pf.Masked() {
@@ -282,99 +274,29 @@ func (p *PodRouteParams) Check() error {
 	return nil
 }
 
-// kubeProxyService names the kube-proxy service on the env's host.
-func kubeProxyService(e *Env, name string) (string, error) {
-	h := e.ScenarioHost()
-	if h == nil {
-		return "", fmt.Errorf("the scenario has no host %q", e.Host)
-	}
-	for _, s := range h.Services {
-		if s.Kind == "kube-proxy" && (name == "" || s.Name == name) {
-			return s.Name, nil
-		}
-	}
-	if name != "" {
-		return "", fmt.Errorf("host %q runs no kube-proxy service %q", e.Host, name)
-	}
-	return "", fmt.Errorf("host %q runs no kube-proxy service; put the fault on the node", e.Host)
+func applyNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
+	return setKubeEndpoints(ctx, e, x, func(*services.KubeService) []string { return nil })
 }
 
-// kubeParams are the parameters kube-proxy runs with now, or the
-// scenario's when it is not running; and the scenario's.
-func kubeParams(e *Env, proxy string) (svc string, cur, orig *services.KubeProxyParams, err error) {
-	if svc, err = kubeProxyService(e, proxy); err != nil {
-		return "", nil, nil, err
-	}
-	_, op, err := services.ScenarioParams(e.Scenario, e.Host, svc)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	orig = op.(*services.KubeProxyParams)
-	if rp, err := services.RunningParams(e.Lab, e.Host, svc, "kube-proxy"); err == nil {
-		cur = rp.(*services.KubeProxyParams)
-	} else {
-		_, cp, _ := services.ScenarioParams(e.Scenario, e.Host, svc)
-		cur = cp.(*services.KubeProxyParams)
-	}
-	return svc, cur, orig, nil
+func revertNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
+	return setKubeEndpoints(ctx, e, x, func(orig *services.KubeService) []string { return orig.Endpoints })
 }
 
-// kubeService is the fault's service as kube-proxy runs it now (running),
-// or as the scenario configures it.
-func kubeService(e *Env, x *KubeServiceParams, running bool) (*services.KubeService, error) {
-	_, cur, orig, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return nil, err
-	}
-	if running {
-		return findKubeService(cur, x.Name)
-	}
-	return findKubeService(orig, x.Name)
-}
-
-func findKubeService(p *services.KubeProxyParams, name string) (*services.KubeService, error) {
-	for i := range p.Services {
-		if p.Services[i].Name == name {
-			return &p.Services[i], nil
-		}
-	}
-	var names []string
-	for _, s := range p.Services {
-		names = append(names, s.Name)
-	}
-	return nil, fmt.Errorf("kube-proxy has no service %q; it has: %s", name, strings.Join(names, ", "))
-}
-
-func applyNoEndpoints(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
-	svc, cur, _, err := kubeParams(e, x.Proxy)
+// setKubeEndpoints restarts kube-proxy with the service's endpoints made
+// from the scenario's service.
+func setKubeEndpoints(ctx context.Context, e *Env, x *KubeServiceParams, endpoints func(orig *services.KubeService) []string) error {
+	proxy, err := kubeProxyService(e, x.Proxy)
 	if err != nil {
 		return err
 	}
-	s, err := findKubeService(cur, x.Name)
+	if _, err := kubeService(e, x, true); err != nil {
+		return err
+	}
+	orig, err := kubeService(e, x, false)
 	if err != nil {
 		return err
 	}
-	s.Endpoints = nil
-	return services.Restart(ctx, e.Lab, e.Host, svc, "kube-proxy", cur)
-}
-
-func revertNoEndpoints(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
-	svc, cur, orig, err := kubeParams(e, x.Proxy)
-	if err != nil {
-		return err
-	}
-	s, err := findKubeService(cur, x.Name)
-	if err != nil {
-		return err
-	}
-	o, err := findKubeService(orig, x.Name)
-	if err != nil {
-		return err
-	}
-	s.Endpoints = o.Endpoints
-	return services.Restart(ctx, e.Lab, e.Host, svc, "kube-proxy", cur)
+	return services.SetKubeEndpoints(ctx, e.Lab, e.Scenario, e.Host, proxy, x.Name, endpoints(orig))
 }
 
 // reachService tries the service's VIP:port from the node itself (its
@@ -396,8 +318,7 @@ func reachService(e *Env, s *services.KubeService, timeout time.Duration) (probe
 	return probe.Reach(ns, netip.AddrPortFrom(vip, uint16(s.Port)), opt)
 }
 
-func observeNoEndpoints(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func observeNoEndpoints(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
@@ -412,8 +333,7 @@ func observeNoEndpoints(ctx context.Context, e *Env, p Params) error {
 	return fmt.Errorf("service %s at %s:%d from host %q is %s, not refused", s.Name, s.VIP, s.Port, e.Host, r.Outcome)
 }
 
-func applyMissingDNAT(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func applyMissingDNAT(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, true)
 	if err != nil {
 		return err
@@ -429,8 +349,7 @@ func applyMissingDNAT(ctx context.Context, e *Env, p Params) error {
 	})
 }
 
-func revertMissingDNAT(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func revertMissingDNAT(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, true)
 	if err != nil {
 		return err
@@ -442,8 +361,7 @@ func revertMissingDNAT(ctx context.Context, e *Env, p Params) error {
 
 // observeMissingDNAT wants the VIP neither open nor refused: it left the
 // node un-NATed (a timeout, or an unreachable from a router).
-func observeMissingDNAT(ctx context.Context, e *Env, p Params) error {
-	x := p.(*KubeServiceParams)
+func observeMissingDNAT(ctx context.Context, e *Env, x *KubeServiceParams) error {
 	s, err := kubeService(e, x, false)
 	if err != nil {
 		return err
@@ -486,8 +404,7 @@ func podRoute(e *Env, pf netip.Prefix) (*netlink.Route, error) {
 	return nil, fmt.Errorf("the scenario gives host %q no route to %s", e.Host, pf)
 }
 
-func applyMissingPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func applyMissingPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	r, err := podRoute(e, x.prefix)
 	if err != nil {
 		return err
@@ -503,8 +420,7 @@ func applyMissingPodRoute(ctx context.Context, e *Env, p Params) error {
 	return nil
 }
 
-func revertMissingPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func revertMissingPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	r, err := podRoute(e, x.prefix)
 	if err != nil {
 		return err
@@ -522,8 +438,7 @@ func revertMissingPodRoute(ctx context.Context, e *Env, p Params) error {
 
 // observeMissingPodRoute asks the kernel where a packet to the first
 // address of the CIDR goes: not through the scenario's route any more.
-func observeMissingPodRoute(ctx context.Context, e *Env, p Params) error {
-	x := p.(*PodRouteParams)
+func observeMissingPodRoute(ctx context.Context, e *Env, x *PodRouteParams) error {
 	want, err := podRoute(e, x.prefix)
 	if err != nil {
 		return err

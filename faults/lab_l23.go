@@ -1,9 +1,5 @@
 package faults
 
-// Helpers shared by the link and network faults: the scenario's model of
-// a host's interfaces and routes, restoring routes the kernel dropped, and
-// finding a flow that crosses a router.
-
 import (
 	"context"
 	"fmt"
@@ -14,6 +10,10 @@ import (
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
 )
+
+// Helpers shared by the link and network faults: the scenario's model of
+// a host's interfaces and routes, restoring routes the kernel dropped, and
+// finding a flow that crosses a router.
 
 // iface returns the scenario's interface dev of the env's host (its first
 // interface when dev is empty).

@@ -1,19 +1,21 @@
 package faults
 
-// Neighbour caches for the link faults: the entries a fault plants in
-// other hosts' caches, the gateways a host resolves in each family, and
-// what a cache holds for an address.
-
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
+
+// Neighbour caches for the link faults: the entries a fault plants in
+// other hosts' caches, the gateways a host resolves in each family, and
+// what a cache holds for an address.
 
 // neighbourTarget is one neighbour entry the fault plants.
 type neighbourTarget struct {
@@ -111,4 +113,204 @@ func neighMACIn(e *Env, ifc *scenarios.Iface, a netip.Addr) (net.HardwareAddr, b
 		}
 	}
 	return nil, false, nil
+}
+
+func brokenNeighbourKind() Kind {
+	return kind(Spec[*NeighbourParams]{
+		Name:      "broken-neighbour",
+		Layer:     LayerLink,
+		NeedsHost: true,
+		Summary:   "A permanent neighbour entry gives the gateway (or another neighbour) a wrong MAC address.",
+		Symptom: "Ping to the gateway and to everything behind it gets no answer and no error (\"100% packet loss\"); " +
+			"`ip neigh` shows \"GATEWAY dev DEV lladdr 02:00:5e:00:de:ad PERMANENT\", a MAC that is not the gateway's " +
+			"(compare with `ip link` on the gateway); the gateway's IPv6 address, when the host has an IPv6 default route, gets the same entry (`ip -6 neigh`).",
+		Fix:     "Delete the static entries and let ARP (and IPv6 neighbour discovery) learn the right ones: `ip neigh del GATEWAY dev DEV`, `ip -6 neigh del GATEWAY6 dev DEV`.",
+		Apply:   applyBrokenNeighbour,
+		Revert:  revertBrokenNeighbour,
+		Observe: observeBrokenNeighbour,
+		Cleared: clearedBrokenNeighbour,
+	})
+}
+
+// NeighbourParams plant a wrong neighbour entry.
+type NeighbourParams struct {
+	Address string `yaml:"address,omitempty" json:"address,omitempty" doc:"The neighbour's IPv4 address (default: the host's default gateway)."`
+	MAC     string `yaml:"mac,omitempty" json:"mac,omitempty" doc:"The wrong MAC address (default 02:00:5e:00:de:ad, which nobody has)."`
+}
+
+// Check implements Params.
+func (p *NeighbourParams) Check() error {
+	if p.Address != "" {
+		if a, err := netip.ParseAddr(p.Address); err != nil || !a.Is4() {
+			return fmt.Errorf("address: %q is not an IPv4 address", p.Address)
+		}
+	}
+	if p.MAC == "" {
+		p.MAC = "02:00:5e:00:de:ad"
+	}
+	if m, err := net.ParseMAC(p.MAC); err != nil || len(m) != 6 {
+		return fmt.Errorf("mac: %q is not an Ethernet MAC address", p.MAC)
+	}
+	return nil
+}
+
+// ---- broken-neighbour
+
+func (e *Env) neighbourTarget(p *NeighbourParams) (netip.Addr, *scenarios.Iface, error) {
+	if p.Address != "" {
+		a := netip.MustParseAddr(p.Address)
+		for _, i := range e.ScenarioHost().Interfaces {
+			if i.IPv4.IsValid() && i.IPv4.Masked().Contains(a) {
+				return a, i, nil
+			}
+		}
+		return a, nil, fmt.Errorf("address: %s is on none of host %q's subnets", a, e.Host)
+	}
+	gw, ifc, ok := e.defaultGateway()
+	if !ok || ifc == nil {
+		return gw, nil, fmt.Errorf("address: host %q has no default gateway; give the neighbour's address", e.Host)
+	}
+	return gw, ifc, nil
+}
+
+func applyBrokenNeighbour(ctx context.Context, e *Env, np *NeighbourParams) error {
+	mac, _ := net.ParseMAC(np.MAC)
+	return e.eachNeighbourEntry(np, func(h *netlink.Handle, t neighbourTarget, n *netlink.Neigh) error {
+		n.State, n.HardwareAddr = netlink.NUD_PERMANENT, mac
+		if err := h.NeighSet(n); err != nil {
+			return fmt.Errorf("setting neighbour %s to %s on %q: %w", t.addr, mac, t.ifc.Name, err)
+		}
+		return nil
+	})
+}
+
+func revertBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) error {
+	return e.eachNeighbourEntry(p, func(h *netlink.Handle, t neighbourTarget, n *netlink.Neigh) error {
+		if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("deleting neighbour %s on %q: %w", t.addr, t.ifc.Name, err)
+		}
+		return nil
+	})
+}
+
+// eachNeighbourEntry calls fn with a netlink handle in the host and the
+// neighbour entry (interface, family, address) of each of the fault's
+// targets.
+func (e *Env) eachNeighbourEntry(p *NeighbourParams, fn func(h *netlink.Handle, t neighbourTarget, n *netlink.Neigh) error) error {
+	targets, err := e.neighbourTargets(p)
+	if err != nil {
+		return err
+	}
+	h, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	for _, t := range targets {
+		l, err := h.LinkByName(t.ifc.Name)
+		if err != nil {
+			return fmt.Errorf("finding interface %q: %w", t.ifc.Name, err)
+		}
+		fam := netlink.FAMILY_V4
+		if t.addr.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		if err := fn(h, t, &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, IP: t.addr.AsSlice()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observeBrokenNeighbour pings the neighbour: nothing comes back while
+// its entry holds a MAC that is not the neighbour's.
+func observeBrokenNeighbour(ctx context.Context, e *Env, p *NeighbourParams) error {
+	a, ifc, err := e.neighbourTarget(p)
+	if err != nil {
+		return err
+	}
+	ns, err := e.Netns("")
+	if err != nil {
+		return err
+	}
+	r, err := ping(ns, a, pingOpts{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	if !r.Silent() {
+		return fmt.Errorf("ping %s gave %s", a, r)
+	}
+	h, l, err := e.hostLink(ifc.Name)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	neighs, err := h.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("listing neighbours on %q: %w", ifc.Name, err)
+	}
+	owner, ok := hostOf(e.Scenario, a)
+	for _, n := range neighs {
+		if !n.IP.Equal(a.AsSlice()) {
+			continue
+		}
+		if ok {
+			real, err := e.macOf(owner)
+			if err != nil {
+				return err
+			}
+			if real.String() == n.HardwareAddr.String() {
+				return fmt.Errorf("neighbour %s has its real MAC %s", a, real)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("ping %s got no answer, but there is no neighbour entry for it", a)
+}
+
+func clearedBrokenNeighbour(ctx context.Context, e *Env, np *NeighbourParams) error {
+	targets, err := e.neighbourTargets(np)
+	if err != nil {
+		return err
+	}
+	bad, _ := net.ParseMAC(np.MAC)
+	for _, t := range targets {
+		mac, cached, err := neighMACIn(e, t.ifc, t.addr)
+		if err != nil {
+			return err
+		}
+		owner, known := hostOf(e.Scenario, t.addr)
+		if known {
+			real, err := e.macOf(owner)
+			if err != nil {
+				return err
+			}
+			if real.String() == bad.String() {
+				return fmt.Errorf("traffic for %s still goes to a MAC address its owner did not have; the owner's interface was changed to match it", t.addr)
+			}
+			if cached && mac.String() != real.String() {
+				return fmt.Errorf("traffic for %s still goes to a MAC address that is not its owner's", t.addr)
+			}
+		} else if cached && mac.String() == bad.String() {
+			return fmt.Errorf("traffic for %s still goes to a MAC address that no machine of the network has", t.addr)
+		}
+	}
+	return nil
+}
+
+func (e *Env) macOf(ifc *scenarios.Iface) (net.HardwareAddr, error) {
+	ns, err := e.Netns(ifc.Host.Name)
+	if err != nil {
+		return nil, err
+	}
+	h, err := ns.NetlinkHandle()
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ifc.Name)
+	if err != nil {
+		return nil, fmt.Errorf("finding interface %q of host %q: %w", ifc.Name, ifc.Host.Name, err)
+	}
+	return l.Attrs().HardwareAddr, nil
 }

@@ -1,11 +1,5 @@
 package faults
 
-// Small observers for the link and network faults: ICMP echo, TCP
-// reachability and kernel counters through the probe engine, and what it
-// lacks: ARP requests over a packet socket and namespace sysctls. Every
-// socket is created inside the host's namespace (sandbox.Netns.Do) and
-// used from outside it; no tool output is parsed.
-
 import (
 	"bytes"
 	"encoding/binary"
@@ -21,6 +15,12 @@ import (
 	"github.com/netdojo/netdojo/sandbox"
 	"golang.org/x/sys/unix"
 )
+
+// Small observers for the link and network faults: ICMP echo, TCP
+// reachability and kernel counters through the probe engine, and what it
+// lacks: ARP requests over a packet socket and namespace sysctls. Every
+// socket is created inside the host's namespace (sandbox.Netns.Do) and
+// used from outside it; no tool output is parsed.
 
 // pingOpts shapes one echo request.
 type pingOpts struct {
@@ -286,16 +286,3 @@ func sendARP(fd int, ifc *net.Interface, op uint16, sender, target netip.Addr, t
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// poll calls fn until it returns nil or the deadline passes, and returns
-// its last error.
-func poll(d time.Duration, fn func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

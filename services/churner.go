@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // ChurnerParams configure the churner client.
@@ -22,7 +23,7 @@ type ChurnerParams struct {
 
 // Check implements Params.
 func (p *ChurnerParams) Check() error {
-	if err := checkHostPort("target", p.Target); err != nil {
+	if err := scenarios.CheckAddrPort("target", p.Target); err != nil {
 		return err
 	}
 	switch {

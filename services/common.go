@@ -2,11 +2,9 @@ package services
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -16,56 +14,6 @@ import (
 
 // readyPoll is how often Ready retries while a service is starting.
 const readyPoll = 20 * time.Millisecond
-
-// checkListen validates an optional listen address (an IP literal).
-func checkListen(field, listen string) error {
-	if listen == "" {
-		return nil
-	}
-	if _, err := netip.ParseAddr(listen); err != nil {
-		return fmt.Errorf("%s: %q is not an IP address; give one of the host's addresses such as \"10.0.0.10\", or leave it out to listen on all", field, listen)
-	}
-	return nil
-}
-
-// checkPort fills a default port and validates it.
-func checkPort(field string, port *int, def int) error {
-	if *port == 0 {
-		*port = def
-	}
-	if *port < 1 || *port > 65535 {
-		return fmt.Errorf("%s: %d is not a port; give 1-65535", field, *port)
-	}
-	return nil
-}
-
-// checkDuration parses a duration string such as "2s", using def when s is
-// empty, and rejects negative ones.
-func checkDuration(field, s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a duration; write it like \"200ms\" or \"2s\"", field, s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%s: %q is negative; give zero or more, like \"2s\"", field, s)
-	}
-	return d, nil
-}
-
-// checkHostPort validates an "IP:port" address.
-func checkHostPort(field, addr string) error {
-	if addr == "" {
-		return fmt.Errorf("%s: required; give an address such as \"10.0.0.20:8080\"", field)
-	}
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil || ap.Port() == 0 {
-		return fmt.Errorf("%s: %q is not IP:port; give an address such as \"10.0.0.20:8080\" (IPv6 as \"[2001:db8::1]:80\")", field, addr)
-	}
-	return nil
-}
 
 // listenAddress is what a service binds: all addresses when listen is empty.
 func listenAddress(listen string, port int) string {
@@ -86,20 +34,10 @@ func dialAddress(listen string, port int) string {
 // pollReady calls try until it succeeds or ctx ends. try opens its sockets
 // inside the target with dialIn.
 func pollReady(ctx context.Context, t probe.Target, what string, try func(ctx context.Context) error) error {
-	tick := time.NewTicker(readyPoll)
-	defer tick.Stop()
-	var last error
-	for {
-		last = try(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s on %s not ready: %w", what, t.Name(), errors.Join(ctx.Err(), last))
-		case <-tick.C:
-		}
+	if err := probe.Poll(ctx, readyPoll, try); err != nil {
+		return fmt.Errorf("%s on %s not ready: %w", what, t.Name(), err)
 	}
+	return nil
 }
 
 // dialIn opens a connection from inside the target, with a short timeout.

@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
+	"golang.org/x/sys/unix"
 )
 
 // DelayerParams configure the delayer.
@@ -34,10 +34,10 @@ func (p *DelayerParams) Check() error {
 		return fmt.Errorf("queue: %d is not a queue number; give 0-65535, the same as the rule's --queue-num", p.Queue)
 	}
 	var err error
-	if p.delay, err = checkDuration("delay", p.Delay, 100*time.Millisecond); err != nil {
+	if p.delay, err = scenarios.CheckDuration("delay", p.Delay, 100*time.Millisecond); err != nil {
 		return err
 	}
-	if p.jitter, err = checkDuration("jitter", p.Jitter, 0); err != nil {
+	if p.jitter, err = scenarios.CheckDuration("jitter", p.Jitter, 0); err != nil {
 		return err
 	}
 	if p.delay > time.Minute || p.jitter > p.delay {

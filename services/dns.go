@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // DNSParams configure the dns service.
@@ -99,10 +99,10 @@ func (z *dnsZone) lookup(name string, qtype uint16) []dns.RR {
 
 // Check implements Params.
 func (p *DNSParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 53); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 53); err != nil {
 		return err
 	}
 	p.zones = nil
@@ -258,7 +258,7 @@ func parseDNSFault(fc DNSFault) (dnsFault, error) {
 		return f, fmt.Errorf("delay: only mode %q uses it; remove it or set mode: slow", DNSSlow)
 	}
 	var err error
-	if f.delay, err = checkDuration("delay", fc.Delay, 2*time.Second); err != nil {
+	if f.delay, err = scenarios.CheckDuration("delay", fc.Delay, 2*time.Second); err != nil {
 		return f, err
 	}
 	if fc.Mode == DNSWrong && len(fc.Answer) == 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // HTTPParams configure the http service.
@@ -30,10 +31,10 @@ type HTTPParams struct {
 
 // Check implements Params.
 func (p *HTTPParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 80); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 80); err != nil {
 		return err
 	}
 	if p.Status == 0 {
@@ -43,7 +44,7 @@ func (p *HTTPParams) Check() error {
 		return fmt.Errorf("status: %d is not an HTTP status; give 100-599, such as 200 or 503", p.Status)
 	}
 	var err error
-	if p.delay, err = checkDuration("delay", p.Delay, 0); err != nil {
+	if p.delay, err = scenarios.CheckDuration("delay", p.Delay, 0); err != nil {
 		return err
 	}
 	if p.BodySize < 0 || p.BodySize > 1<<30 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // ProxyParams configure the proxy service.
@@ -28,20 +29,20 @@ type ProxyParams struct {
 
 // Check implements Params.
 func (p *ProxyParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 80); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 80); err != nil {
 		return err
 	}
-	if err := checkHostPort("backend", p.Backend); err != nil {
+	if err := scenarios.CheckAddrPort("backend", p.Backend); err != nil {
 		return err
 	}
 	var err error
-	if p.dialTimeout, err = checkDuration("dial_timeout", p.DialTimeout, 2*time.Second); err != nil {
+	if p.dialTimeout, err = scenarios.CheckDuration("dial_timeout", p.DialTimeout, 2*time.Second); err != nil {
 		return err
 	}
-	if p.headerTimeout, err = checkDuration("header_timeout", p.HeaderTimeout, 5*time.Second); err != nil {
+	if p.headerTimeout, err = scenarios.CheckDuration("header_timeout", p.HeaderTimeout, 5*time.Second); err != nil {
 		return err
 	}
 	if p.dialTimeout == 0 || p.headerTimeout == 0 {

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
+	"golang.org/x/sys/unix"
 )
 
 // ListenParams are the parameters of a service that only listens: an
@@ -31,10 +31,10 @@ type ListenParams struct {
 
 // Check implements Params.
 func (p *ListenParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	return checkPort("port", &p.Port, p.defPort)
+	return scenarios.CheckPort("port", &p.Port, p.defPort)
 }
 
 // ProcessName implements Params.
@@ -138,10 +138,10 @@ type BannerParams struct {
 
 // Check implements Params.
 func (p *BannerParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 22); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 22); err != nil {
 		return err
 	}
 	if p.Text == "" {
@@ -247,20 +247,17 @@ type SlowReaderParams struct {
 
 // Check implements Params.
 func (p *SlowReaderParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 9000); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 9000); err != nil {
 		return err
 	}
-	if p.ReadBytes == 0 {
-		p.ReadBytes = 1
-	}
-	if p.ReadBytes < 0 || p.ReadBytes > 1<<20 {
-		return fmt.Errorf("read_bytes: %d is out of range; give 1 to 1048576", p.ReadBytes)
+	if err := scenarios.CheckRange("read_bytes", &p.ReadBytes, 1, 1, 1048576); err != nil {
+		return err
 	}
 	var err error
-	if p.interval, err = checkDuration("interval", p.Interval, time.Second); err != nil {
+	if p.interval, err = scenarios.CheckDuration("interval", p.Interval, time.Second); err != nil {
 		return err
 	}
 	if p.interval < time.Millisecond {
@@ -320,17 +317,14 @@ type BacklogParams struct {
 
 // Check implements Params.
 func (p *BacklogParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 8090); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 8090); err != nil {
 		return err
 	}
-	if p.Backlog == 0 {
-		p.Backlog = 1
-	}
-	if p.Backlog < 0 || p.Backlog > 4096 {
-		return fmt.Errorf("backlog: %d is out of range; give 1 to 4096", p.Backlog)
+	if err := scenarios.CheckRange("backlog", &p.Backlog, 1, 1, 4096); err != nil {
+		return err
 	}
 	return nil
 }
@@ -402,10 +396,10 @@ type SquatterParams struct {
 
 // Check implements Params.
 func (p *SquatterParams) Check() error {
-	if err := checkListen("listen", p.Listen); err != nil {
+	if err := scenarios.CheckAddr("listen", p.Listen); err != nil {
 		return err
 	}
-	if err := checkPort("port", &p.Port, 443); err != nil {
+	if err := scenarios.CheckPort("port", &p.Port, 443); err != nil {
 		return err
 	}
 	switch p.Protocol {
