@@ -2,10 +2,12 @@ package checker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -156,26 +158,25 @@ func (c *Checker) retryUntil(ctx context.Context, within string, final func() bo
 		w = c.MaxWithin
 	}
 	start := time.Now()
-	deadline := start.Add(w)
 	var out Outcome
-	for {
+	probe.PollFor(ctx, retryInterval, w, func(context.Context) error {
 		out.Attempts++
 		j, err := observe()
 		if err != nil {
 			j = judgement{observed: "could not observe: " + err.Error()}
 		}
 		out.Pass, out.Observed = j.pass, j.observed
-		if out.Pass || c.Once || final() || time.Now().After(deadline) || ctx.Err() != nil {
-			break
+		if out.Pass || c.Once || final() {
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(retryInterval):
-		}
-	}
+		return errNotYet
+	})
 	out.Elapsed = time.Since(start)
 	return out
 }
+
+// errNotYet tells the poll of a settle window to observe again.
+var errNotYet = errors.New("not yet")
 
 // retryInterval is the pause between two observations of a check.
 const retryInterval = 250 * time.Millisecond

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/netdojo/netdojo/checker"
 	labpkg "github.com/netdojo/netdojo/lab"
+	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/verify"
@@ -166,15 +168,17 @@ func (r *run) ended() bool {
 // waitFor polls the record until cond holds, the drill ends, or a real
 // timeout passes.
 func (r *run) waitFor(timeout time.Duration, cond func(*Record) bool) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && !r.ended() {
-		if cond(r.record()) {
-			return true
+	probe.PollFor(context.Background(), 50*time.Millisecond, timeout, func(context.Context) error {
+		if r.ended() || cond(r.record()) {
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return errNotYet
+	})
 	return cond(r.record())
 }
+
+// errNotYet tells a poll to look again.
+var errNotYet = errors.New("not yet")
 
 // realLimit is the drill's limit in real time, with a margin.
 func (v *verifier) realLimit() time.Duration {
