@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab/labtest"
 )
 
 // TestAnswers judges answers that need no lab: a choice, an exact value,

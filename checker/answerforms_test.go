@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab/labtest"
 )
 
 // formsLab is a small lab with a DNS zone, used to judge answers that name

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
 	labpkg "github.com/netdojo/netdojo/lab"
+	"github.com/netdojo/netdojo/lab/labtest"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )
 
@@ -26,11 +26,7 @@ func BenchmarkFailingCheck(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dir, err := os.MkdirTemp("/run", "netdojo-bench-")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
+			dir := sandboxtest.TmpfsDir(b)
 			store := sandbox.Store{Dir: dir}
 			name := fmt.Sprintf("judge-bf%04x", os.Getpid()%0x10000)
 			lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, true)

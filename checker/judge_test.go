@@ -5,11 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
 	labpkg "github.com/netdojo/netdojo/lab"
+	"github.com/netdojo/netdojo/lab/labtest"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 )

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab/labtest"
 	"github.com/netdojo/netdojo/probe"
 )
 

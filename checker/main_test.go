@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
 	labpkg "github.com/netdojo/netdojo/lab"
+	"github.com/netdojo/netdojo/lab/labtest"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"

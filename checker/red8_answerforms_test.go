@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab/labtest"
 )
 
 // More forms people copy from their tools, beyond TestAnswerForms: a

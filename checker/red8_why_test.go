@@ -4,9 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
+	"github.com/netdojo/netdojo/lab/labtest"
 )
 
 // While a question asks for the cause in words, check output says that a

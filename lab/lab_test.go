@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/faults"
 	"github.com/netdojo/netdojo/lab"
+	"github.com/netdojo/netdojo/lab/labtest"
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"

@@ -3,12 +3,11 @@ package verify_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/netdojo/netdojo/lab/labtest"
-
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/verify"
 )
@@ -22,11 +21,7 @@ func BenchmarkVerifyLibrary(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dir, err := os.MkdirTemp("/run", "netdojo-bench-")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
+			dir := sandboxtest.TmpfsDir(b)
 			for i := 0; i < b.N; i++ {
 				r := verify.Scenario(context.Background(), s, verify.Options{Store: sandbox.Store{Dir: dir}, LabPrefix: fmt.Sprintf("bv%d-", i)})
 				if !r.Pass {

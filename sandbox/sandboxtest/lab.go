@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/netdojo/netdojo/sandbox"
@@ -41,4 +42,17 @@ func StartLab(t testing.TB, store sandbox.Store, name string, start Starter) *sa
 		AssertNoLeftovers(t, store, name)
 	})
 	return lab
+}
+
+// TmpfsDir is a directory of the test's own on tmpfs under /run, where
+// /run/netdojo is: benchmarks keep their lab stores there, since
+// t.TempDir() may be on a slow disk. It is removed when the test ends.
+func TmpfsDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/run", "netdojo-bench-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
