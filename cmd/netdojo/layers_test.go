@@ -22,6 +22,7 @@ func TestLayout(t *testing.T) {
 	root := filepath.Join("..", "..")
 	fset := token.NewFileSet()
 	read := 0
+	packages := map[string]bool{}
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -37,6 +38,9 @@ func TestLayout(t *testing.T) {
 		}
 		rel, _ := filepath.Rel(root, path)
 		pkg := filepath.ToSlash(filepath.Dir(rel))
+		if !strings.HasSuffix(path, "_test.go") {
+			packages[pkg] = true
+		}
 		if pkg == "faults" {
 			// One file per concept, each kind's entry beside its
 			// functions: a file that outgrows this holds more than one.
@@ -91,5 +95,22 @@ func TestLayout(t *testing.T) {
 	}
 	if read < 100 {
 		t.Fatalf("read %d Go files; run the test from its package directory", read)
+	}
+	// The README's layout table names every package.
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := string(readme)
+	if i := strings.Index(layout, "## Layout"); i >= 0 {
+		layout = layout[i:]
+		if j := strings.Index(layout[1:], "\n## "); j >= 0 {
+			layout = layout[:j+1]
+		}
+	}
+	for pkg := range packages {
+		if !strings.Contains(layout, "`"+pkg+"`") {
+			t.Errorf("the README's layout table does not name package %s", pkg)
+		}
 	}
 }
