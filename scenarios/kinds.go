@@ -137,8 +137,10 @@ func (d *decoder) kindParams(reg Registry, kind string, params *yaml.Node, path 
 	if pc, ok := v.(ParamChecker); ok {
 		if err := pc.Check(); err != nil {
 			for _, e := range unjoin(err) {
-				var fe *FieldError
-				if errors.As(e, &fe) {
+				// Only a FieldError itself names its field: one wrapped
+				// with a prefix (faults[0].%w) is at the prefix's element,
+				// which its text names.
+				if fe, ok := e.(*FieldError); ok {
 					d.at(join(path, fe.Field), "%s", fe.Msg)
 				} else {
 					d.at(path, "%s", e.Error())
