@@ -198,24 +198,21 @@ func shortDuration(d time.Duration) string {
 // CheckIP parses an IP address, or nothing (the zero Addr); example is
 // one to give, such as "10.0.1.99".
 func CheckIP(field, v, example string) (netip.Addr, error) {
-	if v == "" {
-		return netip.Addr{}, nil
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return netip.Addr{}, FieldErrorf(field, "%q is not an IP address; give one such as %q", v, example)
-	}
-	return a, nil
+	return checkIP(field, v, example, "IP")
 }
 
 // CheckIPv4 parses an IPv4 address, or nothing (the zero Addr).
 func CheckIPv4(field, v, example string) (netip.Addr, error) {
+	return checkIP(field, v, example, "IPv4")
+}
+
+func checkIP(field, v, example, family string) (netip.Addr, error) {
 	if v == "" {
 		return netip.Addr{}, nil
 	}
 	a, err := netip.ParseAddr(v)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, FieldErrorf(field, "%q is not an IPv4 address; give one such as %q", v, example)
+	if err != nil || (family == "IPv4" && !a.Is4()) {
+		return netip.Addr{}, FieldErrorf(field, "%q is not an %s address; give one such as %q", v, family, example)
 	}
 	return a, nil
 }
