@@ -43,13 +43,10 @@ type NetmaskParams struct {
 
 // Check implements Params.
 func (p *NetmaskParams) Check() error {
-	if p.Prefix == 0 {
-		p.Prefix = 32
+	if err := scenarios.CheckRange("prefix", &p.Prefix, 32, 1, 32); err != nil {
+		return err
 	}
-	if p.Prefix < 1 || p.Prefix > 32 {
-		return fmt.Errorf("prefix: %d is outside 1 to 32", p.Prefix)
-	}
-	return checkDev(p.Dev)
+	return scenarios.CheckIfName("dev", p.Dev)
 }
 
 // ---- wrong-netmask
@@ -261,10 +258,13 @@ type DuplicateIPParams struct {
 
 // Check implements Params.
 func (p *DuplicateIPParams) Check() error {
-	if a, err := netip.ParseAddr(p.Address); err != nil || !a.Is4() {
-		return fmt.Errorf("address: %q is not an IPv4 address", p.Address)
+	if err := scenarios.CheckRequired("address", p.Address, "give the IPv4 address to duplicate, such as \"10.0.1.20\""); err != nil {
+		return err
 	}
-	return checkDev(p.Dev)
+	if _, err := scenarios.CheckIPv4("address", p.Address, "10.0.1.20"); err != nil {
+		return err
+	}
+	return scenarios.CheckIfName("dev", p.Dev)
 }
 
 // ---- duplicate-ip

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // LayerCustom is the layer of the custom fault, which an author writes
@@ -30,16 +32,16 @@ type CustomParams struct {
 // Check implements Params.
 func (p *CustomParams) Check() error {
 	for _, f := range []struct{ name, v string }{{"inject", p.Inject}, {"revert", p.Revert}, {"symptom", p.Symptom}, {"cleared", p.Cleared}} {
-		if strings.TrimSpace(f.v) == "" {
-			return fmt.Errorf("%s: required; give a shell command run in the host", f.name)
+		if err := scenarios.CheckRequired(f.name, strings.TrimSpace(f.v), "give a shell command run in the host"); err != nil {
+			return err
 		}
 	}
 	if p.Timeout == "" {
 		p.Timeout = "10s"
 	}
-	d, err := time.ParseDuration(p.Timeout)
-	if err != nil || d <= 0 || d > 5*time.Minute {
-		return fmt.Errorf("timeout: %q is not a duration between 0 and 5m; write it like \"10s\"", p.Timeout)
+	d, err := scenarios.CheckDurationUpTo("timeout", p.Timeout, 10*time.Second, 5*time.Minute)
+	if err != nil {
+		return err
 	}
 	p.timeout = d
 	return nil

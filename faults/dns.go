@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -136,10 +135,11 @@ func (p *DNSModeParams) Check() error {
 	if err := scenarios.CheckRequired("name", p.Name, "give the query name to break, such as \"www.corp.test.\""); err != nil {
 		return err
 	}
-	if err := checkDNSName("name", p.Name); err != nil {
+	if err := scenarios.CheckDNSName("name", p.Name); err != nil {
 		return err
 	}
-	return checkDNSType("type", p.Type)
+	_, err := scenarios.CheckDNSType("type", p.Type)
+	return err
 }
 
 func (p *DNSModeParams) fault() services.DNSFault {
@@ -161,18 +161,18 @@ func (p *DNSSlowParams) Check() error {
 	if err := scenarios.CheckRequired("name", p.Name, "give the query name to slow down, such as \"www.corp.test.\""); err != nil {
 		return err
 	}
-	if err := checkDNSName("name", p.Name); err != nil {
+	if err := scenarios.CheckDNSName("name", p.Name); err != nil {
 		return err
 	}
-	if err := checkDNSType("type", p.Type); err != nil {
+	if _, err := scenarios.CheckDNSType("type", p.Type); err != nil {
 		return err
 	}
 	if p.Delay == "" {
 		p.Delay = "2s"
 	}
-	d, err := time.ParseDuration(p.Delay)
-	if err != nil || d <= 0 || d > time.Minute {
-		return fmt.Errorf("delay: %q is not a duration between 0 and 1m; write it like \"2s\"", p.Delay)
+	d, err := scenarios.CheckDurationUpTo("delay", p.Delay, 2*time.Second, time.Minute)
+	if err != nil {
+		return err
 	}
 	p.delay = d
 	return nil
@@ -196,15 +196,15 @@ func (p *WrongRecordParams) Check() error {
 	if err := scenarios.CheckRequired("name", p.Name, "give the name to answer wrong, such as \"www.corp.test.\""); err != nil {
 		return err
 	}
-	if err := checkDNSName("name", p.Name); err != nil {
+	if err := scenarios.CheckDNSName("name", p.Name); err != nil {
 		return err
 	}
 	if err := scenarios.CheckRequired("address", p.Address, "give the wrong address, such as \"10.0.1.99\""); err != nil {
 		return err
 	}
-	a, err := netip.ParseAddr(p.Address)
+	a, err := scenarios.CheckIP("address", p.Address, "10.0.1.99")
 	if err != nil {
-		return fmt.Errorf("address: %q is not an IP address; give one such as \"10.0.1.99\"", p.Address)
+		return err
 	}
 	p.addr = a
 	return nil
@@ -220,23 +220,6 @@ func (p *WrongRecordParams) qtype() string {
 func (p *WrongRecordParams) fault() services.DNSFault {
 	return services.DNSFault{Name: p.Name, Type: p.qtype(), Mode: services.DNSWrong,
 		Answer: []string{fmt.Sprintf("%s 300 IN %s %s", dns.Fqdn(p.Name), p.qtype(), p.addr)}}
-}
-
-func checkDNSName(field, name string) error {
-	if _, ok := dns.IsDomainName(name); !ok || name == "" {
-		return fmt.Errorf("%s: %q is not a domain name", field, name)
-	}
-	return nil
-}
-
-func checkDNSType(field, t string) error {
-	if t == "" {
-		return nil
-	}
-	if _, ok := dns.StringToType[strings.ToUpper(t)]; !ok {
-		return fmt.Errorf("%s: %q is not a record type; give A, AAAA, MX, TXT, ... or leave it out for every type", field, t)
-	}
-	return nil
 }
 
 // --- DNS server faults: restart the host's dns service with a fault mode.

@@ -106,16 +106,11 @@ func (p *FirewallParams) Check() error {
 	if err := scenarios.CheckOneOf("chain", &p.Chain, "INPUT", true, "INPUT", "OUTPUT", "FORWARD"); err != nil {
 		return err
 	}
-	switch p.Proto {
-	case "":
-		p.Proto = "tcp"
-	case "tcp":
-	case "udp":
-		if p.rejectWith == "tcp-reset" {
-			return errors.New("proto: a tcp-reset answers TCP only; give tcp")
-		}
-	default:
-		return fmt.Errorf("proto: %q is not tcp or udp", p.Proto)
+	if err := scenarios.CheckOneOf("proto", &p.Proto, "tcp", false, "tcp", "udp"); err != nil {
+		return err
+	}
+	if p.Proto == "udp" && p.rejectWith == "tcp-reset" {
+		return scenarios.FieldErrorf("proto", "a tcp-reset answers TCP only; give tcp")
 	}
 	if err := scenarios.CheckPort("port", &p.Port, 0); err != nil {
 		return err
@@ -125,10 +120,8 @@ func (p *FirewallParams) Check() error {
 			return err
 		}
 	}
-	if p.To != "" {
-		if _, err := netip.ParseAddr(p.To); err != nil {
-			return fmt.Errorf("to: %q is not an IP address", p.To)
-		}
+	if _, err := scenarios.CheckIP("to", p.To, "10.0.1.10"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -332,10 +325,8 @@ func (p *StatefulParams) Check() error {
 	if err := scenarios.CheckPort("port", &p.Port, 0); err != nil {
 		return err
 	}
-	if p.To != "" {
-		if _, err := netip.ParseAddr(p.To); err != nil {
-			return fmt.Errorf("to: %q is not an IP address", p.To)
-		}
+	if _, err := scenarios.CheckIP("to", p.To, "10.0.1.10"); err != nil {
+		return err
 	}
 	return nil
 }

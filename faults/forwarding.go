@@ -13,6 +13,7 @@ import (
 
 	"github.com/netdojo/netdojo/probe"
 	"github.com/netdojo/netdojo/sandbox"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 func forwardingOffKind() Kind {
@@ -154,13 +155,10 @@ func (p *RPFilterParams) Check() error {
 		p.Mode = 1
 	}
 	if p.Mode != 1 {
-		return fmt.Errorf("mode: %d is not 1; loose mode (2) lets asymmetric traffic through", p.Mode)
+		return scenarios.FieldErrorf("mode", "%d is not 1; loose mode (2) lets asymmetric traffic through", p.Mode)
 	}
-	if p.Port == 0 {
-		p.Port = 80
-	}
-	if p.Port < 1 || p.Port > 65535 {
-		return fmt.Errorf("port: %d is outside 1 to 65535", p.Port)
+	if err := scenarios.CheckPort("port", &p.Port, 80); err != nil {
+		return err
 	}
 	return (&flowParams{From: p.From, To: p.To}).check()
 }

@@ -46,13 +46,10 @@ type PMTUParams struct {
 
 // Check implements Params.
 func (p *PMTUParams) Check() error {
-	if p.MTU == 0 {
-		p.MTU = 1400
+	if err := scenarios.CheckRange("mtu", &p.MTU, 1400, 576, 65535); err != nil {
+		return err
 	}
-	if p.MTU < 576 || p.MTU > 65535 {
-		return fmt.Errorf("mtu: %d is outside 576 to 65535", p.MTU)
-	}
-	if err := checkDev(p.Dev); err != nil {
+	if err := scenarios.CheckIfName("dev", p.Dev); err != nil {
 		return err
 	}
 	return (&flowParams{From: p.From, To: p.To}).check()
@@ -320,14 +317,11 @@ type RateLimitParams struct {
 
 // Check implements Params.
 func (p *RateLimitParams) Check() error {
-	if p.RatelimitMS == 0 {
-		p.RatelimitMS = 1000
+	if err := scenarios.CheckRange("ratelimit_ms", &p.RatelimitMS, 1000, 1, 60000); err != nil {
+		return err
 	}
-	if p.RatelimitMS < 1 || p.RatelimitMS > 60000 {
-		return fmt.Errorf("ratelimit_ms: %d is outside 1 to 60000", p.RatelimitMS)
-	}
-	if p.MsgsPerSec < 0 {
-		return fmt.Errorf("msgs_per_sec: %d is negative", p.MsgsPerSec)
+	if err := scenarios.CheckNonNegative("msgs_per_sec", p.MsgsPerSec); err != nil {
+		return err
 	}
 	return (&flowParams{From: p.From, To: p.To}).check()
 }

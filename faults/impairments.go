@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -51,17 +50,15 @@ func (p *LossParams) Check() error {
 		p.Probability = 0.3
 	}
 	if p.Probability <= 0 || p.Probability >= 1 {
-		return fmt.Errorf("probability: %g is out of range; give more than 0 and less than 1, such as 0.3", p.Probability)
+		return scenarios.FieldErrorf("probability", "%g is out of range; give more than 0 and less than 1, such as 0.3", p.Probability)
 	}
 	for _, f := range []struct{ name, v string }{{"source", p.Source}, {"destination", p.Destination}} {
 		if err := scenarios.CheckAddrOrCIDR(f.name, f.v); err != nil {
 			return err
 		}
 	}
-	if p.To != "" {
-		if _, err := netip.ParseAddr(p.To); err != nil {
-			return fmt.Errorf("to: %q is not an IP address", p.To)
-		}
+	if _, err := scenarios.CheckIP("to", p.To, "10.0.1.10"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -183,10 +180,10 @@ func (p *DelayParams) Check() error {
 		}
 	}
 	if p.jitter > p.delay {
-		return fmt.Errorf("jitter: %s is more than the delay %s; a packet cannot leave before it was sent", p.Jitter, p.Delay)
+		return scenarios.FieldErrorf("jitter", "%s is more than the delay %s; a packet cannot leave before it was sent", p.Jitter, p.Delay)
 	}
 	if p.delay == 0 || p.delay > 10*time.Second {
-		return fmt.Errorf("delay: %q is out of range; give more than 0 and at most 10s, such as \"100ms\"", p.Delay)
+		return scenarios.FieldErrorf("delay", "%q is out of range; give more than 0 and at most 10s, such as \"100ms\"", p.Delay)
 	}
 	if err := scenarios.CheckAddrOrCIDR("destination", p.Destination); err != nil {
 		return err
@@ -194,10 +191,8 @@ func (p *DelayParams) Check() error {
 	if err := scenarios.CheckRange("queue", &p.Queue, p.defQueue, 1, 65535); err != nil {
 		return err
 	}
-	if p.To != "" {
-		if _, err := netip.ParseAddr(p.To); err != nil {
-			return fmt.Errorf("to: %q is not an IP address", p.To)
-		}
+	if _, err := scenarios.CheckIP("to", p.To, "10.0.1.10"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -343,10 +338,10 @@ func (p *BandwidthParams) Check() error {
 		p.Latency = "400ms"
 	}
 	if _, err := parseRate(p.Rate); err != nil {
-		return fmt.Errorf("rate: %w", err)
+		return scenarios.FieldErrorf("rate", "%v", err)
 	}
 	if _, err := parseRate(p.Burst); err != nil {
-		return fmt.Errorf("burst: %w", err)
+		return scenarios.FieldErrorf("burst", "%v", err)
 	}
 	if _, err := scenarios.CheckDuration("latency", p.Latency, 0); err != nil {
 		return err

@@ -140,11 +140,10 @@ func (p *BridgeNFParams) Check() error {
 	if err := scenarios.CheckRequired("from", p.From, "give a pod host on the node's bridge, such as \"pod-a\""); err != nil {
 		return err
 	}
-	ap, err := netip.ParseAddrPort(p.To)
-	if err != nil || ap.Port() == 0 {
-		return fmt.Errorf("to: %q is not VIP:port; give the service such as \"10.96.0.20:80\"", p.To)
+	if err := scenarios.CheckAddrPort("to", p.To); err != nil {
+		return err
 	}
-	p.to = ap
+	p.to = netip.MustParseAddrPort(p.To)
 	return nil
 }
 
@@ -174,19 +173,15 @@ type ClusterDNSParams struct {
 
 // Check implements Params.
 func (p *ClusterDNSParams) Check() error {
-	switch p.Mode {
-	case "":
-		p.Mode = services.DNSTimeout
-	case services.DNSTimeout, services.DNSSlow:
-	default:
-		return fmt.Errorf("mode: %q is not a mode; give timeout or slow", p.Mode)
+	if err := scenarios.CheckOneOf("mode", &p.Mode, services.DNSTimeout, false, services.DNSTimeout, services.DNSSlow); err != nil {
+		return err
 	}
 	if p.Delay == "" {
 		p.Delay = "2s"
 	}
-	d, err := time.ParseDuration(p.Delay)
-	if err != nil || d <= 0 || d > time.Minute {
-		return fmt.Errorf("delay: %q is not a duration between 0 and 1m; write it like \"2s\"", p.Delay)
+	d, err := scenarios.CheckDurationUpTo("delay", p.Delay, 2*time.Second, time.Minute)
+	if err != nil {
+		return err
 	}
 	p.delay = d
 	return nil
@@ -266,9 +261,9 @@ func (p *PodRouteParams) Check() error {
 	if err := scenarios.CheckRequired("cidr", p.CIDR, "give the other node's pod CIDR, such as \"10.244.2.0/24\""); err != nil {
 		return err
 	}
-	pf, err := netip.ParsePrefix(p.CIDR)
-	if err != nil || pf != pf.Masked() {
-		return fmt.Errorf("cidr: %q is not a network prefix; give one such as \"10.244.2.0/24\"", p.CIDR)
+	pf, err := scenarios.CheckPrefix("cidr", p.CIDR, "10.244.2.0/24")
+	if err != nil {
+		return err
 	}
 	p.prefix = pf
 	return nil

@@ -202,12 +202,8 @@ type flowParams struct {
 }
 
 func (f *flowParams) check() error {
-	if f.To != "" {
-		if a, err := netip.ParseAddr(f.To); err != nil || !a.Is4() {
-			return fmt.Errorf("to: %q is not an IPv4 address", f.To)
-		}
-	}
-	return nil
+	_, err := scenarios.CheckIPv4("to", f.To, "10.0.1.10")
+	return err
 }
 
 // flow resolves the flow to observe: its source namespace and target.

@@ -38,14 +38,7 @@ type DevParams struct {
 }
 
 // Check implements Params.
-func (p *DevParams) Check() error { return checkDev(p.Dev) }
-
-func checkDev(dev string) error {
-	if len(dev) > 15 {
-		return fmt.Errorf("dev: %q is longer than 15 characters", dev)
-	}
-	return nil
-}
+func (p *DevParams) Check() error { return scenarios.CheckIfName("dev", p.Dev) }
 
 // ---- interface-down
 

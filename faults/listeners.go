@@ -223,10 +223,7 @@ func (p *PortConflictParams) Check() error {
 	if p.ProcessName == "" {
 		p.ProcessName = "python3"
 	}
-	if len(p.ProcessName) > 15 || strings.ContainsAny(p.ProcessName, " \t/") {
-		return fmt.Errorf("process_name: %q must be at most 15 characters, without spaces or slashes", p.ProcessName)
-	}
-	return nil
+	return scenarios.CheckProcessName("process_name", p.ProcessName)
 }
 
 // squatterName is the lab's record of the squatting process.

@@ -37,13 +37,10 @@ type MTUParams struct {
 
 // Check implements Params.
 func (p *MTUParams) Check() error {
-	if p.MTU == 0 {
-		p.MTU = 1400
+	if err := scenarios.CheckRange("mtu", &p.MTU, 1400, 68, 65535); err != nil {
+		return err
 	}
-	if p.MTU < 68 || p.MTU > 65535 {
-		return fmt.Errorf("mtu: %d is outside 68 to 65535", p.MTU)
-	}
-	return checkDev(p.Dev)
+	return scenarios.CheckIfName("dev", p.Dev)
 }
 
 // ---- mtu-mismatch

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 	"github.com/netdojo/netdojo/services"
 )
 
@@ -46,14 +47,16 @@ type MasqueradeParams struct {
 
 // Check implements Params.
 func (p *MasqueradeParams) Check() error {
-	if p.Dev == "" {
-		return errors.New("dev: the router's public interface is required")
-	}
-	if err := checkDev(p.Dev); err != nil {
+	if err := scenarios.CheckRequired("dev", p.Dev, "give the router's public interface, such as \"eth1\""); err != nil {
 		return err
 	}
-	if pf, err := netip.ParsePrefix(p.Source); err != nil || !pf.Addr().Is4() || pf.Masked() != pf {
-		return fmt.Errorf("source: %q is not an IPv4 prefix such as 10.0.1.0/24", p.Source)
+	if err := scenarios.CheckIfName("dev", p.Dev); err != nil {
+		return err
+	}
+	if pf, err := scenarios.CheckPrefix("source", p.Source, "10.0.1.0/24"); err != nil {
+		return err
+	} else if !pf.Addr().Is4() {
+		return scenarios.FieldErrorf("source", "%q is not an IPv4 prefix; give one such as \"10.0.1.0/24\"", p.Source)
 	}
 	return (&flowParams{From: p.From, To: p.To}).check()
 }
@@ -146,18 +149,11 @@ type PortRangeParams struct {
 
 // Check implements Params.
 func (p *PortRangeParams) Check() error {
-	if p.Ports == 0 {
-		p.Ports = 100
+	if err := scenarios.CheckRange("ports", &p.Ports, 100, 1, 28000); err != nil {
+		return err
 	}
-	if p.Ports < 1 || p.Ports > 28000 {
-		return fmt.Errorf("ports: %d is outside 1 to 28000", p.Ports)
-	}
-	if p.To != "" {
-		if ap, err := netip.ParseAddrPort(p.To); err != nil || !ap.Addr().Is4() {
-			return fmt.Errorf("to: %q is not an IPv4 address and port such as 10.0.1.80:7", p.To)
-		}
-	}
-	return nil
+	_, err := scenarios.CheckIPv4Port("to", p.To, "10.0.1.80:7")
+	return err
 }
 
 // ---- port-range-exhaustion

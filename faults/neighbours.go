@@ -140,16 +140,14 @@ type NeighbourParams struct {
 
 // Check implements Params.
 func (p *NeighbourParams) Check() error {
-	if p.Address != "" {
-		if a, err := netip.ParseAddr(p.Address); err != nil || !a.Is4() {
-			return fmt.Errorf("address: %q is not an IPv4 address", p.Address)
-		}
+	if _, err := scenarios.CheckIPv4("address", p.Address, "10.0.1.1"); err != nil {
+		return err
 	}
 	if p.MAC == "" {
 		p.MAC = "02:00:5e:00:de:ad"
 	}
 	if m, err := net.ParseMAC(p.MAC); err != nil || len(m) != 6 {
-		return fmt.Errorf("mac: %q is not an Ethernet MAC address", p.MAC)
+		return scenarios.FieldErrorf("mac", "%q is not an Ethernet MAC address; give one such as \"02:00:5e:00:de:ad\"", p.MAC)
 	}
 	return nil
 }

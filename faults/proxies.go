@@ -90,18 +90,14 @@ func (p *BackendHungParams) Check() error {
 	if err := scenarios.CheckRequired("service", p.Service, "give the name of the backend service on the host, such as \"app\""); err != nil {
 		return err
 	}
-	switch p.Mode {
-	case "":
-		p.Mode = HungSlow
-	case HungSlow, HungDrop:
-	default:
-		return fmt.Errorf("mode: %q is not a mode; give slow or drop", p.Mode)
+	if err := scenarios.CheckOneOf("mode", &p.Mode, HungSlow, false, HungSlow, HungDrop); err != nil {
+		return err
 	}
 	if p.Delay == "" {
 		p.Delay = "60s"
 	}
-	if d, err := time.ParseDuration(p.Delay); err != nil || d <= 0 {
-		return fmt.Errorf("delay: %q is not a positive duration; write it like \"60s\"", p.Delay)
+	if _, err := scenarios.CheckDurationUpTo("delay", p.Delay, 60*time.Second, 0); err != nil {
+		return err
 	}
 	return nil
 }

@@ -88,17 +88,15 @@ type DeadServerParams struct {
 
 // Check implements Params.
 func (p *DeadServerParams) Check() error {
-	if p.Address != "" {
-		a, err := netip.ParseAddr(p.Address)
-		if err != nil {
-			return fmt.Errorf("address: %q is not an IP address; give one such as \"10.0.1.99\"", p.Address)
-		}
-		p.addr = a
+	a, err := scenarios.CheckIP("address", p.Address, "10.0.1.99")
+	if err != nil {
+		return err
 	}
+	p.addr = a
 	if p.Name == "" {
 		p.Name = "www.example."
 	}
-	return checkDNSName("name", p.Name)
+	return scenarios.CheckDNSName("name", p.Name)
 }
 
 // SearchParams are the parameters of wrong-search-domain.
@@ -113,16 +111,16 @@ func (p *SearchParams) Check() error {
 		return err
 	}
 	if strings.HasSuffix(p.Name, ".") {
-		return fmt.Errorf("name: %q ends with a dot, so the search list is never used; give a short name such as \"www\"", p.Name)
+		return scenarios.FieldErrorf("name", "%q ends with a dot, so the search list is never used; give a short name such as \"www\"", p.Name)
 	}
-	if err := checkDNSName("name", p.Name); err != nil {
+	if err := scenarios.CheckDNSName("name", p.Name); err != nil {
 		return err
 	}
 	if len(p.Search) == 0 {
 		p.Search = []string{"corp.example"}
 	}
 	for i, s := range p.Search {
-		if err := checkDNSName(fmt.Sprintf("search[%d]", i), s); err != nil {
+		if err := scenarios.CheckDNSName(fmt.Sprintf("search[%d]", i), s); err != nil {
 			return err
 		}
 	}
@@ -144,21 +142,19 @@ func (p *StaleHostsParams) Check() error {
 	if err := scenarios.CheckRequired("name", p.Name, "give the name the stale line maps, such as \"www.corp.test\""); err != nil {
 		return err
 	}
-	if err := checkDNSName("name", p.Name); err != nil {
+	if err := scenarios.CheckDNSName("name", p.Name); err != nil {
 		return err
 	}
 	if p.Address == "" {
 		p.Address = "192.0.2.10"
 	}
-	a, err := netip.ParseAddr(p.Address)
+	a, err := scenarios.CheckIP("address", p.Address, "192.0.2.10")
 	if err != nil {
-		return fmt.Errorf("address: %q is not an IP address; give one such as \"192.0.2.10\"", p.Address)
+		return err
 	}
 	p.addr = a
-	if p.Server != "" {
-		if p.server, err = netip.ParseAddr(p.Server); err != nil {
-			return fmt.Errorf("server: %q is not an IP address; give one such as \"10.0.1.53\"", p.Server)
-		}
+	if p.server, err = scenarios.CheckIP("server", p.Server, "10.0.1.53"); err != nil {
+		return err
 	}
 	return nil
 }

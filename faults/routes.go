@@ -159,12 +159,8 @@ type GatewayParams struct {
 
 // Check implements Params.
 func (p *GatewayParams) Check() error {
-	if p.Gateway != "" {
-		if a, err := netip.ParseAddr(p.Gateway); err != nil || !a.Is4() {
-			return fmt.Errorf("gateway: %q is not an IPv4 address", p.Gateway)
-		}
-	}
-	return nil
+	_, err := scenarios.CheckIPv4("gateway", p.Gateway, "10.0.1.254")
+	return err
 }
 
 // ---- dead-gateway
@@ -324,14 +320,8 @@ type RouteParams struct {
 
 // Check implements Params.
 func (p *RouteParams) Check() error {
-	pf, err := netip.ParsePrefix(p.To)
-	if err != nil {
-		return fmt.Errorf("to: %q is not a prefix such as 203.0.113.0/24 or 2001:db8:80::/64", p.To)
-	}
-	if pf.Masked() != pf {
-		return fmt.Errorf("to: %s has host bits set; did you mean %s?", pf, pf.Masked())
-	}
-	return nil
+	_, err := scenarios.CheckPrefix("to", p.To, "203.0.113.0/24")
+	return err
 }
 
 func (p *RouteParams) prefix() netip.Prefix { return netip.MustParsePrefix(p.To) }

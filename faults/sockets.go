@@ -144,18 +144,11 @@ func (p *TimeWaitParams) Check() error {
 	if err := scenarios.CheckRange("connections", &p.Connections, 200, 1, 20000); err != nil {
 		return err
 	}
-	if p.Rate == 0 {
-		p.Rate = 500
+	if err := scenarios.CheckPositive("rate", &p.Rate, 500, 10000); err != nil {
+		return err
 	}
-	if p.Rate < 0 || p.Rate > 10000 {
-		return fmt.Errorf("rate: %g is out of range; give more than 0 and at most 10000", p.Rate)
-	}
-	switch p.Closer {
-	case "":
-		p.Closer = "client"
-	case "client", "server":
-	default:
-		return fmt.Errorf("closer: %q is not client or server", p.Closer)
+	if err := scenarios.CheckOneOf("closer", &p.Closer, "client", false, "client", "server"); err != nil {
+		return err
 	}
 	return nil
 }

@@ -30,22 +30,12 @@ func (p *ChurnerParams) Check() error {
 	case p.Count == 0:
 		p.Count = 100
 	case p.Count < -1:
-		return fmt.Errorf("count: %d is not a count; give 1 or more, or -1 for no end", p.Count)
+		return scenarios.FieldErrorf("count", "%d is not a count; give 1 or more, or -1 for no end", p.Count)
 	}
-	if p.Rate == 0 {
-		p.Rate = 10
+	if err := scenarios.CheckPositive("rate", &p.Rate, 10, 10000); err != nil {
+		return err
 	}
-	if p.Rate < 0 || p.Rate > 10000 {
-		return fmt.Errorf("rate: %g is out of range; give more than 0 and at most 10000 connections per second", p.Rate)
-	}
-	switch p.Closer {
-	case "":
-		p.Closer = "client"
-	case "client", "server":
-	default:
-		return fmt.Errorf("closer: %q is not client or server", p.Closer)
-	}
-	return nil
+	return scenarios.CheckOneOf("closer", &p.Closer, "client", false, "client", "server")
 }
 
 // ProcessName implements Params: a churner is the scenario's client

@@ -30,8 +30,8 @@ type DelayerParams struct {
 
 // Check implements Params.
 func (p *DelayerParams) Check() error {
-	if p.Queue < 0 || p.Queue > 65535 {
-		return fmt.Errorf("queue: %d is not a queue number; give 0-65535, the same as the rule's --queue-num", p.Queue)
+	if err := scenarios.CheckRange("queue", &p.Queue, 0, 0, 65535); err != nil {
+		return err
 	}
 	var err error
 	if p.delay, err = scenarios.CheckDuration("delay", p.Delay, 100*time.Millisecond); err != nil {
@@ -41,7 +41,7 @@ func (p *DelayerParams) Check() error {
 		return err
 	}
 	if p.delay > time.Minute || p.jitter > p.delay {
-		return fmt.Errorf("delay and jitter: %v±%v is out of range; give a delay up to 1m and a jitter no larger than the delay", p.delay, p.jitter)
+		return scenarios.FieldErrorf("delay", "%v±%v (delay±jitter) is out of range; give a delay up to 1m and a jitter no larger than the delay", p.delay, p.jitter)
 	}
 	return nil
 }

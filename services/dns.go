@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -110,29 +109,29 @@ func (p *DNSParams) Check() error {
 	for i, zc := range p.Zones {
 		z, err := parseZone(zc)
 		if err != nil {
-			return fmt.Errorf("zones[%d]: %w", i, err)
+			return scenarios.WithinField(fmt.Sprintf("zones[%d]", i), err)
 		}
 		if seen[z.origin] {
-			return fmt.Errorf("zones[%d].origin: zone %q is declared twice; merge the records into one zone", i, z.origin)
+			return scenarios.FieldErrorf(fmt.Sprintf("zones[%d].origin", i), "zone %q is declared twice; merge the records into one zone", z.origin)
 		}
 		seen[z.origin] = true
 		p.zones = append(p.zones, z)
 	}
 	var err error
-	if p.forwarders, err = checkServers("forwarders", p.Forwarders); err != nil {
+	if p.forwarders, err = scenarios.CheckAddrPorts("forwarders", p.Forwarders, 53); err != nil {
 		return err
 	}
-	if p.roots, err = checkServers("roots", p.Roots); err != nil {
+	if p.roots, err = scenarios.CheckAddrPorts("roots", p.Roots, 53); err != nil {
 		return err
 	}
 	if len(p.forwarders) > 0 && len(p.roots) > 0 {
-		return errors.New("forwarders and roots: give one of them; a server either forwards or resolves from the roots")
+		return scenarios.FieldErrorf("forwarders", "give forwarders or roots, not both; a server either forwards or resolves from the roots")
 	}
 	p.faults = nil
 	for i, fc := range p.Faults {
 		f, err := parseDNSFault(fc)
 		if err != nil {
-			return fmt.Errorf("faults[%d].%w", i, err)
+			return scenarios.WithinField(fmt.Sprintf("faults[%d]", i), err)
 		}
 		p.faults = append(p.faults, f)
 	}
@@ -142,42 +141,26 @@ func (p *DNSParams) Check() error {
 // ProcessName implements Params.
 func (p *DNSParams) ProcessName() string { return "dnsd" }
 
-func checkServers(field string, servers []string) ([]string, error) {
-	var out []string
-	for i, s := range servers {
-		if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, netip.AddrPortFrom(a, 53).String())
-			continue
-		}
-		if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
-			out = append(out, ap.String())
-			continue
-		}
-		return nil, fmt.Errorf("%s[%d]: %q is not an IP address or IP:port; give a lab server such as \"10.0.0.53\"", field, i, s)
-	}
-	return out, nil
-}
-
 func parseZone(zc DNSZone) (*dnsZone, error) {
-	if zc.Origin == "" {
-		return nil, errors.New("origin: required; give the zone's apex such as \"corp.test.\"")
+	if err := scenarios.CheckRequired("origin", zc.Origin, "give the zone's apex such as \"corp.test.\""); err != nil {
+		return nil, err
 	}
-	if _, ok := dns.IsDomainName(zc.Origin); !ok {
-		return nil, fmt.Errorf("origin: %q is not a domain name; give one such as \"corp.test.\"", zc.Origin)
+	if err := scenarios.CheckDNSName("origin", zc.Origin); err != nil {
+		return nil, err
 	}
 	z := &dnsZone{origin: dns.CanonicalName(zc.Origin), rrs: map[string][]dns.RR{}, names: map[string]bool{}}
 	for j, text := range zc.Records {
 		rr, err := parseRecord(text, z.origin)
 		if err != nil {
-			return nil, fmt.Errorf("records[%d]: %w", j, err)
+			return nil, scenarios.WithinField(fmt.Sprintf("records[%d]", j), err)
 		}
 		owner := dns.CanonicalName(rr.Header().Name)
 		if !dns.IsSubDomain(z.origin, owner) {
-			return nil, fmt.Errorf("records[%d]: %q is outside the zone %q; put it in its own zone or end its name in %q", j, rr.Header().Name, z.origin, z.origin)
+			return nil, scenarios.FieldErrorf(fmt.Sprintf("records[%d]", j), "%q is outside the zone %q; put it in its own zone or end its name in %q", rr.Header().Name, z.origin, z.origin)
 		}
 		if soa, ok := rr.(*dns.SOA); ok {
 			if owner != z.origin {
-				return nil, fmt.Errorf("records[%d]: an SOA belongs at the apex %q, not at %q", j, z.origin, owner)
+				return nil, scenarios.FieldErrorf(fmt.Sprintf("records[%d]", j), "an SOA belongs at the apex %q, not at %q", z.origin, owner)
 			}
 			z.soa = soa
 		}
@@ -231,46 +214,43 @@ func parseRecord(text, origin string) (dns.RR, error) {
 
 func parseDNSFault(fc DNSFault) (dnsFault, error) {
 	var f dnsFault
-	if fc.Name == "" {
-		return f, errors.New("name: required; give a query name such as \"www.corp.test.\"")
+	if err := scenarios.CheckRequired("name", fc.Name, "give a query name such as \"www.corp.test.\""); err != nil {
+		return f, err
 	}
-	if _, ok := dns.IsDomainName(fc.Name); !ok {
-		return f, fmt.Errorf("name: %q is not a domain name", fc.Name)
+	if err := scenarios.CheckDNSName("name", fc.Name); err != nil {
+		return f, err
 	}
 	f.name = dns.CanonicalName(fc.Name)
 	f.wildcard = strings.HasPrefix(f.name, "*.")
-	if fc.Type != "" {
-		t, ok := dns.StringToType[strings.ToUpper(fc.Type)]
-		if !ok {
-			return f, fmt.Errorf("type: %q is not a record type; give A, AAAA, MX, TXT, ... or leave it out for every type", fc.Type)
-		}
-		f.qtype = t
+	t, err := scenarios.CheckDNSType("type", fc.Type)
+	if err != nil {
+		return f, err
 	}
+	f.qtype = t
 	f.mode = fc.Mode
 	known := false
 	for _, m := range dnsModes {
 		known = known || m == fc.Mode
 	}
 	if !known {
-		return f, fmt.Errorf("mode: %q is not a fault mode; give one of %s", fc.Mode, strings.Join(dnsModes, ", "))
+		return f, scenarios.FieldErrorf("mode", "%q is not a fault mode; give one of %s", fc.Mode, strings.Join(dnsModes, ", "))
 	}
 	if fc.Delay != "" && fc.Mode != DNSSlow {
-		return f, fmt.Errorf("delay: only mode %q uses it; remove it or set mode: slow", DNSSlow)
+		return f, scenarios.FieldErrorf("delay", "only mode %q uses it; remove it or set mode: slow", DNSSlow)
 	}
-	var err error
 	if f.delay, err = scenarios.CheckDuration("delay", fc.Delay, 2*time.Second); err != nil {
 		return f, err
 	}
 	if fc.Mode == DNSWrong && len(fc.Answer) == 0 {
-		return f, errors.New("answer: mode wrong needs the records to answer with, such as \"www.corp.test. 300 IN A 10.0.0.99\"")
+		return f, scenarios.FieldErrorf("answer", "mode wrong needs the records to answer with, such as \"www.corp.test. 300 IN A 10.0.0.99\"")
 	}
 	if fc.Mode != DNSWrong && len(fc.Answer) > 0 {
-		return f, fmt.Errorf("answer: only mode %q uses it; remove it or set mode: wrong", DNSWrong)
+		return f, scenarios.FieldErrorf("answer", "only mode %q uses it; remove it or set mode: wrong", DNSWrong)
 	}
 	for i, text := range fc.Answer {
 		rr, err := parseRecord(text, ".")
 		if err != nil {
-			return f, fmt.Errorf("answer[%d]: %w", i, err)
+			return f, scenarios.WithinField(fmt.Sprintf("answer[%d]", i), err)
 		}
 		f.answer = append(f.answer, rr)
 	}

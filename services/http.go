@@ -37,21 +37,18 @@ func (p *HTTPParams) Check() error {
 	if err := scenarios.CheckPort("port", &p.Port, 80); err != nil {
 		return err
 	}
-	if p.Status == 0 {
-		p.Status = http.StatusOK
-	}
-	if p.Status < 100 || p.Status > 599 {
-		return fmt.Errorf("status: %d is not an HTTP status; give 100-599, such as 200 or 503", p.Status)
+	if err := scenarios.CheckRange("status", &p.Status, http.StatusOK, 100, 599); err != nil {
+		return err
 	}
 	var err error
 	if p.delay, err = scenarios.CheckDuration("delay", p.Delay, 0); err != nil {
 		return err
 	}
-	if p.BodySize < 0 || p.BodySize > 1<<30 {
-		return fmt.Errorf("body_size: %d is out of range; give 0 to 1073741824 bytes", p.BodySize)
+	if err := scenarios.CheckRange("body_size", &p.BodySize, 0, 0, 1<<30); err != nil {
+		return err
 	}
 	if p.Body != "" && p.BodySize > 0 {
-		return errors.New("body and body_size: give one of them")
+		return scenarios.FieldErrorf("body", "give body or body_size, not both")
 	}
 	if p.Body == "" && p.BodySize == 0 {
 		p.Body = "hello from netdojo\n"

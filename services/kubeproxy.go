@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
 
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // KubeProxyParams configure the kube-proxy service.
@@ -37,31 +37,31 @@ func (p *KubeProxyParams) Check() error {
 		s := &p.Services[i]
 		f := fmt.Sprintf("services[%d]", i)
 		if s.Name == "" || strings.ContainsAny(s.Name, " \t\"'") {
-			return fmt.Errorf("%s.name: %q must be a name such as \"web\"", f, s.Name)
+			return scenarios.FieldErrorf(f+".name", "%q must be a name such as \"web\"", s.Name)
 		}
-		vip, err := netip.ParseAddr(s.VIP)
-		if err != nil || !vip.Is4() {
-			return fmt.Errorf("%s.vip: %q is not an IPv4 address; give a cluster IP such as \"10.96.0.20\"", f, s.VIP)
+		if err := scenarios.CheckRequired(f+".vip", s.VIP, "give a cluster IP such as \"10.96.0.20\""); err != nil {
+			return err
 		}
-		if s.Port < 1 || s.Port > 65535 {
-			return fmt.Errorf("%s.port: %d is not a port; give 1-65535", f, s.Port)
+		if _, err := scenarios.CheckIPv4(f+".vip", s.VIP, "10.96.0.20"); err != nil {
+			return err
 		}
-		switch s.Proto {
-		case "":
-			s.Proto = "tcp"
-		case "tcp", "udp":
-		default:
-			return fmt.Errorf("%s.proto: %q is not a protocol; give tcp or udp", f, s.Proto)
+		if err := scenarios.CheckPort(f+".port", &s.Port, 0); err != nil {
+			return err
+		}
+		if err := scenarios.CheckOneOf(f+".proto", &s.Proto, "tcp", false, "tcp", "udp"); err != nil {
+			return err
 		}
 		key := fmt.Sprintf("%s/%d/%s", s.VIP, s.Port, s.Proto)
 		if seen[key] {
-			return fmt.Errorf("%s: %s port %d/%s is given twice", f, s.VIP, s.Port, s.Proto)
+			return scenarios.FieldErrorf(f, "%s port %d/%s is given twice", s.VIP, s.Port, s.Proto)
 		}
 		seen[key] = true
 		for j, ep := range s.Endpoints {
-			ap, err := netip.ParseAddrPort(ep)
-			if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-				return fmt.Errorf("%s.endpoints[%d]: %q is not IPv4:port; give a pod such as \"10.244.1.10:8080\"", f, j, ep)
+			if err := scenarios.CheckRequired(fmt.Sprintf("%s.endpoints[%d]", f, j), ep, "give a pod such as \"10.244.1.10:8080\""); err != nil {
+				return err
+			}
+			if _, err := scenarios.CheckIPv4Port(fmt.Sprintf("%s.endpoints[%d]", f, j), ep, "10.244.1.10:8080"); err != nil {
+				return err
 			}
 		}
 	}

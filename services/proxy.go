@@ -45,8 +45,13 @@ func (p *ProxyParams) Check() error {
 	if p.headerTimeout, err = scenarios.CheckDuration("header_timeout", p.HeaderTimeout, 5*time.Second); err != nil {
 		return err
 	}
-	if p.dialTimeout == 0 || p.headerTimeout == 0 {
-		return errors.New("dial_timeout and header_timeout: must be above zero; a proxy without timeouts hangs for minutes on a dropped backend")
+	for _, t := range []struct {
+		field string
+		d     time.Duration
+	}{{"dial_timeout", p.dialTimeout}, {"header_timeout", p.headerTimeout}} {
+		if t.d == 0 {
+			return scenarios.FieldErrorf(t.field, "must be above zero; a proxy without timeouts hangs for minutes on a dropped backend")
+		}
 	}
 	return nil
 }

@@ -223,19 +223,3 @@ func setProcessName(name string) error {
 	}
 	return os.WriteFile("/proc/self/comm", []byte(name), 0)
 }
-
-// checkProcessName validates a process name as the kernel keeps it.
-func checkProcessName(field, name string) error {
-	if name == "" {
-		return fmt.Errorf("%s: must not be empty; give the name ss -p should show, e.g. \"nginx\"", field)
-	}
-	if len(name) > 15 {
-		return fmt.Errorf("%s: %q is %d characters; the kernel keeps at most 15 (e.g. %q)", field, name, len(name), name[:15])
-	}
-	for _, r := range name {
-		if r < 0x21 || r > 0x7e {
-			return fmt.Errorf("%s: %q must be printable ASCII without spaces", field, name)
-		}
-	}
-	return nil
-}

@@ -3,7 +3,6 @@ package services
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -148,7 +147,7 @@ func (p *BannerParams) Check() error {
 		p.Text = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"
 	}
 	if strings.ContainsAny(p.Text, "\r\n") {
-		return errors.New("text: must be one line; the service adds the CRLF line ending")
+		return scenarios.FieldErrorf("text", "must be one line; the service adds the CRLF line ending")
 	}
 	return nil
 }
@@ -261,7 +260,7 @@ func (p *SlowReaderParams) Check() error {
 		return err
 	}
 	if p.interval < time.Millisecond {
-		return fmt.Errorf("interval: %q is too short to be slow; give at least \"1ms\", such as \"1s\"", p.Interval)
+		return scenarios.FieldErrorf("interval", "%q is too short to be slow; give at least \"1ms\", such as \"1s\"", p.Interval)
 	}
 	return nil
 }
@@ -402,17 +401,13 @@ func (p *SquatterParams) Check() error {
 	if err := scenarios.CheckPort("port", &p.Port, 443); err != nil {
 		return err
 	}
-	switch p.Protocol {
-	case "":
-		p.Protocol = "tcp"
-	case "tcp", "udp":
-	default:
-		return fmt.Errorf("protocol: %q is not tcp or udp", p.Protocol)
+	if err := scenarios.CheckOneOf("protocol", &p.Protocol, "tcp", false, "tcp", "udp"); err != nil {
+		return err
 	}
 	if p.Name == "" {
 		p.Name = "nc"
 	}
-	return checkProcessName("name", p.Name)
+	return scenarios.CheckProcessName("name", p.Name)
 }
 
 // ProcessName implements Params.
