@@ -9,10 +9,9 @@ import (
 )
 
 // TestNestedParamErrorsKeepTheirPlace: a parameter check inside a list of
-// a service's parameters (a dns fault's delay) is reported at the
-// service's params with the element it is in, as before the check kit:
-// the kit's field error must not lift "delay" out of "faults[0]" to a
-// params.delay the service does not have.
+// a service's parameters (a dns fault's delay) is reported at the element
+// it is in (scenarios.WithinField): the kit's field error must not lift
+// "delay" out of "faults[0]" to a params.delay the service does not have.
 func TestNestedParamErrorsKeepTheirPlace(t *testing.T) {
 	const yml = `apiVersion: netdojo/v1
 metadata: {name: review-nested, title: t}
@@ -33,8 +32,8 @@ hosts:
 	if !errors.As(err, &ps) || len(ps) != 1 {
 		t.Fatalf("got %v; want one problem", err)
 	}
-	const wantPath = "hosts.ns.services[0].params"
-	const wantMsg = `faults[0].delay: "3 seconds" is not a duration; write it like "200ms" or "2s"`
+	const wantPath = "hosts.ns.services[0].params.faults[0].delay"
+	const wantMsg = `"3 seconds" is not a duration; write it like "200ms" or "2s"`
 	if ps[0].Path != wantPath || ps[0].Msg != wantMsg {
 		t.Errorf("problem at %q: %q; want at %q: %q", ps[0].Path, ps[0].Msg, wantPath, wantMsg)
 	}
