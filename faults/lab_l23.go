@@ -9,6 +9,7 @@ import (
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/scenarios"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Helpers shared by the link and network faults: the scenario's model of
@@ -269,7 +270,7 @@ func (e *Env) switchPort(ifc *scenarios.Iface) (ns *sandbox.Netns, port string, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	sh, err := ns.NetlinkHandle()
+	sh, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err == nil {
 		var pl netlink.Link
 		pl, err = sh.LinkByIndex(peerIndex)

@@ -187,7 +187,7 @@ func (e *Env) onSwitchPort(dev string, fn func(ifc *scenarios.Iface, h *netlink.
 	if closeNs {
 		defer ns.Close()
 	}
-	h, err := ns.NetlinkHandle()
+	h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}

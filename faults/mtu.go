@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netdojo/netdojo/scenarios"
+	"golang.org/x/sys/unix"
 )
 
 func mtuMismatchKind() Kind {
@@ -163,7 +164,7 @@ func (e *Env) linkMTU(host, dev string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	h, err := ns.NetlinkHandle()
+	h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return 0, err
 	}

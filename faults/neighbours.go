@@ -62,7 +62,7 @@ func (e *Env) duplicateCaches(ifc *scenarios.Iface, addr netip.Addr, mac net.Har
 		if err != nil {
 			return err
 		}
-		h, err := ns.NetlinkHandle()
+		h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func neighMACIn(e *Env, ifc *scenarios.Iface, a netip.Addr) (net.HardwareAddr, b
 	if err != nil {
 		return nil, false, err
 	}
-	h, err := ns.NetlinkHandle()
+	h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, false, err
 	}
@@ -301,7 +301,7 @@ func (e *Env) macOf(ifc *scenarios.Iface) (net.HardwareAddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := ns.NetlinkHandle()
+	h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}

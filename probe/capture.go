@@ -116,7 +116,7 @@ func OpenCapture(t Target, opt CaptureOptions) (*Capturer, error) {
 	c.stats = CaptureStats{Target: t.Name(), Interface: ifname, Filter: opt.Filter, LinkType: layers.LinkTypeEthernet}
 	ifindex := 0
 	sockType := unix.SOCK_RAW
-	h, err := t.NetlinkHandle()
+	h, err := t.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ type LinkReport struct {
 func Links(t Target) (LinkReport, error) {
 	start := time.Now()
 	rep := LinkReport{Target: t.Name()}
-	h, err := t.NetlinkHandle()
+	h, err := t.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return rep, err
 	}

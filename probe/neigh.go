@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Neighbour is one entry of the ARP (IPv4) or NDP (IPv6) table, as
@@ -27,7 +28,7 @@ func (n Neighbour) Failed() bool { return strings.Contains(n.State, "FAILED") }
 
 // Neighbours lists the target's ARP and NDP tables.
 func Neighbours(t Target) ([]Neighbour, error) {
-	h, err := t.NetlinkHandle()
+	h, err := t.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}

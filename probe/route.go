@@ -31,7 +31,7 @@ type Route struct {
 
 // Routes lists the main routing table of the target, IPv4 then IPv6.
 func Routes(t Target) ([]Route, error) {
-	h, err := t.NetlinkHandle()
+	h, err := t.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (e *RouteError) Unwrap() error { return e.Errno }
 func RouteGet(t Target, dst netip.Addr) (RouteLookup, error) {
 	start := time.Now()
 	res := RouteLookup{Dst: dst}
-	h, err := t.NetlinkHandle()
+	h, err := t.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return res, err
 	}

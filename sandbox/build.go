@@ -414,7 +414,7 @@ func (b *builder) bridges() error {
 		if n.Owner != nil {
 			ns = b.lab.netns[NetnsName(b.lab.Name, n.Owner.Name)]
 		}
-		h, err := ns.NetlinkHandle()
+		h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return err
 		}
@@ -479,7 +479,7 @@ func (b *builder) links(h *scenarios.Host) error {
 }
 
 func (b *builder) createVeth(via *Netns, veth *netlink.Veth, n *scenarios.Network) error {
-	h, err := via.NetlinkHandle()
+	h, err := via.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}
@@ -514,7 +514,7 @@ func (b *builder) configure(h *scenarios.Host) error {
 	if err := writeEtc(filepath.Join(b.lab.Dir(), "etc", h.Name), h); err != nil {
 		return err
 	}
-	nh, err := ns.NetlinkHandle()
+	nh, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}

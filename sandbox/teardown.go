@@ -481,7 +481,7 @@ func pidsInNamespaces(inodes map[uint64]bool) []int {
 }
 
 func switchPorts(sw *Netns) []string {
-	h, err := sw.NetlinkHandle()
+	h, err := sw.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil
 	}
@@ -509,7 +509,7 @@ func waitPortsGone(sw *Netns, ports []string) {
 	if len(ports) == 0 {
 		return
 	}
-	h, err := sw.NetlinkHandle()
+	h, err := sw.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return
 	}

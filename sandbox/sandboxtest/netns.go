@@ -19,6 +19,7 @@ import (
 
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // The stand-in hosts of root tests: named namespaces made with
@@ -171,7 +172,7 @@ func SetUp(t testing.TB, ns *sandbox.Netns, ifname string) {
 
 func handle(t testing.TB, ns *sandbox.Netns) *netlink.Handle {
 	t.Helper()
-	h, err := ns.NetlinkHandle()
+	h, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
