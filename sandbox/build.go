@@ -283,9 +283,12 @@ func (b *builder) build(ctx context.Context) (err error) {
 	lab := b.lab
 	// The /etc/netns links go to disk, which is slow on some machines;
 	// they are made while the kernel builds the network, and waited for.
+	if err := etcOnTmpfs(lab.Dir()); err != nil {
+		return err
+	}
 	var targets []string
 	for _, h := range b.s.Hosts {
-		targets = append(targets, filepath.Join(lab.Dir(), "etc", h.Name))
+		targets = append(targets, filepath.Join(lab.Dir(), EtcDir, h.Name))
 	}
 	etc := make(chan error, 1)
 	links := append([]string(nil), lab.State.EtcDirs...)
@@ -511,7 +514,7 @@ func portName(h *scenarios.Host, ifc *scenarios.Iface) string {
 // routes and its /etc files.
 func (b *builder) configure(h *scenarios.Host) error {
 	ns := b.lab.netns[NetnsName(b.lab.Name, h.Name)]
-	if err := writeEtc(filepath.Join(b.lab.Dir(), "etc", h.Name), h); err != nil {
+	if err := writeEtc(filepath.Join(b.lab.Dir(), EtcDir, h.Name), h); err != nil {
 		return err
 	}
 	nh, err := ns.NetlinkHandle(unix.NETLINK_ROUTE)

@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// Leftovers lists what remains of a lab: a namespace or its mount, an
+// Leftovers lists what remains of a lab: a namespace or its mount, a
+// mount in its state directory (its etc tmpfs), an
 // /etc/netns entry, a state or lock file, a process started in one of its
 // hosts (they carry NETDOJO_LAB in their environment), its cgroup (with
 // any process in it). Tests and verify
@@ -35,6 +36,9 @@ func Leftovers(store Store, lab string) []string {
 		for _, l := range strings.Split(string(mi), "\n") {
 			f := strings.Fields(l)
 			if len(f) > 4 && strings.HasPrefix(f[4], NetnsDir+"/") && owned(filepath.Base(f[4])) {
+				left = append(left, "mount "+f[4])
+			}
+			if len(f) > 4 && strings.HasPrefix(f[4], store.LabDir(lab)+"/") {
 				left = append(left, "mount "+f[4])
 			}
 		}

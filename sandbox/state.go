@@ -388,7 +388,10 @@ func (s Store) remove(lab string) error {
 	if err := s.checkDirs(); err != nil {
 		return err
 	}
-	err := os.RemoveAll(s.labDir(lab))
+	err := unmountEtc(s.labDir(lab))
+	if err == nil {
+		err = os.RemoveAll(s.labDir(lab))
+	}
 	s.prune()
 	if err != nil {
 		return fmt.Errorf("removing state of lab %q: %w", lab, err)

@@ -32,7 +32,8 @@ type Snapshot map[string]string
 
 // Take reads links, addresses, routes, policy rules, iptables and nft
 // rules, every net.* sysctl, /etc/resolv.conf and the mount table (minus
-// namespace mounts under /run/netns, which concurrent tests make).
+// namespace mounts under /run/netns and labs' etc tmpfs mounts, which
+// concurrent tests make; Leftovers checks both per lab).
 func Take(t testing.TB) Snapshot {
 	t.Helper()
 	NeedRoot(t, "builds a lab and snapshots the machine's own namespace (iptables-save, nft) to prove it unchanged")
@@ -103,7 +104,7 @@ func Take(t testing.TB) Snapshot {
 	var mounts []string
 	for _, l := range strings.Split(string(mi), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 5 || strings.HasPrefix(f[4], sandbox.NetnsDir+"/") {
+		if len(f) < 5 || strings.HasPrefix(f[4], sandbox.NetnsDir+"/") || labEtcMount(f[4]) {
 			continue
 		}
 		mounts = append(mounts, strings.Join(f[3:], " "))
@@ -111,6 +112,12 @@ func Take(t testing.TB) Snapshot {
 	sort.Strings(mounts)
 	s["mounts"] = strings.Join(mounts, "\n")
 	return s
+}
+
+// labEtcMount tells whether a mount point is a lab's etc tmpfs
+// (STORE/labs/LAB/etc).
+func labEtcMount(path string) bool {
+	return filepath.Base(path) == sandbox.EtcDir && filepath.Base(filepath.Dir(filepath.Dir(path))) == "labs"
 }
 
 // volatileSysctl skips counters that move on their own.
