@@ -329,7 +329,7 @@ func killProcesses(st *State, inodes map[uint64]bool) error {
 			targets[p.PID] = true
 		}
 	}
-	for _, pid := range pidsInNamespaces(inodes) {
+	for _, pid := range PIDsInNamespaces(inodes) {
 		targets[pid] = true
 	}
 	// The cgroup finds those whose namespace is gone (deleted by hand).
@@ -456,9 +456,10 @@ func procParent(pid int) int {
 	return v
 }
 
-// pidsInNamespaces lists processes whose network namespace is one of the
-// inodes.
-func pidsInNamespaces(inodes map[uint64]bool) []int {
+// PIDsInNamespaces lists the processes (this one aside) whose network
+// namespace is one of the inodes: what stop ends besides the recorded
+// processes, and what tests check is gone.
+func PIDsInNamespaces(inodes map[uint64]bool) []int {
 	if len(inodes) == 0 {
 		return nil
 	}

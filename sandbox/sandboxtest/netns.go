@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -316,26 +314,7 @@ func PIDsInNetns(t testing.TB, ns *sandbox.Netns) []int {
 		t.Errorf("stat %s: %v", ns.Path(), err)
 		return nil
 	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Errorf("reading /proc: %v", err)
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		var st syscall.Stat_t
-		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
-			continue
-		}
-		if st.Ino == want.Ino && st.Dev == want.Dev {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return sandbox.PIDsInNamespaces(map[uint64]bool{want.Ino: true})
 }
 
 func randomHex(n int) string {
