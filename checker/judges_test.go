@@ -12,6 +12,7 @@ import (
 	"github.com/netdojo/netdojo/checker"
 	"github.com/netdojo/netdojo/lab/labtest"
 	"github.com/netdojo/netdojo/probe"
+	"github.com/netdojo/netdojo/scenarios"
 )
 
 // TestFilterJudge judges tcpdump filters over the reference traffic:
@@ -84,7 +85,10 @@ func TestFilterJudge(t *testing.T) {
 		})
 	}
 	t.Run("an unknown packet set is an error, not a judgement", func(t *testing.T) {
-		o := c.Answer(context.Background(), decodeAnswer(t, `{filter: {traffic: web-mix, want: nope}}`), []string{"tcp"})
+		// Built by hand: the loader refuses it (want is an enum), and
+		// the judge must still not take it for a judgement.
+		a := &scenarios.Answer{Filter: &scenarios.FilterAnswer{Traffic: "web-mix", Want: "nope"}}
+		o := c.Answer(context.Background(), a, []string{"tcp"})
 		if o.Pass || !strings.Contains(o.Observed, `unknown packet set "nope"`) {
 			t.Errorf("pass=%v observed %q", o.Pass, o.Observed)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/netdojo/netdojo/sandbox"
 	"github.com/netdojo/netdojo/sandbox/sandboxtest"
 	"github.com/netdojo/netdojo/scenarios"
-	"go.yaml.in/yaml/v3"
 )
 
 // TestMain lets the test binary stand in for netdojo inside lab hosts.
@@ -68,7 +67,7 @@ func (e *env) check(yml string) checker.Outcome {
 func decodeCheck(t testing.TB, yml string) *scenarios.Check {
 	t.Helper()
 	var ch scenarios.Check
-	if err := yaml.Unmarshal([]byte(yml), &ch); err != nil {
+	if err := scenarios.DecodeYAML("check", yml, &ch); err != nil {
 		t.Fatalf("check %q: %v", yml, err)
 	}
 	return &ch
@@ -77,7 +76,7 @@ func decodeCheck(t testing.TB, yml string) *scenarios.Check {
 func decodeAnswer(t *testing.T, yml string) *scenarios.Answer {
 	t.Helper()
 	var a scenarios.Answer
-	if err := yaml.Unmarshal([]byte(yml), &a); err != nil {
+	if err := scenarios.DecodeYAML("answer", yml, &a); err != nil {
 		t.Fatalf("answer %q: %v", yml, err)
 	}
 	return &a

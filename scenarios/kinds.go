@@ -357,3 +357,24 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
+
+// DecodeYAML decodes text strictly into v, a pointer to one of the
+// format's types (such as *Check or *Answer), as loading a scenario
+// decodes that part: unknown fields, type errors and missing required
+// fields are problems with their line and path. For tests and tools that
+// write one piece of a scenario on its own; what needs the whole scenario
+// (host names, references) is not checked.
+func DecodeYAML(file, text string, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	d := newDecoder(file)
+	if len(doc.Content) == 1 {
+		d.decode(doc.Content[0], reflect.ValueOf(v).Elem(), "")
+	}
+	if len(d.problems) > 0 {
+		return d.problems
+	}
+	return nil
+}
