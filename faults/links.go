@@ -47,16 +47,12 @@ func applyInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err == nil {
-		err = h.LinkSetDown(l)
-	}
-	if err != nil {
+	if err := h.LinkSetDown(l); err != nil {
 		return fmt.Errorf("setting %q down: %w", ifc.Name, err)
 	}
 	return nil
@@ -67,16 +63,12 @@ func revertInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 	if err != nil {
 		return err
 	}
-	h, err := e.handle()
+	h, l, err := e.hostLink(ifc.Name)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(ifc.Name)
-	if err == nil {
-		err = h.LinkSetUp(l)
-	}
-	if err != nil {
+	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("setting %q up: %w", ifc.Name, err)
 	}
 	// The kernel drops an interface's IPv6 addresses with its link
