@@ -26,7 +26,7 @@ func BenchmarkFailingCheck(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dir := sandboxtest.TmpfsDir(b)
+			dir := sandboxtest.RunDir(b)
 			store := sandbox.Store{Dir: dir}
 			name := fmt.Sprintf("judge-bf%04x", os.Getpid()%0x10000)
 			lab, err := labpkg.Start(context.Background(), s, sandbox.Options{Name: name, Store: store}, true)

@@ -41,7 +41,7 @@ func BenchmarkStartStop(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("hosts=%d/netdojo", n), func(b *testing.B) {
 			// On tmpfs, as /run/netdojo is: b.TempDir() may be on a slow disk.
-			dir := sandboxtest.TmpfsDir(b)
+			dir := sandboxtest.RunDir(b)
 			store := sandbox.Store{Dir: dir}
 			var start, stop time.Duration
 			phases := map[string]time.Duration{}
@@ -190,7 +190,7 @@ func benchWorkers() int { w, _ := strconv.Atoi(os.Getenv("NETDOJO_BENCH_WORKERS"
 // files and output included (the lab's store on tmpfs under /run, as
 // /run/netdojo is).
 func benchCLI(b *testing.B, n int) {
-	dir := sandboxtest.TmpfsDir(b)
+	dir := sandboxtest.RunDir(b)
 	bin := dir + "/netdojo"
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/netdojo").CombinedOutput(); err != nil {
 		b.Fatalf("building netdojo: %v: %s", err, out)

@@ -21,7 +21,7 @@ func BenchmarkVerifyLibrary(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dir := sandboxtest.TmpfsDir(b)
+			dir := sandboxtest.RunDir(b)
 			for i := 0; i < b.N; i++ {
 				r := verify.Scenario(context.Background(), s, verify.Options{Store: sandbox.Store{Dir: dir}, LabPrefix: fmt.Sprintf("bv%d-", i)})
 				if !r.Pass {

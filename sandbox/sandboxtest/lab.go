@@ -44,10 +44,11 @@ func StartLab(t testing.TB, store sandbox.Store, name string, start Starter) *sa
 	return lab
 }
 
-// TmpfsDir is a directory of the test's own on tmpfs under /run, where
-// /run/netdojo is: benchmarks keep their lab stores there, since
-// t.TempDir() may be on a slow disk. It is removed when the test ends.
-func TmpfsDir(t testing.TB) string {
+// RunDir is a directory of the test's own under /run, beside
+// /run/netdojo: benchmarks keep their lab stores there, so that they
+// measure the filesystem netdojo's own store is on (tmpfs on most
+// machines), not t.TempDir()'s. It is removed when the test ends.
+func RunDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/run", "netdojo-bench-")
 	if err != nil {
