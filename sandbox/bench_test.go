@@ -40,7 +40,6 @@ func BenchmarkStartStop(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("hosts=%d/netdojo", n), func(b *testing.B) {
-			// On tmpfs, as /run/netdojo is: b.TempDir() may be on a slow disk.
 			dir := sandboxtest.RunDir(b)
 			store := sandbox.Store{Dir: dir}
 			var start, stop time.Duration
@@ -187,8 +186,8 @@ func benchWorkers() int { w, _ := strconv.Atoi(os.Getenv("NETDOJO_BENCH_WORKERS"
 
 // benchCLI times `netdojo start FILE --name X` and `netdojo stop X` as a
 // user runs them: the built binary, its scenario loading, locking, state
-// files and output included (the lab's store on tmpfs under /run, as
-// /run/netdojo is).
+// files and output included (the lab's store under /run, beside
+// /run/netdojo).
 func benchCLI(b *testing.B, n int) {
 	dir := sandboxtest.RunDir(b)
 	bin := dir + "/netdojo"
