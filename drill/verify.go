@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -138,13 +139,17 @@ func (v *verifier) start(ctx context.Context) (*run, error) {
 }
 
 // stop ends the drill (if it runs), waits for its last record and removes
-// the lab and the drill's directory.
+// the lab and the drill's directory: verify leaves nothing behind.
 func (r *run) stop() {
 	Send(r.dir, Event{Op: OpEnd, Who: Reference})
 	<-r.done
 	r.lab.Close()
 	labpkg.Stop(r.v.opts.Store, r.lab.Name)
 	os.RemoveAll(r.dir)
+	// The drills directory and the store's own, when this left them
+	// empty (os.Remove removes only an empty directory).
+	os.Remove(filepath.Dir(r.dir))
+	os.Remove(r.v.opts.Store.Dir)
 }
 
 // record is the latest record the engine wrote.
