@@ -43,11 +43,7 @@ func (p *DevParams) Check() error { return scenarios.CheckIfName("dev", p.Dev) }
 // ---- interface-down
 
 func applyInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
-	ifc, err := e.iface(p.Dev)
-	if err != nil {
-		return err
-	}
-	h, l, err := e.hostLink(ifc.Name)
+	ifc, h, l, err := e.ifaceLink(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -59,11 +55,7 @@ func applyInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 }
 
 func revertInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
-	ifc, err := e.iface(p.Dev)
-	if err != nil {
-		return err
-	}
-	h, l, err := e.hostLink(ifc.Name)
+	ifc, h, l, err := e.ifaceLink(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -85,11 +77,7 @@ func revertInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 }
 
 func observeInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
-	ifc, err := e.iface(p.Dev)
-	if err != nil {
-		return err
-	}
-	h, l, err := e.hostLink(ifc.Name)
+	ifc, h, l, err := e.ifaceLink(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -115,11 +103,7 @@ func observeInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
 }
 
 func clearedInterfaceDown(ctx context.Context, e *Env, p *DevParams) error {
-	ifc, err := e.iface(p.Dev)
-	if err != nil {
-		return err
-	}
-	h, l, err := e.hostLink(ifc.Name)
+	ifc, h, l, err := e.ifaceLink(p.Dev)
 	if err != nil {
 		return err
 	}
@@ -205,11 +189,7 @@ func setBridgePort(e *Env, dev string, up bool) error {
 }
 
 func observeBridgePortDown(ctx context.Context, e *Env, p *DevParams) error {
-	ifc, err := e.iface(p.Dev)
-	if err != nil {
-		return err
-	}
-	h, l, err := e.hostLink(ifc.Name)
+	ifc, h, l, err := e.ifaceLink(p.Dev)
 	if err != nil {
 		return err
 	}

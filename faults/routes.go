@@ -135,6 +135,21 @@ func (e *Env) hostLink(dev string) (*netlink.Handle, netlink.Link, error) {
 	return h, l, nil
 }
 
+// ifaceLink finds the env's host's interface dev of the scenario (its
+// first when dev is empty) and that link, with a netlink handle in the
+// host that the caller closes.
+func (e *Env) ifaceLink(dev string) (*scenarios.Iface, *netlink.Handle, netlink.Link, error) {
+	ifc, err := e.iface(dev)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, l, err := e.hostLink(ifc.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ifc, h, l, nil
+}
+
 func deadGatewayKind() Kind {
 	return kind(Spec[*GatewayParams]{
 		Name:      "dead-gateway",
